@@ -1,0 +1,27 @@
+# The two commands of README.md. Both set up everything first (scripts/setup.sh).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup run test test-unit test-integration test-e2e bench migrate
+
+setup:
+	@./scripts/setup.sh
+
+run: setup
+	$(PY) -m deploy.devstack
+
+test: setup
+	$(PY) -m tests.run_all
+
+test-unit: setup
+	$(PY) -m pytest tests/unit
+
+test-integration: setup
+	$(PY) -m pytest tests/integration
+
+test-e2e: setup
+	$(PY) -m pytest tests/e2e
+
+bench: setup
+	$(PY) -m bench.rpc
+	$(PY) -m bench.eventstore

@@ -1,0 +1,48 @@
+"""The call context that travels with every RPC and event.
+
+nameko copies ``worker_ctx.data`` into the headers of every RPC and event a worker sends,
+and the receiving worker gets them back in its own ``worker_ctx.data``. We use these keys:
+
+- ``request_id``: the id of the HTTP request that started the chain (X-Request-ID);
+- ``correlation_id``: the id that ties every message of one business flow together;
+- ``user_id`` / ``session_id``: the customer and session the gateway authenticated.
+  Only the gateway sets them; services trust them and never read a user id from a body.
+
+``current`` exposes the values of the running worker to the log formatter.
+"""
+
+import contextvars
+import uuid
+
+CONTEXT_KEYS = ("request_id", "correlation_id", "user_id", "session_id")
+
+_current = contextvars.ContextVar("panel_call_context", default={})
+
+
+def new_id():
+    """A fresh random id for requests, correlations, events and operations."""
+    return uuid.uuid4().hex
+
+
+def current():
+    """The call context of the running worker (empty outside one)."""
+    return _current.get()
+
+
+def bind(values):
+    """Make ``values`` the current call context; returns a token for ``unbind``."""
+    return _current.set({k: v for k, v in values.items() if k in CONTEXT_KEYS and v is not None})
+
+
+def unbind(token):
+    _current.reset(token)
+
+
+def from_worker(worker_ctx):
+    """The call context carried by a nameko worker, with a correlation id always present."""
+    data = worker_ctx.data
+    values = {key: data.get(key) for key in CONTEXT_KEYS}
+    if not values["correlation_id"]:
+        values["correlation_id"] = values["request_id"] or new_id()
+        data["correlation_id"] = values["correlation_id"]
+    return values

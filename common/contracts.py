@@ -1,0 +1,100 @@
+"""Integration events: the facts one service publishes for the others.
+
+This is the one list of integration event types and their payloads (docs/events.md is
+generated from it by ``panel events-doc``). Every other event stays inside its service.
+
+Each is published by the outbox relay to the topic exchange ``<source>.events`` with the
+event type as routing key, as this envelope (consumers must ignore fields they do not
+know, so adding a field never breaks a running consumer)::
+
+    {"event_id", "type", "source", "stream_id", "version", "position", "occurred_at",
+     "user_id", "session_id", "correlation_id", "causation_id", "request_id", "data"}
+"""
+
+from dataclasses import dataclass
+
+ENVELOPE_VERSION = 1
+
+# The operation's view as every operation_* event carries it in ``data``.
+OPERATION_FIELDS = (
+    "operation_id", "user_id", "session_id", "service", "kind", "target", "status",
+    "title", "detail", "created_at", "started_at", "finished_at",
+)
+
+
+@dataclass(frozen=True)
+class IntegrationEvent:
+    type: str
+    description: str
+    fields: tuple
+
+
+OPERATION_EVENTS = (
+    IntegrationEvent(
+        "operation_requested",
+        "An operation was accepted (status pending). The owning service consumes it from "
+        "its own exchange to do the work, so accepted work survives any crash.",
+        OPERATION_FIELDS + ("params",),
+    ),
+    IntegrationEvent(
+        "operation_started", "Work on an operation began (status running).", OPERATION_FIELDS
+    ),
+    IntegrationEvent(
+        "operation_succeeded", "An operation finished well (status succeeded).",
+        OPERATION_FIELDS + ("result",),
+    ),
+    IntegrationEvent(
+        "operation_failed", "An operation failed; ``detail`` says why (status failed).",
+        OPERATION_FIELDS,
+    ),
+)
+
+# source service -> the integration events it publishes
+INTEGRATION_EVENTS = {
+    "auth": OPERATION_EVENTS,
+    "inventory": OPERATION_EVENTS,
+    "orders": OPERATION_EVENTS,
+    "storage": OPERATION_EVENTS,
+    "billing": OPERATION_EVENTS,
+    "support": OPERATION_EVENTS,
+    "notify": (),
+}
+
+
+def integration_types(source):
+    """The event types of ``source`` that the outbox relay publishes."""
+    return frozenset(event.type for event in INTEGRATION_EVENTS.get(source, ()))
+
+
+def envelope(event, source):
+    """The published form of a recorded event."""
+    metadata = event.metadata
+    return {
+        "envelope_version": ENVELOPE_VERSION,
+        "event_id": metadata["event_id"],
+        "type": event.type,
+        "source": source,
+        "stream_id": event.stream_id,
+        "version": event.version,
+        "position": event.position,
+        "occurred_at": event.recorded_at.isoformat(),
+        "user_id": metadata.get("user_id"),
+        "session_id": metadata.get("session_id"),
+        "correlation_id": metadata.get("correlation_id"),
+        "causation_id": metadata.get("causation_id"),
+        "request_id": metadata.get("request_id"),
+        "data": event.data,
+    }
+
+
+def events_doc():
+    """Markdown listing every integration event, for docs/events.md."""
+    lines = ["# Integration events", "", __doc__.split("\n\n", 1)[1].strip(), ""]
+    for source, events in INTEGRATION_EVENTS.items():
+        if not events:
+            continue
+        lines += [f"## {source} (exchange `{source}.events`)", "", "| type | data fields | meaning |", "|---|---|---|"]
+        for event in events:
+            lines.append(f"| `{event.type}` | {', '.join(event.fields)} | {event.description} |")
+        lines.append("")
+    return "\n".join(lines)

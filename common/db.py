@@ -1,0 +1,59 @@
+"""Database engines: SQLite files by default, PostgreSQL through ``DATABASE_URL``.
+
+SQLite is set up for an event store: WAL (readers never block the writer),
+``synchronous=NORMAL`` (a commit survives a process crash; the last commits may be lost on
+power loss, which is the documented trade-off of the single-machine default) and a busy
+timeout. Write transactions start with ``BEGIN IMMEDIATE`` so two writers never deadlock
+on a lock upgrade. PostgreSQL goes through psycopg2, which ``eventlet.monkey_patch()``
+makes cooperative.
+"""
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+
+IMMEDIATE = "panel_begin_immediate"
+
+
+def is_sqlite(url):
+    return str(url).startswith("sqlite")
+
+
+def create_engine(url, **kwargs):
+    """An engine for ``url`` (a relative SQLite path is relative to the working directory,
+    whose folder is created if missing)."""
+    url = sa.engine.make_url(url)
+    if url.drivername.startswith("sqlite"):
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        _setup_sqlite(engine)
+        return engine
+    if url.drivername == "postgresql":
+        # SQLAlchemy 2.1 would pick psycopg 3, whose binary build blocks the eventlet hub;
+        # psycopg2 is made cooperative by eventlet.monkey_patch().
+        url = url.set(drivername="postgresql+psycopg2")
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    return sa.create_engine(url, **kwargs)
+
+
+def _setup_sqlite(engine):
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Take transaction control from the sqlite3 module so BEGIN is ours to emit.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection):
+        mode = "IMMEDIATE" if connection.get_execution_options().get(IMMEDIATE) else "DEFERRED"
+        connection.exec_driver_sql(f"BEGIN {mode}")

@@ -1,0 +1,122 @@
+"""Error types shared by every service and the gateway.
+
+A service raises one of these; nameko serialises it over RPC, and because each class is
+registered with ``deserialize_to_instance`` the caller receives the same type again (not a
+generic ``RemoteError``). The gateway turns any ``PanelError`` into API.md's error envelope
+in one place (``gateway.http``), using ``code`` and ``http_status``.
+"""
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class PanelError(Exception):
+    """Base of every error the API may show to a customer.
+
+    ``code`` is the stable snake_case error code, ``http_status`` the status the gateway
+    answers with, ``fields`` maps a field name to the reasons it was refused, and
+    ``extra`` holds further members of the error object (``retry_after``, ...). The
+    positional arguments are exactly what nameko sends over the wire, so the caller
+    rebuilds an equal error with ``cls(*args)``.
+    """
+
+    default_code = "error"
+    http_status = 500
+
+    def __init__(self, message="", fields=None, extra=None, **more):
+        fields = dict(fields or {})
+        extra = dict(extra or {}, **more)
+        super().__init__(message, fields, extra)
+        self.message = message or self.__class__.__doc__.strip().splitlines()[0]
+        self.fields = fields
+        self.extra = extra
+
+    @property
+    def code(self):
+        return self.extra.get("code", self.default_code)
+
+    def __str__(self):
+        return self.message
+
+    def to_dict(self):
+        """The ``error`` object of API.md's envelope."""
+        body = {"code": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        body.update({k: v for k, v in self.extra.items() if k != "code"})
+        return body
+
+
+def _remote(cls):
+    """Register ``cls`` so it crosses RPC typed (nameko looks it up by import path)."""
+    return deserialize_to_instance(cls)
+
+
+@_remote
+class ValidationFailed(PanelError):
+    """The request is invalid."""
+
+    default_code = "validation_error"
+    http_status = 400
+
+
+@_remote
+class Unauthenticated(PanelError):
+    """Authentication is required."""
+
+    default_code = "unauthenticated"
+    http_status = 401
+
+
+@_remote
+class Forbidden(PanelError):
+    """This action is not allowed."""
+
+    default_code = "forbidden"
+    http_status = 403
+
+
+@_remote
+class NotFound(PanelError):
+    """No such resource."""
+
+    default_code = "not_found"
+    http_status = 404
+
+
+@_remote
+class Conflict(PanelError):
+    """The request conflicts with the current state."""
+
+    default_code = "conflict"
+    http_status = 409
+
+
+@_remote
+class RateLimited(PanelError):
+    """Too many attempts; try again later."""
+
+    default_code = "rate_limited"
+    http_status = 429
+
+    @property
+    def retry_after(self):
+        return int(self.extra.get("retry_after", 1))
+
+
+@_remote
+class ServiceUnavailable(PanelError):
+    """A service did not answer in time."""
+
+    default_code = "unavailable"
+    http_status = 503
+
+
+@_remote
+class ConcurrencyConflict(Conflict):
+    """The stream was changed by someone else since it was read."""
+
+
+def error_with_code(error_cls, code, message="", **extra):
+    """An ``error_cls`` whose code is more specific than the class default, for example
+    ``error_with_code(Conflict, "insufficient_funds", "...")``."""
+    return error_cls(message, extra=dict(extra, code=code))

@@ -1,0 +1,27 @@
+"""The event store shared by every service: log, projections, outbox relay and inbox."""
+
+from common.eventstore.projections import Projection
+from common.eventstore.schema import CoreTables, create_core_tables_v1, define_core_tables
+from common.eventstore.store import (
+    ANY_VERSION,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    Transaction,
+    as_utc,
+    utcnow,
+)
+
+__all__ = [
+    "ANY_VERSION",
+    "CoreTables",
+    "EventStore",
+    "NewEvent",
+    "Projection",
+    "RecordedEvent",
+    "Transaction",
+    "as_utc",
+    "create_core_tables_v1",
+    "define_core_tables",
+    "utcnow",
+]

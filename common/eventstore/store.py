@@ -1,0 +1,297 @@
+"""The append-only event store every service keeps its state in.
+
+- ``append`` writes events to a stream at an expected version; the unique
+  (stream_id, version) constraint turns a stale version into ``ConcurrencyConflict``.
+- Projections (read models) are updated in the same transaction as the append, so a query
+  right after a command sees its effect, and ``rebuild_projections`` replays the whole log.
+- Commits are totally ordered by ``position``: SQLite has one writer at a time, and on
+  PostgreSQL every appending transaction takes one advisory lock, so a position is never
+  committed after a higher one. The outbox relay depends on that to never skip an event.
+- The inbox records the events a consumer has processed, in the effects' transaction.
+"""
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from common import context
+from common.db import IMMEDIATE, is_sqlite
+from common.errors import ConcurrencyConflict
+
+ANY_VERSION = None
+# Key of the PostgreSQL advisory lock that orders appends (any constant; "panel-ev").
+APPEND_LOCK_KEY = 0x70616E656C2D6576
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def as_utc(moment):
+    """SQLite returns naive datetimes; every datetime we hand out is aware UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event about to be appended: its type (a past-tense fact) and its data."""
+
+    type: str
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as stored in the log."""
+
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    data: dict
+    metadata: dict
+    recorded_at: datetime
+
+    @property
+    def event_id(self):
+        return self.metadata["event_id"]
+
+
+class Transaction:
+    """One write transaction: appends, projection updates and inbox records commit together."""
+
+    def __init__(self, store, conn):
+        self.store = store
+        self.conn = conn
+        self.recorded = []
+        self._ordered = False
+
+    def append(self, stream_id, expected_version, events, metadata=None):
+        """Append ``events`` to ``stream_id``, which must be at ``expected_version``
+        (0 for a new stream; ``ANY_VERSION`` to skip the check). Returns the recorded
+        events; raises ``ConcurrencyConflict`` when the stream has moved on."""
+        events = list(events)
+        if not events:
+            return []
+        self._take_append_order()
+        tables = self.store.tables
+        current = self.conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(tables.events.c.version), 0)).where(
+                tables.events.c.stream_id == stream_id
+            )
+        ).scalar_one()
+        if expected_version is not ANY_VERSION and current != expected_version:
+            raise ConcurrencyConflict(
+                f"stream {stream_id} is at version {current}, not {expected_version}",
+                extra={"stream_id": stream_id, "expected_version": expected_version},
+            )
+        base_metadata = self.store.metadata_from_context(metadata)
+        now = utcnow()
+        rows = []
+        for offset, event in enumerate(events, start=1):
+            rows.append(
+                {
+                    "stream_id": stream_id,
+                    "version": current + offset,
+                    "type": event.type,
+                    "data": event.data,
+                    "metadata": dict(base_metadata, event_id=context.new_id()),
+                    "recorded_at": now,
+                }
+            )
+        recorded = []
+        try:
+            # One statement per row: RETURNING with executemany is not portable.
+            for row in rows:
+                position = self.conn.execute(
+                    tables.events.insert().values(**row).returning(tables.events.c.position)
+                ).scalar_one()
+                recorded.append(RecordedEvent(position=position, **row))
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(
+                f"stream {stream_id} was appended to concurrently",
+                extra={"stream_id": stream_id, "expected_version": expected_version},
+            ) from exc
+        for event in recorded:
+            self.store.project(self.conn, event)
+        self.recorded.extend(recorded)
+        return recorded
+
+    def load_stream(self, stream_id, after_version=0):
+        return self.store.load_stream(stream_id, after_version, conn=self.conn)
+
+    def record_inbox(self, consumer, event_id):
+        """Mark ``event_id`` processed by ``consumer``. False when it already was: the
+        caller then skips its effects (a redelivery)."""
+        table = self.store.tables.inbox
+        dialect_insert = postgresql.insert if self.conn.dialect.name == "postgresql" else sqlite.insert
+        result = self.conn.execute(
+            dialect_insert(table)
+            .values(consumer=consumer, event_id=event_id, processed_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        return result.rowcount == 1
+
+    def _take_append_order(self):
+        if not self._ordered and self.conn.dialect.name == "postgresql":
+            self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+        self._ordered = True
+
+
+class EventStore:
+    """A service's event log, with its projections, on one SQLAlchemy engine."""
+
+    def __init__(self, engine, tables, projections=()):
+        self.engine = engine
+        self.tables = tables
+        self.projections = list(projections)
+        self._commit_listeners = []
+        # SQLite allows one writer; queue writers of this process here (cooperatively under
+        # eventlet) instead of inside SQLite's busy wait, which would block the whole hub.
+        self._write_lock = threading.Lock() if is_sqlite(engine.url) else None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _write_connection(self):
+        if self._write_lock is not None:
+            self._write_lock.acquire()
+        try:
+            with self.engine.connect().execution_options(**{IMMEDIATE: True}) as conn:
+                yield conn
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction; commits when the block ends, rolls back on an exception."""
+        with self._write_connection() as conn:
+            with conn.begin():
+                tx = Transaction(self, conn)
+                yield tx
+        if tx.recorded:
+            for listener in self._commit_listeners:
+                listener(tx.recorded)
+
+    def append(self, stream_id, expected_version, events, metadata=None):
+        """Append in a transaction of its own; see ``Transaction.append``."""
+        with self.transaction() as tx:
+            return tx.append(stream_id, expected_version, events, metadata)
+
+    def on_commit(self, listener):
+        """Call ``listener(recorded_events)`` after each commit that appended events."""
+        self._commit_listeners.append(listener)
+
+    @staticmethod
+    def metadata_from_context(extra=None):
+        """Event metadata: the ids of the current call, plus ``extra``."""
+        values = context.current()
+        metadata = {
+            "user_id": values.get("user_id"),
+            "session_id": values.get("session_id"),
+            "correlation_id": values.get("correlation_id"),
+            "request_id": values.get("request_id"),
+            "causation_id": values.get("causation_id"),
+        }
+        metadata.update(extra or {})
+        return {k: v for k, v in metadata.items() if v is not None}
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def load_stream(self, stream_id, after_version=0, conn=None):
+        """The events of one stream in version order."""
+        events = self.tables.events
+        query = (
+            sa.select(events)
+            .where(events.c.stream_id == stream_id, events.c.version > after_version)
+            .order_by(events.c.version)
+        )
+        return self._fetch(query, conn)
+
+    def read_after(self, position, limit=1000, types=None, conn=None):
+        """Up to ``limit`` events after ``position`` in log order (optionally of ``types``)."""
+        events = self.tables.events
+        query = sa.select(events).where(events.c.position > position)
+        if types is not None:
+            query = query.where(events.c.type.in_(list(types)))
+        return self._fetch(query.order_by(events.c.position).limit(limit), conn)
+
+    def last_position(self, conn=None):
+        query = sa.select(sa.func.coalesce(sa.func.max(self.tables.events.c.position), 0))
+        if conn is not None:
+            return conn.execute(query).scalar_one()
+        with self.engine.connect() as own:
+            return own.execute(query).scalar_one()
+
+    def _fetch(self, query, conn):
+        if conn is not None:
+            rows = conn.execute(query).mappings().all()
+        else:
+            with self.engine.connect() as own:
+                rows = own.execute(query).mappings().all()
+        return [
+            RecordedEvent(
+                position=row["position"],
+                stream_id=row["stream_id"],
+                version=row["version"],
+                type=row["type"],
+                data=row["data"],
+                metadata=row["metadata"],
+                recorded_at=as_utc(row["recorded_at"]),
+            )
+            for row in rows
+        ]
+
+    # -- projections -----------------------------------------------------------------------
+
+    def project(self, conn, event):
+        for projection in self.projections:
+            projection.apply(conn, event)
+
+    def rebuild_projections(self, batch=2000, dry_run=False):
+        """Empty every projection table and replay the whole log through the projections,
+        in one transaction (rolled back when ``dry_run``). Returns the number of events
+        replayed and the snapshot of the rebuilt read models."""
+        replayed = 0
+        with self._write_connection() as conn:
+            transaction = conn.begin()
+            try:
+                for projection in reversed(self.projections):
+                    projection.clear(conn)
+                position = 0
+                while chunk := self.read_after(position, limit=batch, conn=conn):
+                    for event in chunk:
+                        self.project(conn, event)
+                    position = chunk[-1].position
+                    replayed += len(chunk)
+                snapshot = self.snapshot_projections(conn)
+            except BaseException:
+                transaction.rollback()
+                raise
+            if dry_run:
+                transaction.rollback()
+            else:
+                transaction.commit()
+        return replayed, snapshot
+
+    def snapshot_projections(self, conn=None):
+        """Every projection table's rows, sorted: what a rebuild must reproduce."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.snapshot_projections(own)
+        snapshot = {}
+        for projection in self.projections:
+            for table in projection.tables:
+                rows = conn.execute(sa.select(table)).mappings().all()
+                snapshot[table.name] = sorted(
+                    tuple(sorted((k, repr(v)) for k, v in row.items())) for row in rows
+                )
+        return snapshot

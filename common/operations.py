@@ -1,0 +1,253 @@
+"""Operations: long work a customer asked for (DESIGN.md "Operations").
+
+Status moves ``pending`` → ``running`` → ``succeeded`` | ``failed``. Each step is an event in
+the owning service's log, in stream ``operation-<id>``, whose data is the whole operation
+view, so every consumer (notify, the gateway) can show it without asking back:
+
+- ``operation_requested`` (pending): appended in the same transaction as the command that
+  accepted the work. The outbox publishes it; the owning service consumes it from its own
+  exchange with a reliable handler and does the work, acking only afterwards. So accepted
+  work survives a crash or broker restart: it is redelivered and resumed.
+- ``operation_started`` (running), then exactly one of ``operation_succeeded`` /
+  ``operation_failed``.
+
+``Operation`` is the pure state machine (no I/O); ``Operations`` runs it on an event store
+and keeps the ``operations`` read model of the service.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from common import context
+from common.contracts import OPERATION_FIELDS
+from common.errors import Conflict, NotFound, PanelError
+from common.eventstore import NewEvent, Projection, utcnow
+from common.eventstore.schema import JSON
+
+log = logging.getLogger(__name__)
+
+PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
+STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED)
+TERMINAL = (SUCCEEDED, FAILED)
+
+
+class OperationFailed(Exception):
+    """Raised by a work function to fail its operation with ``detail`` shown to the customer."""
+
+    def __init__(self, detail):
+        super().__init__(detail)
+        self.detail = detail
+
+
+def stream_of(operation_id):
+    return f"operation-{operation_id}"
+
+
+@dataclass
+class Operation:
+    """The state of one operation, folded from its events."""
+
+    view: dict
+    version: int
+
+    @classmethod
+    def replay(cls, events):
+        if not events:
+            return None
+        return cls(view=dict(events[-1].data), version=events[-1].version)
+
+    @property
+    def status(self):
+        return self.view["status"]
+
+    @staticmethod
+    def request(*, operation_id, service, kind, target, title, user_id, session_id, params, now):
+        view = {
+            "operation_id": operation_id, "user_id": user_id, "session_id": session_id,
+            "service": service, "kind": kind, "target": target, "status": PENDING,
+            "title": title, "detail": "Queued", "created_at": now, "started_at": None,
+            "finished_at": None, "params": params or {},
+        }
+        return NewEvent("operation_requested", view)
+
+    def start(self, now):
+        if self.status == RUNNING:
+            return []  # resumed after a crash: the start was already recorded
+        if self.status != PENDING:
+            raise Conflict(f"operation is {self.status}; it cannot start")
+        return [self._next("operation_started", status=RUNNING, detail="Running", started_at=now)]
+
+    def succeed(self, detail, result, now):
+        self._require_running()
+        return [self._next("operation_succeeded", status=SUCCEEDED, detail=detail,
+                           finished_at=now, result=result or {})]
+
+    def fail(self, detail, now):
+        if self.status in TERMINAL:
+            raise Conflict(f"operation is already {self.status}")
+        return [self._next("operation_failed", status=FAILED, detail=detail, finished_at=now)]
+
+    def _require_running(self):
+        if self.status != RUNNING:
+            raise Conflict(f"operation is {self.status}, not running")
+
+    def _next(self, event_type, **changes):
+        view = {k: v for k, v in self.view.items() if k in OPERATION_FIELDS}
+        view.update(changes)
+        return NewEvent(event_type, view)
+
+
+def define_operations_table(metadata):
+    return sa.Table(
+        "operations",
+        metadata,
+        sa.Column("operation_id", sa.String(64), primary_key=True),
+        sa.Column("user_id", sa.String(64), nullable=True, index=True),
+        sa.Column("session_id", sa.String(64), nullable=True),
+        sa.Column("service", sa.String(50), nullable=False),
+        sa.Column("kind", sa.String(100), nullable=False),
+        sa.Column("target", sa.String(200), nullable=True),
+        sa.Column("status", sa.String(20), nullable=False, index=True),
+        sa.Column("title", sa.String(300), nullable=False),
+        sa.Column("detail", sa.Text, nullable=True),
+        sa.Column("params", JSON, nullable=False),
+        sa.Column("result", JSON, nullable=True),
+        sa.Column("created_at", sa.String(40), nullable=False),
+        sa.Column("started_at", sa.String(40), nullable=True),
+        sa.Column("finished_at", sa.String(40), nullable=True),
+    )
+
+
+def create_operations_table_v1(op):
+    """Alembic operation creating the ``operations`` table as of schema version 1 (built from
+    ``define_operations_table`` while that is still version 1: freeze it here first
+    before changing that)."""
+    metadata = sa.MetaData()
+    define_operations_table(metadata)
+    metadata.create_all(op.get_bind())
+
+
+class OperationsProjection(Projection):
+    """The ``operations`` read model: one row per operation, its latest view."""
+
+    def __init__(self, table):
+        self.table = table
+        self.tables = (table,)
+
+    def when_operation_requested(self, conn, event):
+        row = {c.name: event.data.get(c.name) for c in self.table.columns}
+        row["params"] = event.data.get("params") or {}
+        conn.execute(self.table.insert().values(**row))
+
+    def _update(self, conn, event):
+        changes = {k: event.data.get(k) for k in ("status", "detail", "started_at", "finished_at")}
+        if "result" in event.data:
+            changes["result"] = event.data["result"]
+        conn.execute(
+            self.table.update().where(self.table.c.operation_id == event.data["operation_id"]).values(**changes)
+        )
+
+    when_operation_started = _update
+    when_operation_succeeded = _update
+    when_operation_failed = _update
+
+
+def public_view(row):
+    """The operation as the API shows it (API.md "Operations")."""
+    return {
+        "id": row["operation_id"], "kind": row["kind"], "status": row["status"],
+        "title": row["title"], "detail": row["detail"], "target": row["target"],
+        "service": row["service"], "created_at": row["created_at"],
+        "started_at": row["started_at"], "finished_at": row["finished_at"],
+    }
+
+
+def _now():
+    return utcnow().isoformat()
+
+
+class Operations:
+    """Operations of one service on its event store."""
+
+    def __init__(self, store, service, table):
+        self.store = store
+        self.service = service
+        self.table = table
+
+    def request(self, tx, *, kind, target, title, params=None, user_id=None):
+        """Accept an operation inside the command's transaction ``tx``; returns its view."""
+        values = context.current()
+        operation_id = context.new_id()
+        event = Operation.request(
+            operation_id=operation_id, service=self.service, kind=kind, target=target,
+            title=title, user_id=user_id or values.get("user_id"),
+            session_id=values.get("session_id"), params=params, now=_now(),
+        )
+        tx.append(stream_of(operation_id), 0, [event])
+        return public_view(event.data)
+
+    def _load(self, tx, operation_id):
+        operation = Operation.replay(tx.load_stream(stream_of(operation_id)))
+        if operation is None:
+            raise NotFound("no such operation")
+        return operation
+
+    def _transition(self, operation_id, change):
+        with self.store.transaction() as tx:
+            operation = self._load(tx, operation_id)
+            events = change(operation)
+            if events:
+                tx.append(stream_of(operation_id), operation.version, events)
+                return events[-1].data
+            return operation.view
+
+    def start(self, operation_id):
+        return self._transition(operation_id, lambda op: op.start(_now()))
+
+    def succeed(self, operation_id, detail, result=None):
+        return self._transition(operation_id, lambda op: op.succeed(detail, result, _now()))
+
+    def fail(self, operation_id, detail):
+        return self._transition(operation_id, lambda op: op.fail(detail, _now()))
+
+    def get(self, operation_id, user_id=None):
+        """The operation's view; ``NotFound`` when it is unknown or not ``user_id``'s."""
+        query = sa.select(self.table).where(self.table.c.operation_id == operation_id)
+        if user_id is not None:
+            query = query.where(self.table.c.user_id == user_id)
+        with self.store.engine.connect() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            raise NotFound("no such operation")
+        return public_view(row)
+
+    def run(self, operation_id, work):
+        """Carry out an operation: start it, call ``work(view)`` → ``(detail, result)``, then
+        record success; ``OperationFailed`` or any error records failure. Safe to call again
+        for the same operation (a redelivery): finished ones are left alone, running ones
+        are resumed."""
+        try:
+            view = self.start(operation_id)
+        except Conflict:
+            return None  # already finished
+        try:
+            detail, result = work(view)
+        except OperationFailed as failure:
+            return self.fail(operation_id, failure.detail)
+        except PanelError as error:
+            return self.fail(operation_id, error.message)
+        except Exception:
+            log.exception("operation crashed", extra={"operation_id": operation_id, "kind": view["kind"]})
+            return self.fail(operation_id, "The operation failed because of an internal error.")
+        return self.succeed(operation_id, detail, result)
+
+    def count_by_status(self):
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(self.table.c.status, sa.func.count()).group_by(self.table.c.status)
+            ).all()
+        counts = dict.fromkeys(STATUSES, 0)
+        counts.update({status: n for status, n in rows})
+        return counts

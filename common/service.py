@@ -1,0 +1,198 @@
+"""What every panel service is made of, so that no service re-implements it.
+
+``ServiceSchema`` gathers a service's tables (core tables, operations, its projections).
+``PanelService`` is the base class of every service: it brings the call context (log ids),
+metrics, the event store, the outbox relay, the operations helper and the ``health`` RPC.
+A service subclasses it, sets ``name`` and ``schema``, and adds its own entrypoints.
+"""
+
+import logging
+import threading
+import time
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.rpc import rpc
+
+from common import context
+from common.contracts import integration_types
+from common.db import create_engine
+from common.eventstore import EventStore, define_core_tables
+from common.eventstore.outbox import OutboxRelay
+from common.messaging import ConfirmedPublisher
+from common.metrics import Metrics
+from common.operations import Operations, OperationsProjection, define_operations_table
+
+log = logging.getLogger(__name__)
+
+
+class ServiceSchema:
+    """A service's database schema and projections."""
+
+    def __init__(self, service):
+        self.service = service
+        self.metadata = sa.MetaData()
+        self.core = define_core_tables(self.metadata)
+        self.operations_table = define_operations_table(self.metadata)
+        self.projections = [OperationsProjection(self.operations_table)]
+
+    def add_projection(self, projection):
+        self.projections.append(projection)
+        return projection
+
+    def create_store(self, engine):
+        return EventStore(engine, self.core, self.projections)
+
+
+def _find(container, provider_cls):
+    for provider in container.dependencies:
+        if isinstance(provider, provider_cls):
+            return provider
+    raise LookupError(f"{container.service_name} has no {provider_cls.__name__}")
+
+
+class CallContext(DependencyProvider):
+    """Binds the worker's request/correlation/user/session ids for logs and appended events.
+    For an event handler the handled event becomes the causation of what it appends."""
+
+    def __init__(self):
+        self._tokens = {}
+
+    def worker_setup(self, worker_ctx):
+        values = context.from_worker(worker_ctx)
+        payload = worker_ctx.args[0] if worker_ctx.args else None
+        if isinstance(payload, dict) and "event_id" in payload and "source" in payload:
+            values["causation_id"] = payload["event_id"]
+        self._tokens[worker_ctx] = context.bind(values)
+
+    def worker_teardown(self, worker_ctx):
+        token = self._tokens.pop(worker_ctx, None)
+        if token is not None:
+            context.unbind(token)
+
+    def get_dependency(self, worker_ctx):
+        return context.current
+
+
+class EventStoreProvider(DependencyProvider):
+    """The service's ``EventStore`` on ``DATABASE_URL`` (one engine per process)."""
+
+    def setup(self):
+        schema = self.container.service_cls.schema
+        url = self.container.config["DATABASE_URL"]
+        self.engine = create_engine(url)
+        self.store = schema.create_store(self.engine)
+        if self.container.config.get("DATABASE_CHECK_MIGRATED", True):
+            from common import migrations
+
+            migrations.require_head(self.container.service_name, self.engine)
+
+    def stop(self):
+        self.engine.dispose()
+
+    kill = stop
+
+    def get_dependency(self, worker_ctx):
+        return self.store
+
+
+class OutboxRelayProvider(DependencyProvider):
+    """Runs the outbox relay in the background: woken by every local commit that appended
+    events, and every ``OUTBOX_POLL_SECONDS`` for commits of other replicas or retries."""
+
+    def setup(self):
+        self.poll_seconds = float(self.container.config.get("OUTBOX_POLL_SECONDS", 1.0))
+        self._wake = threading.Event()
+        self._running = False
+        self._thread = None
+
+    def start(self):
+        store = _find(self.container, EventStoreProvider).store
+        self.metrics = _find(self.container, Metrics)
+        service = self.container.service_name
+        self.publisher = ConfirmedPublisher(self.container.config[AMQP_URI_CONFIG_KEY], service)
+        self.relay = OutboxRelay(store, self.publisher, service, integration_types(service))
+        store.on_commit(lambda _events: self._wake.set())
+        self.metrics.add_scrape_hook(
+            lambda m: m.outbox_backlog.labels(service).set(self.relay.backlog())
+        )
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._run)
+
+    def _run(self):
+        failures = 0
+        service = self.container.service_name
+        while self._running:
+            try:
+                published = self.relay.drain()
+                if published:
+                    self.metrics.metrics.outbox_published.labels(service).inc(published)
+                failures = 0
+                self._wake.wait(self.poll_seconds)
+                self._wake.clear()
+            except Exception:
+                failures += 1
+                self.metrics.metrics.outbox_failures.labels(service).inc()
+                log.exception("outbox relay failed; retrying", extra={"attempt": failures})
+                time.sleep(min(0.2 * 2 ** failures, 10))
+
+    def stop(self):
+        self._running = False
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.wait()
+            self._thread = None
+        try:
+            self.relay.release()
+        except Exception:
+            log.warning("could not release the outbox lease; it expires by itself", exc_info=True)
+        self.publisher.close()
+
+    def kill(self):
+        self._running = False
+        if self._thread is not None:
+            self._thread.kill()
+
+    def get_dependency(self, worker_ctx):
+        return self.relay
+
+
+class OperationsProvider(DependencyProvider):
+    """The service's ``Operations`` helper; also exports operations by status as a gauge."""
+
+    def start(self):
+        store = _find(self.container, EventStoreProvider).store
+        service = self.container.service_name
+        self.operations = Operations(store, service, self.container.service_cls.schema.operations_table)
+
+        def export(metrics):
+            for status, count in self.operations.count_by_status().items():
+                metrics.operations.labels(service, status).set(count)
+
+        _find(self.container, Metrics).add_scrape_hook(export)
+
+    def get_dependency(self, worker_ctx):
+        return self.operations
+
+
+class PanelService:
+    """Base of every service. Subclasses set ``name`` and ``schema``."""
+
+    name = None
+    schema = None
+
+    call_context = CallContext()
+    metrics = Metrics()
+    store = EventStoreProvider()
+    relay = OutboxRelayProvider()
+    operations = OperationsProvider()
+
+    @rpc
+    def health(self):
+        """Liveness and basic state of this replica (used by the gateway's /readyz)."""
+        return {
+            "service": self.name,
+            "status": "ok",
+            "last_position": self.store.last_position(),
+        }

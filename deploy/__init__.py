@@ -1,0 +1,1 @@
+"""Deployment: service configs, the local development stack and deployment manifests."""

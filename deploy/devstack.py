@@ -1,0 +1,296 @@
+"""The local development stack behind ``make run``.
+
+Starts every service and the gateway as processes of their own (so one can be restarted
+alone), each with its own database under ``var/`` and its metrics port, after migrating
+the databases and declaring the broker topology. Waits until the gateway's ``/readyz``
+answers 200, writes ``var/stack.json`` (API.md "The development stack"), prints what runs
+where, and stops every child cleanly on Ctrl-C or SIGTERM. A second stack on the same
+``var/`` folder is refused with a plain message.
+
+Settings (environment): ``AMQP_URI``, ``GATEWAY_HOST``/``GATEWAY_PORT`` (127.0.0.1:8000),
+``METRICS_BASE_PORT`` (9100: gateway, then one per service), ``PANEL_VAR_DIR`` (var),
+``PANEL_DATABASE_URL_TEMPLATE`` (e.g. ``postgresql://postgres@127.0.0.1/panel_{service}``;
+default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s).
+"""
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from common import migrations, topology
+from common.cli import service_class
+from common.config import CONFIG_DIR, REPO_ROOT, SERVICES
+
+CHILD_WARNINGS = "ignore::DeprecationWarning"
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Settings:
+    def __init__(self, env=None):
+        env = os.environ if env is None else env
+        self.amqp_uri = env.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+        self.gateway_host = env.get("GATEWAY_HOST", "127.0.0.1")
+        self.gateway_port = int(env.get("GATEWAY_PORT", "8000"))
+        self.metrics_base_port = int(env.get("METRICS_BASE_PORT", "9100"))
+        self.var_dir = Path(env.get("PANEL_VAR_DIR", REPO_ROOT / "var")).resolve()
+        self.database_url_template = env.get("PANEL_DATABASE_URL_TEMPLATE", "")
+        self.ready_timeout = float(env.get("STACK_READY_TIMEOUT", "60"))
+
+    def database_url(self, service):
+        if self.database_url_template:
+            return self.database_url_template.format(service=service)
+        return f"sqlite:///{self.var_dir / (service + '.db')}"
+
+    @property
+    def gateway_url(self):
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    def metrics_port(self, index):
+        return self.metrics_base_port + index
+
+
+class Process:
+    """One child: a nameko service or the gateway."""
+
+    def __init__(self, name, target, config_file, env, log_path):
+        self.name = name
+        self.target = target
+        self.config_file = config_file
+        self.env = env
+        self.log_path = log_path
+        self.popen = None
+
+    def start(self):
+        nameko = Path(sys.executable).with_name("nameko")
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(
+            [str(nameko), "run", "--config", str(self.config_file), self.target],
+            cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the stack only; it stops children in order
+        )
+        log.close()
+
+    def exited(self):
+        return self.popen is not None and self.popen.poll() is not None
+
+    def terminate(self):
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline):
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+    def tail(self, lines=15):
+        try:
+            return "".join(Path(self.log_path).read_text(errors="replace").splitlines(True)[-lines:])
+        except OSError:
+            return ""
+
+
+class Stack:
+    def __init__(self, settings):
+        self.settings = settings
+        self.processes = []
+        self._lock_file = None
+        self._owns_lock = False
+        self._stopping = False
+
+    # -- set-up ----------------------------------------------------------------------------
+
+    def acquire_lock(self):
+        self.settings.var_dir.mkdir(parents=True, exist_ok=True)
+        path = self.settings.var_dir / "stack.lock"
+        self._lock_file = open(path, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "another process"
+            raise StackError(
+                f"a stack is already running on {self.settings.var_dir} (pid {holder}); "
+                "stop it first (Ctrl-C in its terminal, or kill that pid)"
+            )
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(str(os.getpid()))
+        self._lock_file.flush()
+        self._owns_lock = True
+
+    def prepare(self):
+        from common.rpc import broker_reachable
+
+        if not broker_reachable(self.settings.amqp_uri, timeout=5):
+            raise StackError(
+                f"RabbitMQ does not answer at {self.settings.amqp_uri.rsplit('@', 1)[-1]}: "
+                "start it (rabbitmq-server -detached) or set AMQP_URI"
+            )
+        for service in SERVICES:
+            migrations.upgrade(service, self.settings.database_url(service))
+        topology.declare(self.settings.amqp_uri, [service_class(s) for s in SERVICES])
+
+    def child_env(self, extra):
+        env = dict(os.environ)
+        env.update(
+            AMQP_URI=self.settings.amqp_uri,
+            PYTHONWARNINGS=CHILD_WARNINGS,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        )
+        env.update(extra)
+        return env
+
+    def plan(self):
+        s = self.settings
+        log_dir = s.var_dir / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        processes = []
+        for index, service in enumerate(SERVICES, start=1):
+            cls = service_class(service)
+            processes.append(Process(
+                service, f"{cls.__module__}:{cls.__name__}", CONFIG_DIR / f"{service}.yaml",
+                self.child_env({"DATABASE_URL": s.database_url(service), "METRICS_PORT": str(s.metrics_port(index))}),
+                log_dir / f"{service}.log",
+            ))
+        processes.append(Process(
+            "gateway", "gateway.service:GatewayService", CONFIG_DIR / "gateway.yaml",
+            self.child_env({
+                "GATEWAY_ADDRESS": f"{s.gateway_host}:{s.gateway_port}",
+                "METRICS_PORT": str(s.metrics_port(0)),
+            }),
+            log_dir / "gateway.log",
+        ))
+        return processes
+
+    def describe(self):
+        s = self.settings
+        metrics = {"gateway": f"http://127.0.0.1:{s.metrics_port(0)}/metrics"}
+        for index, service in enumerate(SERVICES, start=1):
+            metrics[service] = f"http://127.0.0.1:{s.metrics_port(index)}/metrics"
+        return {
+            "gateway": s.gateway_url,
+            "amqp": s.amqp_uri.rsplit("@", 1)[-1],
+            "metrics": metrics,
+            "databases": {service: s.database_url(service) for service in SERVICES},
+            "logs": str(s.var_dir / "log"),
+            "pid": os.getpid(),
+            # Filled in by the issues that add them (stand-ins for SMS, voice, payments,
+            # BMCs, S3) and by the auth issue's demo customers.
+            "users": [],
+        }
+
+    # -- running ---------------------------------------------------------------------------
+
+    def start(self):
+        self.acquire_lock()
+        print(f"[stack] migrating databases and declaring queues on {self.settings.amqp_uri.rsplit('@', 1)[-1]}", flush=True)
+        self.prepare()
+        self.processes = self.plan()
+        for process in self.processes:
+            process.start()
+        print(f"[stack] started {', '.join(p.name for p in self.processes)}; waiting for {self.settings.gateway_url}/readyz", flush=True)
+        self.wait_ready()
+        description = self.describe()
+        stack_file = self.settings.var_dir / "stack.json"
+        stack_file.write_text(json.dumps(description, indent=2) + "\n")
+        self.print_summary(description, stack_file)
+        return description
+
+    def wait_ready(self):
+        deadline = time.monotonic() + self.settings.ready_timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            if self._stopping:
+                raise StackError("stopped before the stack was ready")
+            self.check_children()
+            try:
+                with urllib.request.urlopen(f"{self.settings.gateway_url}/readyz", timeout=3) as answer:
+                    if answer.status == 200:
+                        return
+            except urllib.error.HTTPError as error:
+                last = error.read().decode(errors="replace")
+            except OSError as error:
+                last = str(error)
+            time.sleep(0.3)
+        raise StackError(f"the stack was not ready within {self.settings.ready_timeout:g}s: {last}")
+
+    def check_children(self):
+        for process in self.processes:
+            if process.exited():
+                raise StackError(
+                    f"{process.name} exited with code {process.popen.returncode}; "
+                    f"last lines of {process.log_path}:\n{process.tail()}"
+                )
+
+    def print_summary(self, description, stack_file):
+        print("[stack] ready", flush=True)
+        print(f"  gateway   {description['gateway']}  (try {description['gateway']}/readyz)")
+        for name, url in description["metrics"].items():
+            print(f"  metrics   {name:<10} {url}")
+        print(f"  logs      {description['logs']}/<name>.log")
+        print(f"  described in {stack_file}; Ctrl-C stops everything", flush=True)
+
+    def supervise(self):
+        """Block until a signal arrives or a child dies."""
+        while not self._stopping:
+            self.check_children()
+            time.sleep(0.5)
+
+    @property
+    def owns_lock(self):
+        return self._owns_lock
+
+    def stop(self, grace=15):
+        self._stopping = True
+        # The gateway first (no new requests), then every service at once.
+        gateways = [p for p in self.processes if p.name == "gateway"]
+        services = [p for p in self.processes if p.name != "gateway"]
+        for group in (gateways, services):
+            deadline = time.monotonic() + grace
+            for process in group:
+                process.terminate()
+            for process in group:
+                process.wait_or_kill(deadline)
+        stack_file = self.settings.var_dir / "stack.json"
+        if stack_file.exists():
+            stack_file.unlink()
+
+    def request_stop(self, *_):
+        self._stopping = True
+
+
+def main():
+    stack = Stack(Settings())
+    signal.signal(signal.SIGTERM, stack.request_stop)
+    signal.signal(signal.SIGINT, stack.request_stop)
+    code = 0
+    try:
+        stack.start()
+        stack.supervise()
+    except StackError as error:
+        print(f"[stack] {error}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        if stack.owns_lock:
+            print("[stack] stopping", flush=True)
+            stack.stop()
+            print("[stack] stopped", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The gateway's HTTP layer: JSON everywhere, request ids, and the one error mapping.
+
+- ``http`` is nameko's ``@http`` entrypoint with our server and handler: every answer is
+  JSON (unknown routes and wrong methods included), carries ``X-Request-ID`` (the client's,
+  when it sent a sane one), and the request id and a correlation id travel into every RPC
+  the request makes, and so into every log line and event.
+- ``error_response`` is the only place where exceptions become API.md's error envelope:
+  ``PanelError`` subclasses keep their code and status, marshmallow's ``ValidationError``
+  becomes 400 naming the fields, anything else is a logged 500.
+"""
+
+import json
+import logging
+import re
+from functools import partial
+
+from eventlet.event import Event
+from marshmallow import ValidationError
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound
+from werkzeug.wrappers import Request, Response
+
+from common import context
+from common.errors import PanelError, RateLimited, ValidationFailed
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+JSON_TYPE = "application/json"
+MAX_JSON_BYTES = 1 << 20
+
+
+def request_id_of(request):
+    """The client's X-Request-ID when it is sane, else a new one."""
+    candidate = request.headers.get(REQUEST_ID_HEADER, "")
+    return candidate if _SANE_REQUEST_ID.match(candidate) else context.new_id()
+
+
+def json_response(payload, status=200, headers=None):
+    return Response(json.dumps(payload, default=str), status=status, headers=headers, mimetype=JSON_TYPE)
+
+
+def error_response(exc, request_id):
+    """Map an exception to API.md's error envelope."""
+    headers = {}
+    if isinstance(exc, ValidationError):
+        exc = ValidationFailed("The request is invalid.", fields=exc.messages)
+    if isinstance(exc, PanelError):
+        error, status = exc.to_dict(), exc.http_status
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, MethodNotAllowed):
+        error, status = {"code": "method_not_allowed", "message": "This method is not allowed here."}, 405
+        headers["Allow"] = ", ".join(exc.valid_methods or ())
+    elif isinstance(exc, RouteNotFound):
+        error, status = {"code": "not_found", "message": "No such resource."}, 404
+    elif isinstance(exc, HTTPException):
+        error, status = {"code": re.sub(r"\W+", "_", exc.name.lower()), "message": exc.description}, exc.code
+    else:
+        log.error("unhandled error", exc_info=(type(exc), exc, exc.__traceback__))
+        error, status = {"code": "internal_error", "message": "Something went wrong on our side."}, 500
+    headers[REQUEST_ID_HEADER] = request_id
+    return json_response({"error": error, "request_id": request_id}, status, headers)
+
+
+def load_json(request, schema):
+    """The request body, parsed as JSON and loaded with ``schema`` (a marshmallow schema
+    instance). Bad JSON or bad fields: ``ValidationFailed`` naming them."""
+    if request.content_length and request.content_length > MAX_JSON_BYTES:
+        raise ValidationFailed("The body is too large.", fields={"body": ["At most 1 MiB."]})
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("The body is not valid JSON.", fields={"body": ["Not valid JSON."]})
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", fields={"body": ["Must be an object."]})
+    return schema.load(data)
+
+
+class JsonWsgiApp(WsgiApp):
+    """nameko's WSGI app, answering unmatched routes and methods with JSON errors."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+        except HTTPException as exc:
+            return error_response(exc, request_id_of(request))(environ, start_response)
+        request.path_values = values
+        return provider.handle_request(request)(environ, start_response)
+
+
+class JsonWebServer(WebServer):
+    def get_wsgi_app(self):
+        return JsonWsgiApp(self)
+
+
+class JsonHttpHandler(HttpRequestHandler):
+    """``@http`` with JSON errors and request ids (see the module docstring)."""
+
+    server = JsonWebServer()
+
+    def handle_request(self, request):
+        request.shallow = False
+        request_id = request_id_of(request)
+        context_data = {"request_id": request_id, "correlation_id": request_id}
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            event = Event()
+            self.container.spawn_worker(
+                self, args, kwargs, context_data=context_data,
+                handle_result=partial(self.handle_result, event),
+            )
+            result = event.wait()
+            response = self.response_from_result(result)
+        except Exception as exc:
+            response = error_response(exc, request_id)
+        response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+    def response_from_result(self, result):
+        if isinstance(result, Response):
+            return result
+        status, headers, payload = 200, None, result
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                status, headers, payload = result
+            else:
+                status, payload = result
+        if status == 204:
+            return Response(status=204, headers=headers)
+        return json_response(payload, status, headers)
+
+
+http = JsonHttpHandler.decorator

@@ -1,0 +1,65 @@
+"""The OpenAPI document, generated from the routes and the marshmallow schemas.
+
+Every ``@http`` method of the gateway documents itself: its docstring ends with a YAML
+block after ``---`` (apispec's convention) naming its responses and schemas. Routes are
+read from the service class, so a route cannot exist without appearing here.
+"""
+
+import re
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.yaml_utils import load_operations_from_docstring
+
+from gateway.http import JsonHttpHandler
+from gateway.schemas import SCHEMAS
+
+_CONVERTER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
+
+
+def openapi_path(url):
+    """werkzeug ``/servers/<int:id>`` → OpenAPI ``/servers/{id}``."""
+    return _CONVERTER.sub(r"{\1}", url)
+
+
+def http_routes(service_cls):
+    """(url, [methods], function) for every ``@http`` entrypoint of ``service_cls``."""
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    routes = []
+    for name in dir(service_cls):
+        function = getattr(service_cls, name)
+        for entrypoint in getattr(function, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if isinstance(entrypoint, JsonHttpHandler):
+                routes.append((entrypoint.url, entrypoint.method.split(","), function))
+    return sorted(routes, key=lambda route: route[0])
+
+
+def build_spec(service_cls, version="1.0.0"):
+    spec = APISpec(
+        title="Hosting panel API",
+        version=version,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "The gateway's HTTP API (see API.md). Errors use the Error schema."},
+        servers=[{"url": "/"}],
+    )
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
+    for url, methods, function in http_routes(service_cls):
+        documented = load_operations_from_docstring(function.__doc__ or "")
+        operations = {}
+        for method in methods:
+            operation = dict(documented.get(method.lower(), {}))
+            operation.setdefault("summary", (function.__doc__ or "").strip().split("\n")[0])
+            operation.setdefault("responses", {"200": {"description": "OK"}})
+            operation["operationId"] = f"{function.__name__}_{method.lower()}"
+            operations[method.lower()] = operation
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _CONVERTER.findall(url)
+        ]
+        spec.path(path=openapi_path(url), operations=operations, parameters=parameters or None)
+    return spec.to_dict()

@@ -1,0 +1,39 @@
+"""The gateway service: every HTTP route of API.md, one mixin per area.
+
+Run: ``nameko run --config deploy/config/gateway.yaml gateway.service``.
+"""
+
+import functools
+
+from nameko.dependency_providers import Config
+from nameko.rpc import rpc
+
+from common.metrics import Metrics
+from common.rpc import TimedClusterRpcProxy
+from common.service import CallContext
+from gateway.openapi import build_spec
+from gateway.routes.health import HealthRoutes
+
+
+class GatewayService(HealthRoutes):
+    name = "gateway"
+
+    config = Config()
+    call_context = CallContext()
+    metrics = Metrics()
+    cluster = TimedClusterRpcProxy()
+
+    @rpc
+    def health(self):
+        """Liveness over RPC (also lets the process stop promptly on SIGTERM)."""
+        return {"service": "gateway", "status": "ok"}
+
+    @property
+    def openapi_document(self):
+        return openapi_document()
+
+
+@functools.cache
+def openapi_document():
+    """Built once per process from the routes and schemas."""
+    return build_spec(GatewayService)

@@ -1,0 +1,1 @@
+"""The panel's nameko services, one package each (DESIGN.md "Layout")."""

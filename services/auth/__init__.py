@@ -1,0 +1,1 @@
+"""The auth service: customer accounts, password hashes, two-factor challenges, password recovery and login throttling."""

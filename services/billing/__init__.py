@@ -1,0 +1,1 @@
+"""The billing service: account ledgers, invoices, overdue state and top-ups through the payment providers."""

@@ -1,0 +1,5 @@
+"""Schema and read models of the inventory service."""
+
+from common.service import ServiceSchema
+
+schema = ServiceSchema("inventory")

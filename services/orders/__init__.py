@@ -1,0 +1,1 @@
+"""The orders service: the instant and stock catalogs and the order saga."""

@@ -1,0 +1,5 @@
+"""Schema and read models of the storage service."""
+
+from common.service import ServiceSchema
+
+schema = ServiceSchema("storage")

@@ -1,0 +1,79 @@
+"""A small test domain for the shared machinery: accounts credited and debited, with a
+``balances`` projection. Used by the event store contract tests and the messaging tests."""
+
+import time
+
+import sqlalchemy as sa
+
+from common.db import create_engine
+from common.eventstore import NewEvent, Projection
+from common.service import ServiceSchema
+
+
+class BalancesProjection(Projection):
+    def __init__(self, metadata):
+        self.table = sa.Table(
+            "balances", metadata,
+            sa.Column("account_id", sa.String(64), primary_key=True),
+            sa.Column("balance", sa.Integer, nullable=False),
+            sa.Column("movements", sa.Integer, nullable=False),
+        )
+        self.tables = (self.table,)
+
+    def _move(self, conn, account_id, amount):
+        updated = conn.execute(
+            self.table.update().where(self.table.c.account_id == account_id).values(
+                balance=self.table.c.balance + amount, movements=self.table.c.movements + 1
+            )
+        )
+        if updated.rowcount == 0:
+            conn.execute(self.table.insert().values(account_id=account_id, balance=amount, movements=1))
+
+    def when_credited(self, conn, event):
+        if event.data.get("explode"):
+            raise RuntimeError("projection failure")
+        self._move(conn, event.stream_id, event.data["amount"])
+
+    def when_debited(self, conn, event):
+        self._move(conn, event.stream_id, -event.data["amount"])
+
+
+def make_schema(service="ledger"):
+    schema = ServiceSchema(service)
+    balances = schema.add_projection(BalancesProjection(schema.metadata))
+    return schema, balances
+
+
+def make_store(url, service="ledger"):
+    """An event store with the balances projection on a fresh database at ``url``."""
+    schema, balances = make_schema(service)
+    engine = create_engine(url)
+    schema.metadata.create_all(engine)
+    return schema.create_store(engine), balances
+
+
+def credited(amount, **extra):
+    return NewEvent("credited", {"amount": amount, **extra})
+
+
+def debited(amount):
+    return NewEvent("debited", {"amount": amount})
+
+
+def balance_of(store, balances, account_id):
+    with store.engine.connect() as conn:
+        return conn.execute(
+            sa.select(balances.table.c.balance).where(balances.table.c.account_id == account_id)
+        ).scalar()
+
+
+def wait_for(condition, timeout=10.0, interval=0.02, message="condition"):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
