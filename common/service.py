@@ -112,7 +112,9 @@ class OutboxRelayProvider(DependencyProvider):
         self.metrics = _find(self.container, Metrics)
         service = self.container.service_name
         self.publisher = ConfirmedPublisher(self.container.config[AMQP_URI_CONFIG_KEY], service)
-        self.relay = OutboxRelay(store, self.publisher, service, integration_types(service))
+        service_cls = self.container.service_cls
+        types = service_cls.publishes if service_cls.publishes is not None else integration_types(service)
+        self.relay = OutboxRelay(store, self.publisher, service, types)
         store.on_commit(lambda _events: self._wake.set())
         self.metrics.add_scrape_hook(
             lambda m: m.outbox_backlog.labels(service).set(self.relay.backlog())
@@ -181,6 +183,9 @@ class PanelService:
 
     name = None
     schema = None
+    # Integration event types the outbox publishes; None: this service's entry in
+    # common.contracts.INTEGRATION_EVENTS (the one documented list).
+    publishes = None
 
     call_context = CallContext()
     metrics = Metrics()

@@ -53,6 +53,28 @@ def amqp_uri():
 
 
 @pytest.fixture
+def start_service(amqp_uri, container_factory):
+    """Start a nameko service on this test's vhost: ``start_service(cls, **config)``.
+    Containers stop before the vhost is deleted (this fixture depends on both)."""
+
+    def start(service_cls, **config):
+        config.setdefault("AMQP_URI", amqp_uri)
+        container = container_factory(service_cls, config)
+        container.start()
+        return container
+
+    return start
+
+
+def queue_depth(amqp_uri, queue_name):
+    """Messages ready in a queue, asked of the broker itself (management stats lag)."""
+    from kombu import Connection
+
+    with Connection(amqp_uri) as connection:
+        return connection.channel().queue_declare(queue=queue_name, passive=True).message_count
+
+
+@pytest.fixture
 def rabbit_api():
     """GET a path of the management API, e.g. ``rabbit_api(f"queues/{vhost}/{name}")``."""
 

@@ -77,3 +77,10 @@ def wait_for(condition, timeout=10.0, interval=0.02, message="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+def store_of(container):
+    """The event store of a running service container."""
+    from common.service import EventStoreProvider
+
+    return next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
