@@ -6,6 +6,8 @@ generic ``RemoteError``). The gateway turns any ``PanelError`` into API.md's err
 in one place (``gateway.http``), using ``code`` and ``http_status``.
 """
 
+import json
+
 from nameko.exceptions import deserialize_to_instance
 
 
@@ -24,8 +26,12 @@ class PanelError(Exception):
 
     def __init__(self, message="", fields=None, extra=None, **more):
         fields = dict(fields or {})
+        if isinstance(extra, str):  # as received over RPC
+            extra = json.loads(extra)
         extra = dict(extra or {}, **more)
-        super().__init__(message, fields, extra)
+        # nameko turns every non-string argument into a string on the wire; JSON keeps
+        # numbers and booleans in ``extra`` (e.g. retry_after) what they were.
+        super().__init__(message, fields, json.dumps(extra, default=str))
         self.message = message or self.__class__.__doc__.strip().splitlines()[0]
         self.fields = fields
         self.extra = extra

@@ -30,10 +30,10 @@ class GatewayService(HealthRoutes):
 
     @property
     def openapi_document(self):
-        return openapi_document()
+        return openapi_document(type(self))
 
 
 @functools.cache
-def openapi_document():
-    """Built once per process from the routes and schemas."""
-    return build_spec(GatewayService)
+def openapi_document(service_cls):
+    """Built once per process from the routes and schemas of the running gateway class."""
+    return build_spec(service_cls)

@@ -1,0 +1,664 @@
+"""RPC round trips: a raw AMQP floor, nameko RPC, and HTTP through the gateway.
+
+    python -m bench.rpc [--seconds 5] [--warmup 1] [--concurrency 1,20]
+
+On a RabbitMQ vhost of its own (created and deleted through the management API) it starts,
+each as an OS process of its own:
+
+- an echo server (``python -m bench.rpc --echo-server``): plain kombu, no nameko, no
+  eventlet; replies to every message of its queue through RabbitMQ direct reply-to;
+- the real ``auth`` service (``nameko run``, SQLite database in a temporary folder);
+- the gateway with one extra route, ``GET /bench/rpc``, that makes one RPC
+  (``bench.gateway_probe:BenchGateway``).
+
+and measures, at each concurrency, for a fixed time after a warm-up:
+
+    raw-amqp       kombu request/reply via amq.rabbitmq.reply-to to the echo server
+    nameko-rpc     ClusterRpcProxy -> auth.health (one SQLite read in the service)
+    http-healthz   GET /healthz on the gateway (no RPC: the HTTP floor)
+    http-rpc       GET /bench/rpc on the gateway (one RPC to auth.health)
+
+The clients are eventlet greenthreads of this process (monkey-patched below), one
+connection each. Every child is stopped and the vhost deleted at the end, also on Ctrl-C.
+"""
+
+import sys
+
+ECHO_FLAG = "--echo-server"
+if ECHO_FLAG not in sys.argv:
+    # The bench client runs like the services do: cooperative greenthreads. The echo
+    # server stays a plain blocking process: it is the floor.
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
+
+    eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from bench.measure import CpuWindow, fmt, latency_ms, pids_named, table  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / "deploy" / "config"
+AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
+RABBIT_API = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
+RABBIT_AUTH = ("guest", "guest")
+
+ECHO_QUEUE = "bench-echo"
+ECHO_PREFETCH = 100
+REPLY_TO = "amq.rabbitmq.reply-to"
+# The same bytes nameko sends for a call without arguments.
+REQUEST_BODY = json.dumps({"args": [], "kwargs": {}}).encode()
+CALL_TIMEOUT = 10.0
+READY_TIMEOUT = 90.0
+CHILD_WARNINGS = "ignore::DeprecationWarning"
+
+PATHS = ("raw-amqp", "nameko-rpc", "http-healthz", "http-rpc")
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+# -- the echo server (a child process) -------------------------------------------------------
+
+
+def run_echo_server(amqp_uri, queue, prefetch):
+    """Reply to every message of ``queue`` with its own body, to its ``reply_to``."""
+    from kombu import Connection, Consumer, Producer, Queue
+
+    def stop(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.basic_qos(0, prefetch, False)
+        producer = Producer(channel, auto_declare=False)
+
+        def on_message(message):
+            properties = message.properties
+            producer.publish(
+                message.body,
+                routing_key=properties["reply_to"],
+                correlation_id=properties.get("correlation_id"),
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                retry=False,
+            )
+            message.ack()
+
+        consumer = Consumer(
+            channel, queues=[Queue(queue, durable=False)], on_message=on_message, no_ack=False
+        )
+        consumer.consume()
+        try:
+            while True:
+                connection.drain_events()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    return 0
+
+
+# -- clients (one per greenthread) -----------------------------------------------------------
+
+
+class RawClient:
+    """Request/reply with kombu over one connection, replies by direct reply-to."""
+
+    def __init__(self, amqp_uri, queue=ECHO_QUEUE):
+        from kombu import Connection, Consumer, Producer, Queue
+
+        self.queue = queue
+        self.connection = Connection(amqp_uri)
+        self.connection.connect()
+        channel = self.connection.channel()
+        self.replies = {}
+        # Direct reply-to: consume the pseudo-queue (no-ack) before publishing on the channel.
+        self.consumer = Consumer(
+            channel, queues=[Queue(REPLY_TO, no_declare=True)], no_ack=True,
+            on_message=self._on_reply,
+        )
+        self.consumer.consume()
+        self.producer = Producer(channel, auto_declare=False)
+
+    def _on_reply(self, message):
+        self.replies[message.properties.get("correlation_id")] = message.body
+
+    def call(self, timeout=CALL_TIMEOUT):
+        correlation_id = uuid.uuid4().hex
+        self.producer.publish(
+            REQUEST_BODY, routing_key=self.queue, reply_to=REPLY_TO, correlation_id=correlation_id,
+            content_type="application/json", content_encoding="utf-8", retry=False,
+        )
+        deadline = time.monotonic() + timeout
+        while correlation_id not in self.replies:
+            self.connection.drain_events(timeout=max(deadline - time.monotonic(), 0.001))
+        return self.replies.pop(correlation_id)
+
+    def close(self):
+        try:
+            self.connection.release()
+        except Exception:
+            pass
+
+
+class NamekoClient:
+    """nameko's standalone ``ClusterRpcProxy`` (single-threaded: one per greenthread)."""
+
+    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT):
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        self.runner = ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout)
+        self.proxy = self.runner.start()
+
+    def call(self):
+        answer = self.proxy.auth.health()
+        if answer.get("status") != "ok":
+            raise BenchError(f"auth.health answered {answer!r}")
+        return answer
+
+    def close(self):
+        try:
+            self.runner.stop()
+        except Exception:
+            pass
+
+
+class HttpClient:
+    """One keep-alive HTTP/1.1 connection (``http.client``: the lightest client, so the
+    client's own cost stays small next to the server's)."""
+
+    def __init__(self, port, path, timeout=CALL_TIMEOUT):
+        self.port = port
+        self.path = path
+        self.timeout = timeout
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+
+    def call(self):
+        try:
+            self.connection.request("GET", self.path)
+            response = self.connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            # A dropped keep-alive connection: reconnect on the next call.
+            self.connection.close()
+            raise
+        if response.status != 200:
+            raise BenchError(f"GET {self.path} answered {response.status}: {body[:200]!r}")
+        return body
+
+    def close(self):
+        self.connection.close()
+
+
+# -- the broker vhost ------------------------------------------------------------------------
+
+
+class Vhost:
+    def __init__(self):
+        self.name = f"panel-bench-{uuid.uuid4().hex[:12]}"
+        self.created = False
+
+    @property
+    def amqp_uri(self):
+        return f"amqp://guest:guest@{AMQP_HOST}/{self.name}"
+
+    def create(self):
+        import requests
+
+        try:
+            requests.put(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+        except requests.RequestException as error:
+            raise BenchError(f"cannot create a vhost through {RABBIT_API}: {error}")
+        self.created = True
+        requests.put(
+            f"{RABBIT_API}/permissions/{self.name}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"}, auth=RABBIT_AUTH, timeout=10,
+        ).raise_for_status()
+
+    def consumers(self, queue):
+        import requests
+
+        answer = requests.get(f"{RABBIT_API}/queues/{self.name}/{queue}", auth=RABBIT_AUTH, timeout=5)
+        if answer.status_code == 404:
+            return 0
+        answer.raise_for_status()
+        return answer.json().get("consumers") or 0
+
+    def delete(self):
+        import requests
+
+        if self.created:
+            try:
+                requests.delete(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=10)
+                self.created = False
+            except requests.RequestException as error:
+                print(f"[bench] could not delete vhost {self.name}: {error}", file=sys.stderr)
+
+
+# -- child processes -------------------------------------------------------------------------
+
+
+class Child:
+    def __init__(self, name, argv, env, log_path):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.popen = None
+
+    def start(self):
+        with open(self.log_path, "ab") as log:
+            self.popen = subprocess.Popen(
+                self.argv, cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops the children
+            )
+        return self
+
+    @property
+    def pid(self):
+        return self.popen.pid
+
+    def exited(self):
+        return self.popen is not None and self.popen.poll() is not None
+
+    def check(self):
+        if self.exited():
+            raise BenchError(
+                f"{self.name} exited with code {self.popen.returncode}; last lines of "
+                f"{self.log_path}:\n{self.tail()}"
+            )
+
+    def tail(self, lines=20):
+        try:
+            text = Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return ""
+        return "".join(text.splitlines(True)[-lines:])
+
+    def terminate(self):
+        if self.popen is not None and self.popen.poll() is None:
+            try:
+                self.popen.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def wait_or_kill(self, deadline):
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def stop_children(children, grace=15.0):
+    """SIGTERM in order (gateway first, then services, then the echo server), then KILL
+    whatever is still running at the deadline."""
+    for child in children:
+        child.terminate()
+        child.wait_or_kill(time.monotonic() + grace)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def child_env(extra):
+    env = dict(os.environ)
+    env.update(
+        PYTHONWARNINGS=CHILD_WARNINGS,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        # Metrics off. Not "off": the config file goes through YAML, where an environment
+        # value "off" becomes the boolean False, which common/metrics.py does not take for
+        # "disabled" (it tries int("false")). "none" stays a string and disables them.
+        METRICS_PORT="none",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_until(probe, what, children, timeout=READY_TIMEOUT, interval=0.1):
+    """Poll ``probe()`` until it returns something truthy (exceptions count as "not yet");
+    fail at once when a child has exited, or after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while True:
+        for child in children:
+            child.check()
+        try:
+            value = probe()
+            if value:
+                return value
+        except Exception as error:  # not ready yet
+            last = f"{type(error).__name__}: {error}"
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} was not ready within {timeout:g}s ({last})")
+        time.sleep(interval)
+
+
+# -- the stack under test ----------------------------------------------------------------------
+
+
+class Stack:
+    def __init__(self, vhost, workdir):
+        self.vhost = vhost
+        self.workdir = Path(workdir)
+        self.echo = self.auth = self.gateway = None
+        self.gateway_port = None
+
+    @property
+    def children(self):
+        """In stopping order."""
+        return [c for c in (self.gateway, self.auth, self.echo) if c is not None]
+
+    def start(self):
+        python = sys.executable
+        nameko = str(Path(python).with_name("nameko"))
+        panel = str(Path(python).with_name("panel"))
+        uri = self.vhost.amqp_uri
+
+        self.echo = Child(
+            "echo-server",
+            [python, "-m", "bench.rpc", ECHO_FLAG, "--amqp-uri", uri, "--queue", ECHO_QUEUE,
+             "--prefetch", str(ECHO_PREFETCH)],
+            child_env({}), self.workdir / "echo.log",
+        ).start()
+
+        database_url = f"sqlite:///{self.workdir / 'auth.db'}"
+        migrate = subprocess.run(
+            [panel, "migrate", "auth"], cwd=REPO_ROOT, capture_output=True, text=True,
+            env=child_env({"DATABASE_URL": database_url, "AMQP_URI": uri}),
+        )
+        if migrate.returncode != 0:
+            raise BenchError(f"panel migrate auth failed:\n{migrate.stdout}{migrate.stderr}")
+        self.auth = Child(
+            "auth",
+            [nameko, "run", "--config", str(CONFIG_DIR / "auth.yaml"), "services.auth.service:AuthService"],
+            child_env({"AMQP_URI": uri, "DATABASE_URL": database_url}), self.workdir / "auth.log",
+        ).start()
+
+        self._start_gateway(nameko)
+        self.wait_ready(nameko)
+
+    def _start_gateway(self, nameko):
+        self.gateway_port = free_port()
+        self.gateway = Child(
+            "gateway",
+            [nameko, "run", "--config", str(CONFIG_DIR / "gateway.yaml"), "bench.gateway_probe:BenchGateway"],
+            child_env({"AMQP_URI": self.vhost.amqp_uri, "GATEWAY_ADDRESS": f"127.0.0.1:{self.gateway_port}"}),
+            self.workdir / "gateway.log",
+        ).start()
+
+    def wait_ready(self, nameko):
+        uri = self.vhost.amqp_uri
+
+        def echo_answers():
+            client = RawClient(uri)
+            try:
+                return client.call(timeout=0.5)
+            finally:
+                client.close()
+
+        def auth_answers():
+            if self.vhost.consumers("rpc-auth") < 1:
+                return False
+            client = NamekoClient(uri, timeout=2)
+            try:
+                return client.call()
+            finally:
+                client.close()
+
+        wait_until(echo_answers, "the echo server", [self.echo])
+        wait_until(auth_answers, "the auth service", [self.auth])
+
+        # The gateway port was free a moment ago; should another process take it first,
+        # the gateway exits and is started again on another port.
+        for attempt in range(5):
+            try:
+                wait_until(
+                    lambda: HttpClient(self.gateway_port, "/healthz", timeout=2).call(),
+                    "the gateway", [self.gateway],
+                )
+                break
+            except BenchError:
+                if not self.gateway.exited() or attempt == 4 or "in use" not in self.gateway.tail():
+                    raise
+                print(f"[bench] gateway port {self.gateway_port} was taken; trying another", flush=True)
+                self._start_gateway(nameko)
+        wait_until(
+            lambda: HttpClient(self.gateway_port, "/bench/rpc", timeout=3).call(),
+            "the gateway's /bench/rpc", [self.gateway, self.auth],
+        )
+
+    def client_factory(self, path):
+        uri = self.vhost.amqp_uri
+        if path == "raw-amqp":
+            return lambda: RawClient(uri), [self.echo]
+        if path == "nameko-rpc":
+            return lambda: NamekoClient(uri), [self.auth]
+        if path == "http-healthz":
+            return lambda: HttpClient(self.gateway_port, "/healthz"), [self.gateway]
+        if path == "http-rpc":
+            return lambda: HttpClient(self.gateway_port, "/bench/rpc"), [self.gateway, self.auth]
+        raise ValueError(path)
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def measure(path, make_client, servers, concurrency, warmup, seconds):
+    """Run ``concurrency`` greenthreads, each calling in a loop on a client of its own, for
+    ``warmup`` + ``seconds``; only calls that end inside the measured window count."""
+    clients = [make_client() for _ in range(concurrency)]
+    latencies = []
+    errors = []
+    start = time.perf_counter() + 0.05
+    window_start = start + warmup
+    window_end = window_start + seconds
+
+    def worker(client):
+        while time.perf_counter() < start:
+            eventlet.sleep(0.001)
+        while True:
+            began = time.perf_counter()
+            if began >= window_end:
+                return
+            try:
+                client.call()
+                failed = None
+            except Exception as error:
+                failed = f"{type(error).__name__}: {error}"
+            ended = time.perf_counter()
+            if window_start <= ended <= window_end:
+                if failed is None:
+                    latencies.append(ended - began)
+                else:
+                    errors.append(failed)
+            if failed is not None:
+                eventlet.sleep(0.01)  # do not spin on a broken path
+
+    broker = pids_named("beam.smp")  # RabbitMQ, when it runs on this machine
+    cpu = CpuWindow([os.getpid()] + [child.pid for child in servers] + broker)
+    try:
+        pool = [eventlet.spawn(worker, client) for client in clients]
+        eventlet.sleep(max(window_start - time.perf_counter(), 0))
+        cpu.start()
+        eventlet.sleep(max(window_end - time.perf_counter(), 0))
+        used, machine = cpu.stop()
+        for thread in pool:
+            thread.wait()
+    finally:
+        for client in clients:
+            client.close()
+    p50, p99 = latency_ms(latencies)
+    server_cpu = [used[child.pid] for child in servers]
+    broker_cpu = [used[pid] for pid in broker]
+    return {
+        "path": path,
+        "concurrency": concurrency,
+        "count": len(latencies),
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+        "throughput": len(latencies) / seconds,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "client_cpu_pct": used[os.getpid()],
+        "server_cpu_pct": None if None in server_cpu else sum(server_cpu),
+        "broker_cpu_pct": None if not broker_cpu or None in broker_cpu else sum(broker_cpu),
+        "machine_cpu_pct": machine,
+    }
+
+
+def add_ratios(results):
+    floors = {r["concurrency"]: r for r in results if r["path"] == "raw-amqp"}
+    for result in results:
+        floor = floors.get(result["concurrency"])
+        ok = floor and floor["p50_ms"] and floor["throughput"] and result["p50_ms"] is not None
+        result["p50_vs_raw"] = result["p50_ms"] / floor["p50_ms"] if ok else None
+        result["throughput_vs_raw"] = result["throughput"] / floor["throughput"] if ok else None
+
+
+def report(results, args, stack):
+    print()
+    print(
+        f"RPC round trips — {args.seconds:g} s measured after {args.warmup:g} s warm-up per row; "
+        f"clients: eventlet greenthreads in one process, one connection each; "
+        f"{os.cpu_count()} cores"
+    )
+    headers = ["path", "conc", "count", "errors", "req/s", "p50 ms", "p99 ms",
+               "client cpu%", "server cpu%", "broker cpu%", "machine cpu%"]
+    rows = [
+        [r["path"], r["concurrency"], r["count"], r["errors"], fmt(r["throughput"], ".0f"),
+         fmt(r["p50_ms"], ".3f"), fmt(r["p99_ms"], ".3f"), fmt(r["client_cpu_pct"], ".0f"),
+         fmt(r["server_cpu_pct"], ".0f"), fmt(r["broker_cpu_pct"], ".0f"),
+         fmt(r["machine_cpu_pct"], ".0f")]
+        for r in results
+    ]
+    print(table(headers, rows, right=range(1, len(headers))))
+    print()
+    print("Against the raw AMQP floor at the same concurrency:")
+    for r in results:
+        if r["p50_vs_raw"] is None:
+            note = "no ratio (no successful call)" if r["count"] == 0 else "no ratio"
+        else:
+            note = f"p50 ×{r['p50_vs_raw']:.1f} of raw, throughput {r['throughput_vs_raw']:.2f}× raw"
+        print(f"  {r['path']:<13} c={r['concurrency']:<3} {note}")
+    failures = [r for r in results if r["errors"]]
+    for r in failures:
+        print(f"  ! {r['path']} c={r['concurrency']}: {r['errors']} errors, first: {r['first_error']}")
+    print()
+    summary = {
+        "benchmark": "rpc",
+        "seconds": args.seconds,
+        "warmup": args.warmup,
+        "concurrency": args.concurrency,
+        "client": "eventlet greenthreads, one connection per greenthread",
+        "cores": os.cpu_count(),
+        "results": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in results],
+    }
+    print(json.dumps(summary))
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.rpc", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per row (5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per row (1)")
+    parser.add_argument(
+        "--concurrency", default="1,20",
+        type=lambda text: [int(part) for part in text.split(",") if part.strip()],
+        help="comma-separated concurrency levels (1,20)",
+    )
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
+                        help=f"which paths to measure ({','.join(PATHS)})")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs")
+    # The echo server child:
+    parser.add_argument(ECHO_FLAG, dest="echo_server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--amqp-uri", help=argparse.SUPPRESS)
+    parser.add_argument("--queue", default=ECHO_QUEUE, help=argparse.SUPPRESS)
+    parser.add_argument("--prefetch", type=int, default=ECHO_PREFETCH, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    unknown = [p for p in args.paths if p not in PATHS]
+    if unknown:
+        parser.error(f"unknown paths {unknown}; choose from {', '.join(PATHS)}")
+    if "raw-amqp" not in args.paths:
+        args.paths.insert(0, "raw-amqp")  # every ratio is against it
+    if any(c < 1 for c in args.concurrency):
+        parser.error("concurrency levels must be >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.echo_server:
+        return run_echo_server(args.amqp_uri, args.queue, args.prefetch)
+
+    def on_sigterm(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    workdir = tempfile.mkdtemp(prefix="panel-bench-rpc-")
+    vhost = Vhost()
+    stack = Stack(vhost, workdir)
+    code = 0
+    try:
+        vhost.create()
+        print(f"[bench] vhost {vhost.name}; starting echo server, auth and gateway (logs in {workdir})", flush=True)
+        stack.start()
+        print(f"[bench] ready: echo pid {stack.echo.pid}, auth pid {stack.auth.pid}, "
+              f"gateway pid {stack.gateway.pid} on 127.0.0.1:{stack.gateway_port}", flush=True)
+        results = []
+        for concurrency in args.concurrency:
+            for path in [p for p in PATHS if p in args.paths]:
+                make_client, servers = stack.client_factory(path)
+                print(f"[bench] {path} at concurrency {concurrency} ...", flush=True)
+                results.append(measure(path, make_client, servers, concurrency, args.warmup, args.seconds))
+                for child in stack.children:
+                    child.check()
+        add_ratios(results)
+        report(results, args, stack)
+    except KeyboardInterrupt:
+        print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
+        code = 130
+    except BenchError as error:
+        print(f"[bench] {error}", file=sys.stderr, flush=True)
+        code = 1
+        args.keep_logs = True
+    finally:
+        # A second Ctrl-C must not leave children or the vhost behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stop_children(stack.children)
+        finally:
+            vhost.delete()
+            if args.keep_logs:
+                print(f"[bench] logs kept in {workdir}", file=sys.stderr, flush=True)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

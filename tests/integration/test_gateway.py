@@ -1,0 +1,250 @@
+"""The gateway over real HTTP and a real broker: JSON errors everywhere, typed service
+errors mapped once, request ids carried into services and logs, RPC time limits, /readyz,
+the OpenAPI document and metrics."""
+
+import io
+import json
+import logging
+import socket
+
+import eventlet
+import pytest
+import requests
+from marshmallow import Schema, fields, validate
+from nameko.rpc import rpc
+
+from common import context
+from common.errors import Conflict, NotFound, RateLimited, error_with_code
+from common.logging import JsonFormatter
+from common.service import CallContext
+from gateway.http import http, load_json
+from gateway.service import GatewayService
+from tests.support import wait_for
+
+
+class Lab:
+    name = "lab"
+    call_context = CallContext()  # what every PanelService has
+
+    @rpc
+    def health(self):
+        return {"service": "lab", "status": "ok"}
+
+    @rpc
+    def whoami(self):
+        logging.getLogger("lab").info("whoami called")
+        return dict(context.current())
+
+    @rpc
+    def missing(self):
+        raise NotFound("no such server")
+
+    @rpc
+    def broke(self):
+        raise error_with_code(Conflict, "insufficient_funds", "Your balance is too low.")
+
+    @rpc
+    def throttled(self):
+        raise RateLimited("Too many attempts.", retry_after=30)
+
+    @rpc
+    def crashes(self):
+        raise ValueError("internal detail that must not leak")
+
+
+class Slowpoke:
+    name = "slowpoke"
+
+    @rpc
+    def health(self):
+        eventlet.sleep(10)
+
+
+class EchoSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    count = fields.Integer(load_default=1)
+
+
+class ProbeGateway(GatewayService):
+    """The real gateway plus a few routes that exercise its machinery."""
+
+    @http("GET", "/probe/context")
+    def probe_context(self, request):
+        return self.cluster.lab.whoami()
+
+    @http("GET", "/probe/<name>")
+    def probe_error(self, request, name):
+        return getattr(self.cluster.lab, name)()
+
+    @http("POST", "/probe/echo")
+    def probe_echo(self, request):
+        return 201, load_json(request, EchoSchema())
+
+    @http("GET", "/probe/slow")
+    def probe_slow(self, request):
+        return self.cluster.slowpoke.health()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gateway(start_service):
+    port = free_port()
+    container = start_service(
+        ProbeGateway, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT=0,
+        RPC_TIMEOUT_SECONDS=1, READY_SERVICES=["lab"],
+    )
+    container.base_url = f"http://127.0.0.1:{port}"
+    return container
+
+
+@pytest.fixture
+def lab(start_service):
+    return start_service(Lab)
+
+
+def test_unknown_routes_and_wrong_methods_answer_json_errors(gateway):
+    missing = requests.get(f"{gateway.base_url}/api/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/json"
+    assert missing.json()["error"]["code"] == "not_found"
+    assert missing.json()["request_id"] == missing.headers["X-Request-ID"]
+
+    wrong = requests.delete(f"{gateway.base_url}/healthz")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in wrong.headers["Allow"]
+
+
+def test_request_id_is_echoed_and_carried_into_the_service(gateway, lab):
+    answer = requests.get(f"{gateway.base_url}/probe/context", headers={"X-Request-ID": "req-abc-123"})
+    assert answer.status_code == 200
+    assert answer.headers["X-Request-ID"] == "req-abc-123"
+    seen_by_service = answer.json()
+    assert seen_by_service["request_id"] == "req-abc-123"
+    assert seen_by_service["correlation_id"] == "req-abc-123"
+
+
+def test_an_insane_request_id_is_replaced(gateway, lab):
+    answer = requests.get(f"{gateway.base_url}/healthz", headers={"X-Request-ID": "bad id\twith junk" * 20})
+    assert answer.headers["X-Request-ID"] != "bad id\twith junk" * 20
+    assert len(answer.headers["X-Request-ID"]) == 32
+
+
+def test_service_logs_carry_the_request_id_as_json(gateway, lab):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("lab"))
+    logger = logging.getLogger("lab")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        requests.get(f"{gateway.base_url}/probe/context", headers={"X-Request-ID": "req-log-1"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
+    line = json.loads(stream.getvalue().splitlines()[0])
+    assert line["message"] == "whoami called"
+    assert line["request_id"] == "req-log-1"
+    assert line["correlation_id"] == "req-log-1"
+    assert line["service"] == "lab"
+
+
+@pytest.mark.parametrize("name, status, code", [
+    ("missing", 404, "not_found"),
+    ("broke", 409, "insufficient_funds"),
+    ("throttled", 429, "rate_limited"),
+])
+def test_typed_service_errors_become_the_api_error_envelope(gateway, lab, name, status, code):
+    answer = requests.get(f"{gateway.base_url}/probe/{name}")
+    assert answer.status_code == status
+    body = answer.json()
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["request_id"] == answer.headers["X-Request-ID"]
+    if status == 429:
+        assert answer.headers["Retry-After"] == "30"
+
+
+def test_an_unexpected_service_error_is_a_500_without_internals(gateway, lab):
+    answer = requests.get(f"{gateway.base_url}/probe/crashes")
+    assert answer.status_code == 500
+    assert answer.json()["error"]["code"] == "internal_error"
+    assert "internal detail" not in answer.text
+
+
+def test_validation_errors_name_the_fields(gateway):
+    url = f"{gateway.base_url}/probe/echo"
+    bad_fields = requests.post(url, json={"name": "", "count": "many", "extra": 1})
+    assert bad_fields.status_code == 400
+    error = bad_fields.json()["error"]
+    assert error["code"] == "validation_error"
+    assert set(error["fields"]) == {"name", "count", "extra"}
+
+    not_json = requests.post(url, data=b"{nope", headers={"Content-Type": "application/json"})
+    assert not_json.status_code == 400
+    assert not_json.json()["error"]["fields"] == {"body": ["Not valid JSON."]}
+
+    not_object = requests.post(url, json=[1, 2])
+    assert not_object.status_code == 400
+
+    good = requests.post(url, json={"name": "x"})
+    assert good.status_code == 201
+    assert good.json() == {"name": "x", "count": 1}
+
+
+def test_a_service_that_does_not_answer_in_time_is_a_503_not_a_hang(gateway, start_service):
+    start_service(Slowpoke)
+    answer = requests.get(f"{gateway.base_url}/probe/slow", timeout=8)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+    assert answer.elapsed.total_seconds() < 5
+
+
+def test_a_service_that_never_started_is_a_503(gateway):
+    answer = requests.get(f"{gateway.base_url}/probe/context", timeout=8)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "unavailable"
+
+
+def test_readyz_is_200_when_every_service_answers(gateway, lab):
+    answer = requests.get(f"{gateway.base_url}/readyz")
+    assert answer.status_code == 200
+    assert answer.json() == {"status": "ready", "broker": "ok", "services": {"lab": "ok"}, "missing": []}
+
+
+def test_readyz_is_503_naming_the_services_that_do_not_answer(start_service, lab):
+    start_service(Slowpoke)
+    port = free_port()
+    start_service(ProbeGateway, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT="off",
+                  READY_SERVICES=["lab", "slowpoke", "ghost"])
+    answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=8)
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["missing"] == ["ghost", "slowpoke"]
+    assert body["services"]["lab"] == "ok"
+    assert answer.elapsed.total_seconds() < 4  # checked in parallel, 2 s each at most
+
+
+def test_openapi_document_lists_every_route_with_its_schemas(gateway):
+    document = requests.get(f"{gateway.base_url}/api/v1/openapi.json").json()
+    assert document["openapi"].startswith("3.")
+    assert {"/healthz", "/readyz", "/api/v1/openapi.json", "/probe/{name}"} <= set(document["paths"])
+    assert "Error" in document["components"]["schemas"]
+    assert document["paths"]["/readyz"]["get"]["responses"]["503"]
+
+
+def test_metrics_count_entrypoint_calls_by_outcome(gateway, lab):
+    requests.get(f"{gateway.base_url}/healthz")
+    requests.get(f"{gateway.base_url}/probe/missing")
+    from common.metrics import Metrics
+
+    port = next(d for d in gateway.dependencies if isinstance(d, Metrics)).port
+    text = wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/metrics").text, message="metrics")
+    assert 'panel_entrypoint_calls_total{entrypoint="healthz",kind="http",outcome="ok",service="gateway"} 1.0' in text
+    assert 'panel_entrypoint_calls_total{entrypoint="probe_error",kind="http",outcome="rejected",service="gateway"} 1.0' in text
+    assert "panel_entrypoint_duration_seconds_bucket" in text
