@@ -54,6 +54,7 @@ BATCH = 10
 WRITERS = 4
 READ_LIMIT = 1000
 MIN_REPLAY_EVENTS = 50_000
+TOPUP_STREAMS = 1_000
 AIM_SINGLE_APPENDS = 2_000
 AIM_REPLAY = 100_000
 
@@ -193,25 +194,29 @@ def concurrent_writers(url, warmup, seconds, workdir):
 # -- replay ----------------------------------------------------------------------------------
 
 
-def top_up(store, minimum):
+def top_up(store, minimum, streams=TOPUP_STREAMS):
     """Bulk-insert events straight into the log (not through ``append``, which would take
     minutes on a slow backend) until it holds ``minimum`` events, so the replay measures
-    something. Returns how many were added."""
+    something. They are spread over ``streams`` new streams, like many small aggregates
+    (a single huge stream makes a PostgreSQL rebuild update one projection row tens of
+    thousands of times in one transaction, which is slower per event). Returns how many
+    were added."""
     missing = minimum - count_events(store)
     if missing <= 0:
         return 0
     events = store.tables.events
-    stream = f"topup-{uuid.uuid4().hex[:6]}"
+    prefix = f"topup-{uuid.uuid4().hex[:6]}"
     now = utcnow()
     added = 0
     with store.engine.begin() as conn:
         while added < missing:
-            rows = [
-                {"stream_id": stream, "version": added + i + 1, "type": "credited",
-                 "data": {"amount": 1, "note": "bench"}, "metadata": {"event_id": uuid.uuid4().hex},
-                 "recorded_at": now}
-                for i in range(min(5000, missing - added))
-            ]
+            rows = []
+            for index in range(added, min(added + 5000, missing)):
+                rows.append({
+                    "stream_id": f"{prefix}-{index % streams}", "version": index // streams + 1,
+                    "type": "credited", "data": {"amount": 1, "note": "bench"},
+                    "metadata": {"event_id": uuid.uuid4().hex}, "recorded_at": now,
+                })
             conn.execute(events.insert(), rows)
             added += len(rows)
     return added
@@ -403,6 +408,7 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     workdir = tempfile.mkdtemp(prefix="panel-bench-eventstore-")
     postgres = Postgres()
     results, notices = [], []

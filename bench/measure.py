@@ -35,19 +35,23 @@ def process_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def pids_named(command):
-    """Pids of the processes whose command name is ``command`` (e.g. RabbitMQ's
-    ``beam.smp``), to account for the CPU of a server this program did not start."""
+def oldest_pid_named(command):
+    """The longest-running process whose command name is ``command`` (e.g. RabbitMQ's
+    ``beam.smp``; the oldest, so a short-lived ``rabbitmqctl`` VM is not taken for the
+    broker), to account for the CPU of a server this program did not start. None if none."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as handle:
-                    if handle.read().strip() == command:
-                        found.append(int(entry))
-            except OSError:
+                    if handle.read().strip() != command:
+                        continue
+                with open(f"/proc/{entry}/stat") as handle:
+                    started = int(handle.read().rsplit(")", 1)[1].split()[19])
+                found.append((started, int(entry)))
+            except (OSError, ValueError, IndexError):
                 pass
-    return found
+    return min(found)[1] if found else None
 
 
 def machine_cpu():

@@ -48,7 +48,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.measure import CpuWindow, fmt, latency_ms, pids_named, table  # noqa: E402
+from bench.measure import CpuWindow, fmt, latency_ms, oldest_pid_named, table  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "deploy" / "config"
@@ -64,6 +64,7 @@ REQUEST_BODY = json.dumps({"args": [], "kwargs": {}}).encode()
 CALL_TIMEOUT = 10.0
 READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
+NOISY_OTHER_CPU_PCT = 25
 
 PATHS = ("raw-amqp", "nameko-rpc", "http-healthz", "http-rpc")
 
@@ -495,8 +496,8 @@ def measure(path, make_client, servers, concurrency, warmup, seconds):
             if failed is not None:
                 eventlet.sleep(0.01)  # do not spin on a broken path
 
-    broker = pids_named("beam.smp")  # RabbitMQ, when it runs on this machine
-    cpu = CpuWindow([os.getpid()] + [child.pid for child in servers] + broker)
+    broker = oldest_pid_named("beam.smp")  # RabbitMQ, when it runs on this machine
+    cpu = CpuWindow([os.getpid()] + [child.pid for child in servers] + ([broker] if broker else []))
     try:
         pool = [eventlet.spawn(worker, client) for client in clients]
         eventlet.sleep(max(window_start - time.perf_counter(), 0))
@@ -510,7 +511,11 @@ def measure(path, make_client, servers, concurrency, warmup, seconds):
             client.close()
     p50, p99 = latency_ms(latencies)
     server_cpu = [used[child.pid] for child in servers]
-    broker_cpu = [used[pid] for pid in broker]
+    server_cpu = None if None in server_cpu else sum(server_cpu)
+    broker_cpu = used.get(broker)
+    known = [used[os.getpid()], server_cpu, broker_cpu]
+    # Whatever else ran meanwhile (other programs on the machine): a noise indicator.
+    other_cpu = None if machine is None or None in known else max(machine - sum(known), 0.0)
     return {
         "path": path,
         "concurrency": concurrency,
@@ -521,8 +526,9 @@ def measure(path, make_client, servers, concurrency, warmup, seconds):
         "p50_ms": p50,
         "p99_ms": p99,
         "client_cpu_pct": used[os.getpid()],
-        "server_cpu_pct": None if None in server_cpu else sum(server_cpu),
-        "broker_cpu_pct": None if not broker_cpu or None in broker_cpu else sum(broker_cpu),
+        "server_cpu_pct": server_cpu,
+        "broker_cpu_pct": broker_cpu,
+        "other_cpu_pct": other_cpu,
         "machine_cpu_pct": machine,
     }
 
@@ -544,12 +550,12 @@ def report(results, args, stack):
         f"{os.cpu_count()} cores"
     )
     headers = ["path", "conc", "count", "errors", "req/s", "p50 ms", "p99 ms",
-               "client cpu%", "server cpu%", "broker cpu%", "machine cpu%"]
+               "client cpu%", "server cpu%", "broker cpu%", "other cpu%", "machine cpu%"]
     rows = [
         [r["path"], r["concurrency"], r["count"], r["errors"], fmt(r["throughput"], ".0f"),
          fmt(r["p50_ms"], ".3f"), fmt(r["p99_ms"], ".3f"), fmt(r["client_cpu_pct"], ".0f"),
          fmt(r["server_cpu_pct"], ".0f"), fmt(r["broker_cpu_pct"], ".0f"),
-         fmt(r["machine_cpu_pct"], ".0f")]
+         fmt(r["other_cpu_pct"], ".0f"), fmt(r["machine_cpu_pct"], ".0f")]
         for r in results
     ]
     print(table(headers, rows, right=range(1, len(headers))))
@@ -561,6 +567,11 @@ def report(results, args, stack):
         else:
             note = f"p50 ×{r['p50_vs_raw']:.1f} of raw, throughput {r['throughput_vs_raw']:.2f}× raw"
         print(f"  {r['path']:<13} c={r['concurrency']:<3} {note}")
+    noisy = [r for r in results if (r["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
+    if noisy:
+        print(f"  ! other programs used more than {NOISY_OTHER_CPU_PCT}% CPU during "
+              + ", ".join(f"{r['path']} c={r['concurrency']}" for r in noisy)
+              + ": those rows are disturbed; run again on a quiet machine")
     failures = [r for r in results if r["errors"]]
     for r in failures:
         print(f"  ! {r['path']} c={r['concurrency']}: {r['errors']} errors, first: {r['first_error']}")
@@ -618,6 +629,7 @@ def main(argv=None):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
     workdir = tempfile.mkdtemp(prefix="panel-bench-rpc-")
     vhost = Vhost()
     stack = Stack(vhost, workdir)

@@ -60,7 +60,7 @@ class Settings:
 
 
 class Process:
-    """One child: a nameko service or the gateway."""
+    """One child: a nameko service or the gateway (its pid is in ``var/stack.json``)."""
 
     def __init__(self, name, target, config_file, env, log_path):
         self.name = name
@@ -186,6 +186,7 @@ class Stack:
             "amqp": s.amqp_uri.rsplit("@", 1)[-1],
             "metrics": metrics,
             "databases": {service: s.database_url(service) for service in SERVICES},
+            "processes": {p.name: p.popen.pid for p in self.processes},
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
             # Filled in by the issues that add them (stand-ins for SMS, voice, payments,
@@ -204,10 +205,17 @@ class Stack:
             process.start()
         print(f"[stack] started {', '.join(p.name for p in self.processes)}; waiting for {self.settings.gateway_url}/readyz", flush=True)
         self.wait_ready()
+        description = self.write_description()
+        self.print_summary(description, self.stack_file)
+        return description
+
+    @property
+    def stack_file(self):
+        return self.settings.var_dir / "stack.json"
+
+    def write_description(self):
         description = self.describe()
-        stack_file = self.settings.var_dir / "stack.json"
-        stack_file.write_text(json.dumps(description, indent=2) + "\n")
-        self.print_summary(description, stack_file)
+        self.stack_file.write_text(json.dumps(description, indent=2) + "\n")
         return description
 
     def wait_ready(self):
@@ -244,10 +252,25 @@ class Stack:
         print(f"  logs      {description['logs']}/<name>.log")
         print(f"  described in {stack_file}; Ctrl-C stops everything", flush=True)
 
-    def supervise(self):
-        """Block until a signal arrives or a child dies."""
+    def supervise(self, max_restarts=5, window=60.0):
+        """Block until a signal arrives; restart a child that dies (kill one to restart it
+        after a code change), unless it keeps dying: ``max_restarts`` in ``window`` s."""
+        restarts = {}
         while not self._stopping:
-            self.check_children()
+            for process in self.processes:
+                if not process.exited() or self._stopping:
+                    continue
+                now = time.monotonic()
+                recent = [t for t in restarts.get(process.name, []) if now - t < window]
+                if len(recent) >= max_restarts:
+                    raise StackError(
+                        f"{process.name} keeps exiting (code {process.popen.returncode}); "
+                        f"last lines of {process.log_path}:\n{process.tail()}"
+                    )
+                print(f"[stack] {process.name} exited with code {process.popen.returncode}; restarting", flush=True)
+                restarts[process.name] = recent + [now]
+                process.start()
+                self.write_description()
             time.sleep(0.5)
 
     @property
@@ -265,9 +288,8 @@ class Stack:
                 process.terminate()
             for process in group:
                 process.wait_or_kill(deadline)
-        stack_file = self.settings.var_dir / "stack.json"
-        if stack_file.exists():
-            stack_file.unlink()
+        if self.stack_file.exists():
+            self.stack_file.unlink()
 
     def request_stop(self, *_):
         self._stopping = True

@@ -1,0 +1,179 @@
+"""The whole stack, booted through the same code as ``make run`` (``python -m deploy.devstack``)
+on a RabbitMQ vhost and a var/ folder of its own, exercised over HTTP like a front-end and
+an operator would."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from common.config import REPO_ROOT, SERVICES
+from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
+from tests.support import wait_for
+
+BOOT_TIMEOUT = 120
+
+
+def free_port_block(size):
+    """A base port such that base..base+size-1 are free now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size >= 65000:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no block of free ports")
+
+
+@pytest.fixture(scope="module")
+def vhost_uri():
+    vhost = f"panel-e2e-{uuid.uuid4().hex[:10]}"
+    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+    requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
+                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+    yield f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+    requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
+
+
+def stack_env(var_dir, amqp_uri):
+    env = dict(os.environ)
+    env.update(
+        PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
+        GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
+        STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
+    )
+    return env
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, vhost_uri):
+    var_dir = tmp_path_factory.mktemp("var")
+    env = stack_env(var_dir, vhost_uri)
+    output = open(var_dir / "stack.out", "w")
+    process = subprocess.Popen([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
+                               stdout=output, stderr=subprocess.STDOUT)
+    stack_file = var_dir / "stack.json"
+
+    def booted():
+        if process.poll() is not None:
+            raise AssertionError(f"the stack exited early:\n{(var_dir / 'stack.out').read_text()}")
+        return stack_file.exists()
+
+    wait_for(booted, timeout=BOOT_TIMEOUT + 10, interval=0.2, message="var/stack.json")
+    info = json.loads(stack_file.read_text())
+    info.update(process=process, var_dir=var_dir, env=env, output=var_dir / "stack.out")
+    yield info
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    output.close()
+
+
+def test_readyz_is_200_with_every_service_answering(stack):
+    answer = requests.get(f"{stack['gateway']}/readyz", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["services"] == {service: "ok" for service in SERVICES}
+
+
+def test_stack_json_describes_what_runs(stack):
+    assert set(stack["metrics"]) == set(SERVICES) | {"gateway"}
+    assert set(stack["processes"]) == set(SERVICES) | {"gateway"}
+    assert stack["users"] == []  # demo customers arrive with the auth issue
+
+
+def test_api_answers_json_with_request_ids(stack):
+    health = requests.get(f"{stack['gateway']}/healthz", headers={"X-Request-ID": "e2e-1"})
+    assert health.json() == {"status": "ok"} and health.headers["X-Request-ID"] == "e2e-1"
+    missing = requests.get(f"{stack['gateway']}/api/v1/servers/42/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    spec = requests.get(f"{stack['gateway']}/api/v1/openapi.json").json()
+    assert "/readyz" in spec["paths"]
+
+
+def test_every_process_serves_prometheus_metrics(stack):
+    requests.get(f"{stack['gateway']}/readyz", timeout=10)
+    for name, url in stack["metrics"].items():
+        text = requests.get(url, timeout=5).text
+        assert f'service="{name}"' in text, name
+        if name != "gateway":
+            assert f'panel_entrypoint_calls_total{{entrypoint="health",kind="rpc",outcome="ok",service="{name}"}}' in text
+            assert f'panel_outbox_backlog_events{{service="{name}"}} 0.0' in text
+            assert f'panel_operations{{service="{name}",status="running"}} 0.0' in text
+
+
+def test_service_logs_are_json_lines(stack):
+    log_file = stack["var_dir"] / "log" / "auth.log"
+    lines = [line for line in log_file.read_text().splitlines() if line.startswith("{")]
+    assert lines
+    entries = [json.loads(line) for line in lines]
+    assert {entry["service"] for entry in entries} == {"auth"}
+
+
+def test_rebuild_projections_on_the_running_stack_equals_the_live_read_models(stack):
+    env = dict(stack["env"], DATABASE_URL=stack["databases"]["inventory"])
+    result = subprocess.run([sys.executable, "-m", "common.cli", "rebuild-projections", "inventory", "--check"],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "equal the live ones" in result.stdout
+
+
+def test_a_second_stack_on_the_same_folder_is_refused(stack):
+    result = subprocess.run([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=stack["env"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "already running" in result.stderr
+    assert (stack["var_dir"] / "stack.json").exists()  # the running stack is untouched
+
+
+def test_a_service_that_dies_is_restarted_alone(stack):
+    old_pid = json.loads((stack["var_dir"] / "stack.json").read_text())["processes"]["billing"]
+    gateway_pid = stack["processes"]["gateway"]
+    os.kill(old_pid, signal.SIGKILL)
+
+    def restarted():
+        pids = json.loads((stack["var_dir"] / "stack.json").read_text())["processes"]
+        return pids["billing"] != old_pid and pids
+
+    pids = wait_for(restarted, timeout=30, message="billing restarted")
+    assert pids["gateway"] == gateway_pid
+    wait_for(lambda: requests.get(f"{stack['gateway']}/readyz", timeout=10).status_code == 200,
+             timeout=60, message="ready again")
+
+
+def test_sigterm_stops_every_process_cleanly(stack):
+    """Runs last in this module: it stops the stack."""
+    pids = json.loads((stack["var_dir"] / "stack.json").read_text())["processes"]
+    process = stack["process"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    deadline = time.monotonic() + 10
+    for pid in pids.values():
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"process {pid} still runs after the stack stopped")
+    assert not (stack["var_dir"] / "stack.json").exists()
+    assert "[stack] stopped" in stack["output"].read_text()
