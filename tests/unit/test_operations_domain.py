@@ -79,3 +79,10 @@ def test_the_event_list_documents_operation_events_for_every_source():
     doc = events_doc()
     assert "## inventory (exchange `inventory.events`)" in doc
     assert "`operation_succeeded`" in doc
+
+
+def test_docs_events_md_is_the_generated_list():
+    """docs/events.md is what `panel events-doc` prints: regenerate it when events change."""
+    from common.config import REPO_ROOT
+
+    assert (REPO_ROOT / "docs" / "events.md").read_text() == events_doc() + "\n"
