@@ -105,7 +105,10 @@ class OutboxRelay:
 
     def relay_once(self):
         """Publish one batch; returns how many events were published (0: nothing to do, or
-        another replica holds the lease)."""
+        another replica holds the lease). An idle relay only reads: it writes (takes the
+        lease) when events wait."""
+        if self.store.last_position() <= self.checkpoint():
+            return 0
         position = self._acquire_lease()
         if position is None:
             return 0
