@@ -41,7 +41,7 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.measure import fmt, latency_ms, table  # noqa: E402
+from bench.measure import CpuWindow, fmt, latency_ms, pids_named, table  # noqa: E402
 from common.db import create_engine  # noqa: E402
 from common.eventstore import NewEvent, utcnow  # noqa: E402
 from tests.support import make_schema  # noqa: E402
@@ -57,10 +57,45 @@ MIN_REPLAY_EVENTS = 50_000
 TOPUP_STREAMS = 1_000
 AIM_SINGLE_APPENDS = 2_000
 AIM_REPLAY = 100_000
+NOISY_OTHER_CPU_PCT = 25
 
 
 class BenchError(RuntimeError):
     pass
+
+
+class CpuWatch:
+    """CPU over a measured window, as % of one core: this benchmark's processes (this one
+    and any writer processes), the PostgreSQL server processes, and everything else on the
+    machine ("other": a noise indicator — another program was busy)."""
+
+    def __init__(self, postgres, extra_pids=()):
+        self.postgres = postgres
+        self.own = [os.getpid(), *extra_pids]
+        self.database = []
+        self.window = None
+        self.cpu = {"bench_cpu_pct": None, "db_cpu_pct": None, "other_cpu_pct": None}
+
+    def start(self):
+        self.database = pids_named("postgres") if self.postgres else []
+        self.window = CpuWindow(self.own + self.database)
+        self.window.start()
+
+    def stop(self):
+        if self.window is None:
+            return self.cpu
+        used, machine = self.window.stop()
+
+        def total(pids):
+            return sum(used[pid] or 0.0 for pid in pids)
+
+        own, database = total(self.own), total(self.database)
+        self.cpu = {
+            "bench_cpu_pct": own,
+            "db_cpu_pct": database if self.postgres else None,
+            "other_cpu_pct": None if machine is None else max(machine - own - database, 0.0),
+        }
+        return self.cpu
 
 
 def credited(amount=1):
@@ -95,16 +130,21 @@ class Streams:
         self.versions[name] += by
 
 
-def timed_appends(store, streams, events_per_tx, warmup, seconds, start_at=None):
+def timed_appends(store, streams, events_per_tx, warmup, seconds, start_at=None, watch=None):
     """Append ``events_per_tx`` events per transaction for ``warmup`` + ``seconds``; only
-    transactions that commit inside the measured window count."""
+    transactions that commit inside the measured window count. Returns the events counted,
+    their transactions' durations, and the longest transaction that overlapped the window
+    (one stuck waiting for a lock may end after it)."""
     start = time.perf_counter() if start_at is None else start_at
     window_start, window_end = start + warmup, start + warmup + seconds
     events = [credited() for _ in range(events_per_tx)]
     latencies = []
     count = 0
+    longest = 0.0
     while True:
         began = time.perf_counter()
+        if watch is not None and watch.window is None and began >= window_start:
+            watch.start()
         if began >= window_end:
             break
         name, version = streams.next()
@@ -114,7 +154,11 @@ def timed_appends(store, streams, events_per_tx, warmup, seconds, start_at=None)
         if window_start <= ended <= window_end:
             latencies.append(ended - began)
             count += events_per_tx
-    return count, latencies
+        if ended >= window_start:
+            longest = max(longest, ended - began)
+    if watch is not None:
+        watch.stop()
+    return count, latencies, longest
 
 
 def phase_result(name, events, seconds, latencies, **extra):
@@ -140,9 +184,10 @@ def run_writer(url, writer_id):
     start = time.perf_counter() + (start_epoch - time.time())
     while time.perf_counter() < start:
         time.sleep(0.001)
-    count, latencies = timed_appends(store, streams, 1, warmup, seconds, start_at=start)
+    count, latencies, longest = timed_appends(store, streams, 1, warmup, seconds, start_at=start)
     p50, p99 = latency_ms(latencies)
-    print(json.dumps({"writer": writer_id, "events": count, "tx_p50_ms": p50, "tx_p99_ms": p99}), flush=True)
+    print(json.dumps({"writer": writer_id, "events": count, "tx_p50_ms": p50, "tx_p99_ms": p99,
+                      "tx_max_ms": longest * 1000}), flush=True)
     store.engine.dispose()
     return 0
 
@@ -168,6 +213,11 @@ def concurrent_writers(url, warmup, seconds, workdir):
         for child in children:
             child.stdin.write(f"go {start} {warmup} {seconds}\n")
             child.stdin.flush()
+        watch = CpuWatch(url.startswith("postgresql"), [child.pid for child in children])
+        time.sleep(max(start + warmup - time.time(), 0))
+        watch.start()
+        time.sleep(max(start + warmup + seconds - time.time(), 0))
+        watch.stop()
         answers = []
         for writer_id, child in enumerate(children):
             line = child.stdout.readline()
@@ -184,7 +234,8 @@ def concurrent_writers(url, warmup, seconds, workdir):
     total = sum(a["events"] for a in answers)
     p50s = [a["tx_p50_ms"] for a in answers if a["tx_p50_ms"] is not None]
     p99s = [a["tx_p99_ms"] for a in answers if a["tx_p99_ms"] is not None]
-    result = phase_result("writers4", total, seconds, [], per_writer=[a["events"] for a in answers])
+    result = phase_result("writers4", total, seconds, [], per_writer=[a["events"] for a in answers],
+                          tx_max_ms=max(a["tx_max_ms"] for a in answers), **watch.cpu)
     # Per-writer percentiles: the median writer's p50 and the worst writer's p99.
     result["tx_p50_ms"] = sorted(p50s)[len(p50s) // 2] if p50s else None
     result["tx_p99_ms"] = max(p99s) if p99s else None
@@ -233,6 +284,8 @@ def replay(store, seconds):
     """Full passes of ``read_after`` over the log until ``seconds`` are up (at least one)."""
     total = passes = 0
     batch_latencies = []
+    watch = CpuWatch(store.engine.dialect.name == "postgresql")
+    watch.start()
     started = time.perf_counter()
     while True:
         position = 0
@@ -248,17 +301,20 @@ def replay(store, seconds):
         if time.perf_counter() - started >= seconds:
             break
     elapsed = time.perf_counter() - started
-    result = phase_result("read_after", total, elapsed, batch_latencies, passes=passes)
+    result = phase_result("read_after", total, elapsed, batch_latencies, passes=passes, **watch.stop())
     # Here the latencies are per batch of READ_LIMIT events, not per transaction.
     result["batch_p50_ms"], result["batch_p99_ms"] = result.pop("tx_p50_ms"), result.pop("tx_p99_ms")
     return result
 
 
 def rebuild(store):
+    watch = CpuWatch(store.engine.dialect.name == "postgresql")
+    watch.start()
     started = time.perf_counter()
     replayed, _snapshot = store.rebuild_projections()
     elapsed = time.perf_counter() - started
-    return phase_result("rebuild", replayed, elapsed, [elapsed])
+    # One transaction: its duration is "seconds"; no percentiles.
+    return phase_result("rebuild", replayed, elapsed, [], **watch.stop())
 
 
 # -- one backend -----------------------------------------------------------------------------
@@ -269,12 +325,18 @@ def run_backend(backend, url, args, workdir):
     results = []
     try:
         print(f"[bench] {backend}: single-event appends ...", flush=True)
-        count, latencies = timed_appends(store, Streams("single", STREAMS), 1, args.warmup, args.seconds)
-        results.append(phase_result("single", count, args.seconds, latencies))
+        watch = CpuWatch(backend == "postgres")
+        count, latencies, _ = timed_appends(
+            store, Streams("single", STREAMS), 1, args.warmup, args.seconds, watch=watch
+        )
+        results.append(phase_result("single", count, args.seconds, latencies, **watch.cpu))
 
         print(f"[bench] {backend}: {BATCH} events per transaction ...", flush=True)
-        count, latencies = timed_appends(store, Streams("batch", STREAMS), BATCH, args.warmup, args.seconds)
-        results.append(phase_result(f"batch{BATCH}", count, args.seconds, latencies))
+        watch = CpuWatch(backend == "postgres")
+        count, latencies, _ = timed_appends(
+            store, Streams("batch", STREAMS), BATCH, args.warmup, args.seconds, watch=watch
+        )
+        results.append(phase_result(f"batch{BATCH}", count, args.seconds, latencies, **watch.cpu))
 
         print(f"[bench] {backend}: {WRITERS} concurrent writer processes ...", flush=True)
         results.append(concurrent_writers(url, args.warmup, args.seconds, workdir))
@@ -338,24 +400,33 @@ def report(results, args, notices):
     print()
     print(f"Event store — {args.seconds:g} s measured after {args.warmup:g} s warm-up per append row; "
           f"{os.cpu_count()} cores; eventlet-patched process")
-    headers = ["backend", "measurement", "events", "seconds", "events/s", "p50 ms", "p99 ms", "notes"]
+    headers = ["backend", "measurement", "events", "seconds", "events/s", "p50 ms", "p99 ms",
+               "bench cpu%", "db cpu%", "other cpu%", "notes"]
     rows = []
     for r in results:
         if r["measurement"] == "read_after":
             p50, p99 = r["batch_p50_ms"], r["batch_p99_ms"]
             notes = f"per batch of {READ_LIMIT}; {r['passes']} pass(es) over {r['log_events']} events"
         elif r["measurement"] == "rebuild":
-            p50, p99 = r["tx_p50_ms"], None
-            notes = f"one transaction over {r['log_events']} events"
+            p50, p99 = None, None
+            notes = f"one transaction over {r['log_events']} events (its duration: seconds)"
         elif r["measurement"] == "writers4":
             p50, p99 = r["tx_p50_ms"], r["tx_p99_ms"]
-            notes = "per tx; 4 processes, events each: " + "/".join(map(str, r["per_writer"]))
+            notes = ("per tx (median writer p50, worst writer p99); events per process: "
+                     + "/".join(map(str, r["per_writer"])) + f"; longest tx {r['tx_max_ms']:,.0f} ms")
         else:
             p50, p99 = r["tx_p50_ms"], r["tx_p99_ms"]
             notes = "per transaction"
         rows.append([r["backend"], r["measurement"], r["events"], fmt(r["seconds"], ".2f"),
-                     fmt(r["events_per_s"], ",.0f"), fmt(p50, ".3f"), fmt(p99, ".3f"), notes])
-    print(table(headers, rows, right=range(2, 7)))
+                     fmt(r["events_per_s"], ",.0f"), fmt(p50, ".3f"), fmt(p99, ".3f"),
+                     fmt(r.get("bench_cpu_pct"), ".0f"), fmt(r.get("db_cpu_pct"), ".0f"),
+                     fmt(r.get("other_cpu_pct"), ".0f"), notes])
+    print(table(headers, rows, right=range(2, 10)))
+    noisy = [r for r in results if (r.get("other_cpu_pct") or 0) > NOISY_OTHER_CPU_PCT]
+    if noisy:
+        print(f"! other programs used more than {NOISY_OTHER_CPU_PCT}% CPU during "
+              + ", ".join(f"{r['backend']} {r['measurement']}" for r in noisy)
+              + ": those rows are disturbed; run again on a quiet machine")
     aims = []
     sqlite = {r["measurement"]: r for r in results if r["backend"] == "sqlite"}
     if sqlite:

@@ -35,22 +35,31 @@ def process_cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def oldest_pid_named(command):
-    """The longest-running process whose command name is ``command`` (e.g. RabbitMQ's
-    ``beam.smp``; the oldest, so a short-lived ``rabbitmqctl`` VM is not taken for the
-    broker), to account for the CPU of a server this program did not start. None if none."""
+def pids_named(command):
+    """Pids of the processes whose command name is ``command`` (e.g. ``postgres``), to
+    account for the CPU of servers this program did not start."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/comm") as handle:
-                    if handle.read().strip() != command:
-                        continue
-                with open(f"/proc/{entry}/stat") as handle:
-                    started = int(handle.read().rsplit(")", 1)[1].split()[19])
-                found.append((started, int(entry)))
-            except (OSError, ValueError, IndexError):
+                    if handle.read().strip() == command:
+                        found.append(int(entry))
+            except OSError:
                 pass
+    return found
+
+
+def oldest_pid_named(command):
+    """The longest-running process named ``command`` (e.g. RabbitMQ's ``beam.smp``; the
+    oldest, so that a short-lived ``rabbitmqctl`` VM is not taken for the broker)."""
+    found = []
+    for pid in pids_named(command):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                found.append((int(handle.read().rsplit(")", 1)[1].split()[19]), pid))
+        except (OSError, ValueError, IndexError):
+            pass
     return min(found)[1] if found else None
 
 

@@ -465,9 +465,11 @@ class Stack:
 # -- measuring -------------------------------------------------------------------------------
 
 
-def measure(path, make_client, servers, concurrency, warmup, seconds):
+def measure(path, make_client, servers, concurrency, warmup, seconds, bystanders=()):
     """Run ``concurrency`` greenthreads, each calling in a loop on a client of its own, for
-    ``warmup`` + ``seconds``; only calls that end inside the measured window count."""
+    ``warmup`` + ``seconds``; only calls that end inside the measured window count.
+    ``servers`` are the children serving this path; ``bystanders`` the other (idle)
+    children, accounted for so that "other cpu%" is only programs outside this benchmark."""
     clients = [make_client() for _ in range(concurrency)]
     latencies = []
     errors = []
@@ -497,7 +499,10 @@ def measure(path, make_client, servers, concurrency, warmup, seconds):
                 eventlet.sleep(0.01)  # do not spin on a broken path
 
     broker = oldest_pid_named("beam.smp")  # RabbitMQ, when it runs on this machine
-    cpu = CpuWindow([os.getpid()] + [child.pid for child in servers] + ([broker] if broker else []))
+    idle = [child for child in bystanders if child not in servers]
+    cpu = CpuWindow(
+        [os.getpid()] + [child.pid for child in servers + idle] + ([broker] if broker else [])
+    )
     try:
         pool = [eventlet.spawn(worker, client) for client in clients]
         eventlet.sleep(max(window_start - time.perf_counter(), 0))
@@ -513,7 +518,8 @@ def measure(path, make_client, servers, concurrency, warmup, seconds):
     server_cpu = [used[child.pid] for child in servers]
     server_cpu = None if None in server_cpu else sum(server_cpu)
     broker_cpu = used.get(broker)
-    known = [used[os.getpid()], server_cpu, broker_cpu]
+    idle_cpu = [used[child.pid] for child in idle]
+    known = [used[os.getpid()], server_cpu, broker_cpu] + idle_cpu
     # Whatever else ran meanwhile (other programs on the machine): a noise indicator.
     other_cpu = None if machine is None or None in known else max(machine - sum(known), 0.0)
     return {
@@ -542,7 +548,7 @@ def add_ratios(results):
         result["throughput_vs_raw"] = result["throughput"] / floor["throughput"] if ok else None
 
 
-def report(results, args, stack):
+def report(results, args):
     print()
     print(
         f"RPC round trips — {args.seconds:g} s measured after {args.warmup:g} s warm-up per row; "
@@ -645,11 +651,14 @@ def main(argv=None):
             for path in [p for p in PATHS if p in args.paths]:
                 make_client, servers = stack.client_factory(path)
                 print(f"[bench] {path} at concurrency {concurrency} ...", flush=True)
-                results.append(measure(path, make_client, servers, concurrency, args.warmup, args.seconds))
+                results.append(measure(
+                    path, make_client, servers, concurrency, args.warmup, args.seconds,
+                    bystanders=stack.children,
+                ))
                 for child in stack.children:
                     child.check()
         add_ratios(results)
-        report(results, args, stack)
+        report(results, args)
     except KeyboardInterrupt:
         print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
         code = 130

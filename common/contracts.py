@@ -49,9 +49,24 @@ OPERATION_EVENTS = (
     ),
 )
 
+AUTH_EVENTS = (
+    IntegrationEvent(
+        "user_logged_in", "A customer logged in (after the second factor when enabled).",
+        ("user_id", "session_id", "method", "client_ip", "at"),
+    ),
+    IntegrationEvent(
+        "user_logged_out", "A customer logged out (``everywhere``: every session ended).",
+        ("user_id", "session_id", "everywhere", "at"),
+    ),
+    IntegrationEvent(
+        "password_reset_completed", "A customer set a new password with a reset link; "
+        "every session of theirs has ended.", ("user_id", "at"),
+    ),
+)
+
 # source service -> the integration events it publishes
 INTEGRATION_EVENTS = {
-    "auth": OPERATION_EVENTS,
+    "auth": OPERATION_EVENTS + AUTH_EVENTS,
     "inventory": OPERATION_EVENTS,
     "orders": OPERATION_EVENTS,
     "storage": OPERATION_EVENTS,

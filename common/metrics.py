@@ -116,7 +116,7 @@ class Metrics(DependencyProvider):
 
     def start(self):
         port = str(self.container.config.get("METRICS_PORT", "off")).strip().lower()
-        if port in ("", "off", "none"):
+        if port in ("", "off", "none", "false"):  # YAML reads ${METRICS_PORT:...}=off as false
             return
         host = self.container.config.get("METRICS_HOST", "127.0.0.1")
         self._socket = eventlet.listen((host, int(port)))

@@ -24,21 +24,30 @@ class SchemaOutdated(RuntimeError):
     pass
 
 
-def schema_of(service):
-    return importlib.import_module(f"services.{service}.projections").schema
+def metadata_of(component):
+    """The tables a service (or the gateway) declares."""
+    if component == "gateway":
+        return importlib.import_module("gateway.sessions").metadata
+    return importlib.import_module(f"services.{component}.projections").schema.metadata
+
+
+def version_locations(component):
+    if component == "gateway":
+        return [REPO_ROOT / "gateway" / "migrations"]
+    # The shared base revision (core tables) first, then the service's own revisions,
+    # whose first one has ``down_revision = "core_0001"``.
+    return [ENV_DIR / "versions", REPO_ROOT / "services" / component / "migrations"]
 
 
 def alembic_config(service, connection=None):
     config = Config()
     config.set_main_option("script_location", str(ENV_DIR))
-    # The shared base revision (core tables) first, then the service's own revisions,
-    # whose first one has ``down_revision = "core_0001"``.
-    locations = [ENV_DIR / "versions", REPO_ROOT / "services" / service / "migrations"]
+    locations = version_locations(service)
     config.set_main_option("version_path_separator", "os")
     config.set_main_option(
         "version_locations", os.pathsep.join(str(p) for p in locations if p.is_dir())
     )
-    config.attributes["metadata"] = schema_of(service).metadata
+    config.attributes["metadata"] = metadata_of(service)
     if connection is not None:
         config.attributes["connection"] = connection
     return config

@@ -10,11 +10,24 @@ started) is ``ServiceUnavailable`` at once.
 import eventlet
 from kombu import Connection
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy, ServiceProxy
+from nameko.rpc import Rpc, RpcProxy, ServiceProxy
 
-from common.errors import ServiceUnavailable
+from common.errors import PanelError, ServiceUnavailable
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+
+
+class PanelRpc(Rpc):
+    """``@rpc`` for which a ``PanelError`` (a refusal the caller is meant to see, such as
+    not_found or invalid_credentials) is expected: nameko does not log it as a crash."""
+
+    def __init__(self, expected_exceptions=(), **kwargs):
+        if not isinstance(expected_exceptions, tuple):
+            expected_exceptions = (expected_exceptions,)
+        super().__init__(expected_exceptions=expected_exceptions + (PanelError,), **kwargs)
+
+
+rpc = PanelRpc.decorator
 
 
 def broker_reachable(amqp_uri, timeout):

@@ -13,9 +13,10 @@ import time
 import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from nameko.constants import AMQP_URI_CONFIG_KEY
-from nameko.rpc import rpc
+from common.rpc import rpc
 
 from common import context
+from common.clock import ClockProvider
 from common.contracts import integration_types
 from common.db import create_engine
 from common.eventstore import EventStore, define_core_tables
@@ -45,7 +46,8 @@ class ServiceSchema:
         return EventStore(engine, self.core, self.projections)
 
 
-def _find(container, provider_cls):
+def find_provider(container, provider_cls):
+    """The dependency provider of type ``provider_cls`` in ``container``."""
     for provider in container.dependencies:
         if isinstance(provider, provider_cls):
             return provider
@@ -108,8 +110,8 @@ class OutboxRelayProvider(DependencyProvider):
         self._thread = None
 
     def start(self):
-        store = _find(self.container, EventStoreProvider).store
-        self.metrics = _find(self.container, Metrics)
+        store = find_provider(self.container, EventStoreProvider).store
+        self.metrics = find_provider(self.container, Metrics)
         service = self.container.service_name
         self.publisher = ConfirmedPublisher(self.container.config[AMQP_URI_CONFIG_KEY], service)
         service_cls = self.container.service_cls
@@ -164,7 +166,7 @@ class OperationsProvider(DependencyProvider):
     """The service's ``Operations`` helper; also exports operations by status as a gauge."""
 
     def start(self):
-        store = _find(self.container, EventStoreProvider).store
+        store = find_provider(self.container, EventStoreProvider).store
         service = self.container.service_name
         self.operations = Operations(store, service, self.container.service_cls.schema.operations_table)
 
@@ -172,7 +174,7 @@ class OperationsProvider(DependencyProvider):
             for status, count in self.operations.count_by_status().items():
                 metrics.operations.labels(service, status).set(count)
 
-        _find(self.container, Metrics).add_scrape_hook(export)
+        find_provider(self.container, Metrics).add_scrape_hook(export)
 
     def get_dependency(self, worker_ctx):
         return self.operations
@@ -192,6 +194,12 @@ class PanelService:
     store = EventStoreProvider()
     relay = OutboxRelayProvider()
     operations = OperationsProvider()
+    clock = ClockProvider()
+
+    @rpc
+    def advance_clock(self, seconds):
+        """Move this replica's clock forward (tests and demo only: CLOCK_ADJUSTABLE)."""
+        return self.clock.advance(seconds).isoformat()
 
     @rpc
     def health(self):

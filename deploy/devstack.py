@@ -14,6 +14,7 @@ default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s).
 """
 
 import fcntl
+import secrets
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from common import migrations, topology
+from deploy import demo
 from common.cli import service_class
 from common.config import CONFIG_DIR, REPO_ROOT, SERVICES
 
@@ -45,6 +47,26 @@ class Settings:
         self.var_dir = Path(env.get("PANEL_VAR_DIR", REPO_ROOT / "var")).resolve()
         self.database_url_template = env.get("PANEL_DATABASE_URL_TEMPLATE", "")
         self.ready_timeout = float(env.get("STACK_READY_TIMEOUT", "60"))
+        self.standins_base_port = int(env.get("STANDINS_BASE_PORT", "9200"))
+        self.auth_secret_key = env.get("AUTH_SECRET_KEY", "")
+
+    def standin_port(self, offset):
+        """sms +1, voice +2, SMTP +3, mail inbox +4."""
+        return self.standins_base_port + offset
+
+    def standin_url(self, offset):
+        return f"http://127.0.0.1:{self.standin_port(offset)}"
+
+    def secret_key(self):
+        """AUTH_SECRET_KEY from the environment, else one generated once into
+        var/secrets.env (kept, so a restart does not invalidate codes and TOTP)."""
+        if self.auth_secret_key:
+            return self.auth_secret_key
+        path = self.var_dir / "secrets.env"
+        if not path.exists():
+            path.write_text(f"AUTH_SECRET_KEY={secrets.token_urlsafe(48)}\n")
+            path.chmod(0o600)
+        return path.read_text().strip().split("=", 1)[1]
 
     def database_url(self, service):
         if self.database_url_template:
@@ -62,19 +84,23 @@ class Settings:
 class Process:
     """One child: a nameko service or the gateway (its pid is in ``var/stack.json``)."""
 
-    def __init__(self, name, target, config_file, env, log_path):
+    def __init__(self, name, command, env, log_path, kind="service"):
         self.name = name
-        self.target = target
-        self.config_file = config_file
+        self.command = command
         self.env = env
         self.log_path = log_path
+        self.kind = kind  # "standin", "service" or "gateway": the order of stopping
         self.popen = None
 
-    def start(self):
+    @classmethod
+    def nameko(cls, name, target, config_file, env, log_path, kind="service"):
         nameko = Path(sys.executable).with_name("nameko")
+        return cls(name, [str(nameko), "run", "--config", str(config_file), target], env, log_path, kind)
+
+    def start(self):
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(
-            [str(nameko), "run", "--config", str(self.config_file), self.target],
+            self.command,
             cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the stack only; it stops children in order
         )
@@ -140,8 +166,8 @@ class Stack:
                 f"RabbitMQ does not answer at {self.settings.amqp_uri.rsplit('@', 1)[-1]}: "
                 "start it (rabbitmq-server -detached) or set AMQP_URI"
             )
-        for service in SERVICES:
-            migrations.upgrade(service, self.settings.database_url(service))
+        for component in SERVICES + ("gateway",):
+            migrations.upgrade(component, self.settings.database_url(component))
         topology.declare(self.settings.amqp_uri, [service_class(s) for s in SERVICES])
 
     def child_env(self, extra):
@@ -158,23 +184,52 @@ class Stack:
         s = self.settings
         log_dir = s.var_dir / "log"
         log_dir.mkdir(parents=True, exist_ok=True)
-        processes = []
+        python = sys.executable
+        standins_env = self.child_env({})
+        processes = [
+            Process("sms", [python, "-m", "deploy.standins.sms", "--port", str(s.standin_port(1))],
+                    standins_env, log_dir / "sms.log", kind="standin"),
+            Process("voice", [python, "-m", "deploy.standins.voice", "--port", str(s.standin_port(2))],
+                    standins_env, log_dir / "voice.log", kind="standin"),
+            Process("mail", [python, "-m", "deploy.standins.mail", "--smtp-port", str(s.standin_port(3)),
+                             "--http-port", str(s.standin_port(4))],
+                    standins_env, log_dir / "mail.log", kind="standin"),
+        ]
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
-            processes.append(Process(
+            env = {"DATABASE_URL": s.database_url(service), "METRICS_PORT": str(s.metrics_port(index)),
+                   "CLOCK_ADJUSTABLE": "true"}
+            env.update(self.service_env(service))
+            processes.append(Process.nameko(
                 service, f"{cls.__module__}:{cls.__name__}", CONFIG_DIR / f"{service}.yaml",
-                self.child_env({"DATABASE_URL": s.database_url(service), "METRICS_PORT": str(s.metrics_port(index))}),
-                log_dir / f"{service}.log",
+                self.child_env(env), log_dir / f"{service}.log",
             ))
-        processes.append(Process(
+        processes.append(Process.nameko(
             "gateway", "gateway.service:GatewayService", CONFIG_DIR / "gateway.yaml",
             self.child_env({
                 "GATEWAY_ADDRESS": f"{s.gateway_host}:{s.gateway_port}",
                 "METRICS_PORT": str(s.metrics_port(0)),
+                "DATABASE_URL": s.database_url("gateway"),
+                "SESSION_COOKIE_SECURE": "false",
+                "PANEL_URL": s.gateway_url,
             }),
-            log_dir / "gateway.log",
+            log_dir / "gateway.log", kind="gateway",
         ))
         return processes
+
+    def service_env(self, service):
+        """Settings that point a service at the local stand-ins."""
+        s = self.settings
+        if service == "auth":
+            return {
+                "AUTH_SECRET_KEY": s.secret_key(),
+                "SMS_PRIMARY_URL": f"{s.standin_url(1)}/smsa",
+                "SMS_SECONDARY_URL": f"{s.standin_url(1)}/smsb",
+                "VOICE_URL": s.standin_url(2),
+                "SMTP_PORT": str(s.standin_port(3)),
+                "PANEL_URL": s.gateway_url,
+            }
+        return {}
 
     def describe(self):
         s = self.settings
@@ -183,15 +238,17 @@ class Stack:
             metrics[service] = f"http://127.0.0.1:{s.metrics_port(index)}/metrics"
         return {
             "gateway": s.gateway_url,
+            "sms_inbox": s.standin_url(1),
+            "voice_inbox": s.standin_url(2),
+            "mail_inbox": s.standin_url(4),
             "amqp": s.amqp_uri.rsplit("@", 1)[-1],
             "metrics": metrics,
-            "databases": {service: s.database_url(service) for service in SERVICES},
+            "databases": {name: s.database_url(name) for name in SERVICES + ("gateway",)},
             "processes": {p.name: p.popen.pid for p in self.processes},
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
-            # Filled in by the issues that add them (stand-ins for SMS, voice, payments,
-            # BMCs, S3) and by the auth issue's demo customers.
-            "users": [],
+            # payments_sandbox, bmc and s3 arrive with the billing, inventory and storage issues.
+            "users": demo.USERS,
         }
 
     # -- running ---------------------------------------------------------------------------
@@ -205,6 +262,7 @@ class Stack:
             process.start()
         print(f"[stack] started {', '.join(p.name for p in self.processes)}; waiting for {self.settings.gateway_url}/readyz", flush=True)
         self.wait_ready()
+        self.seed()
         description = self.write_description()
         self.print_summary(description, self.stack_file)
         return description
@@ -236,6 +294,14 @@ class Stack:
             time.sleep(0.3)
         raise StackError(f"the stack was not ready within {self.settings.ready_timeout:g}s: {last}")
 
+    def seed(self):
+        """Demo data through the services' own RPCs (idempotent)."""
+        result = subprocess.run([sys.executable, "-m", "deploy.demo"], cwd=REPO_ROOT, env=self.child_env({}),
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StackError(f"seeding demo data failed:\n{result.stdout}{result.stderr}")
+        print(result.stdout.strip(), flush=True)
+
     def check_children(self):
         for process in self.processes:
             if process.exited():
@@ -249,6 +315,11 @@ class Stack:
         print(f"  gateway   {description['gateway']}  (try {description['gateway']}/readyz)")
         for name, url in description["metrics"].items():
             print(f"  metrics   {name:<10} {url}")
+        for name in ("sms_inbox", "voice_inbox", "mail_inbox"):
+            print(f"  {name:<9} {description[name]}/messages")
+        for user in description["users"]:
+            two_factor = "two-factor on" if user["two_factor"] else "no two-factor"
+            print(f"  customer  {user['username']} / {user['password']}  ({two_factor})")
         print(f"  logs      {description['logs']}/<name>.log")
         print(f"  described in {stack_file}; Ctrl-C stops everything", flush=True)
 
@@ -279,10 +350,9 @@ class Stack:
 
     def stop(self, grace=15):
         self._stopping = True
-        # The gateway first (no new requests), then every service at once.
-        gateways = [p for p in self.processes if p.name == "gateway"]
-        services = [p for p in self.processes if p.name != "gateway"]
-        for group in (gateways, services):
+        # The gateway first (no new requests), then every service at once, then stand-ins.
+        for kind in ("gateway", "service", "standin"):
+            group = [p for p in self.processes if p.kind == kind]
             deadline = time.monotonic() + grace
             for process in group:
                 process.terminate()

@@ -104,6 +104,11 @@ class JsonHttpHandler(HttpRequestHandler):
 
     server = JsonWebServer()
 
+    def __init__(self, method, url, **kwargs):
+        # Refusals (4xx) are answers, not crashes: nameko must not log them as errors.
+        kwargs.setdefault("expected_exceptions", (PanelError, ValidationError))
+        super().__init__(method, url, **kwargs)
+
     def handle_request(self, request):
         request.shallow = False
         request_id = request_id_of(request)

@@ -6,22 +6,25 @@ Run: ``nameko run --config deploy/config/gateway.yaml gateway.service``.
 import functools
 
 from nameko.dependency_providers import Config
-from nameko.rpc import rpc
+from common.rpc import rpc
 
 from common.metrics import Metrics
 from common.rpc import TimedClusterRpcProxy
 from common.service import CallContext
 from gateway.openapi import build_spec
+from gateway.routes.auth import AuthRoutes
 from gateway.routes.health import HealthRoutes
+from gateway.sessions import Sessions
 
 
-class GatewayService(HealthRoutes):
+class GatewayService(HealthRoutes, AuthRoutes):
     name = "gateway"
 
     config = Config()
     call_context = CallContext()
     metrics = Metrics()
     cluster = TimedClusterRpcProxy()
+    sessions = Sessions()
 
     @rpc
     def health(self):

@@ -84,3 +84,13 @@ def store_of(container):
     from common.service import EventStoreProvider
 
     return next(d for d in container.dependencies if isinstance(d, EventStoreProvider)).store
+
+
+def http_ok(url, timeout=2):
+    """True when ``url`` answers 2xx; False while nothing listens yet."""
+    import requests
+
+    try:
+        return requests.get(url, timeout=timeout).ok
+    except requests.ConnectionError:
+        return False

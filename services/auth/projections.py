@@ -1,5 +1,103 @@
-"""Schema and read models of the auth service."""
+"""Schema and read models of the auth service.
 
+- ``users``: one row per account, for lookups by username and the session view;
+- ``password_resets``: reset token hash → user, so a reset link finds its account;
+- ``throttles``: consecutive login failures per account name and per client address,
+  read on every login attempt (the stream is the truth; this is its latest state).
+"""
+
+import sqlalchemy as sa
+
+from common.eventstore import Projection
 from common.service import ServiceSchema
 
 schema = ServiceSchema("auth")
+metadata = schema.metadata
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("email", sa.String(254), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=True),
+    sa.Column("two_factor", sa.Boolean, nullable=False),
+    sa.Column("totp", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+password_resets = sa.Table(
+    "password_resets", metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("reset_id", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
+)
+
+throttles = sa.Table(
+    "throttles", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", sa.String(40), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+
+class UsersProjection(Projection):
+    tables = (users,)
+
+    def when_user_registered(self, conn, event):
+        data = event.data
+        conn.execute(users.insert().values(
+            user_id=data["user_id"], username=data["username"], email=data["email"], phone=data["phone"],
+            two_factor=data["two_factor"], totp=False, created_at=event.recorded_at.isoformat(),
+        ))
+
+    def _update(self, conn, event, **values):
+        conn.execute(users.update().where(users.c.user_id == event.stream_id.removeprefix("user-")).values(**values))
+
+    def when_phone_changed(self, conn, event):
+        self._update(conn, event, phone=event.data["phone"])
+
+    def when_two_factor_enabled(self, conn, event):
+        self._update(conn, event, two_factor=True)
+
+    def when_two_factor_disabled(self, conn, event):
+        self._update(conn, event, two_factor=False)
+
+    def when_totp_enrolled(self, conn, event):
+        self._update(conn, event, totp=True)
+
+
+class PasswordResetsProjection(Projection):
+    tables = (password_resets,)
+
+    def when_password_reset_requested(self, conn, event):
+        conn.execute(password_resets.insert().values(
+            token_hash=event.data["token_hash"], user_id=event.stream_id.removeprefix("user-"),
+            reset_id=event.data["reset_id"], expires_at=event.data["expires_at"],
+        ))
+
+
+class ThrottlesProjection(Projection):
+    tables = (throttles,)
+
+    def _set(self, conn, event, failures, last_failure_at):
+        key = event.data["key"]
+        updated = conn.execute(throttles.update().where(throttles.c.key == key).values(
+            failures=failures, last_failure_at=last_failure_at, version=event.version))
+        if updated.rowcount == 0:
+            conn.execute(throttles.insert().values(
+                key=key, failures=failures, last_failure_at=last_failure_at, version=event.version))
+
+    def when_login_failed(self, conn, event):
+        self._set(conn, event, event.data["consecutive_failures"], event.data["at"])
+
+    def when_login_succeeded(self, conn, event):
+        self._set(conn, event, 0, None)
+
+    when_login_unlocked = when_login_succeeded
+
+
+schema.add_projection(UsersProjection())
+schema.add_projection(PasswordResetsProjection())
+schema.add_projection(ThrottlesProjection())

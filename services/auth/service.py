@@ -1,10 +1,78 @@
 """Entrypoints of the auth service (run: ``nameko run --config deploy/config/auth.yaml
-services.auth.service``)."""
+services.auth.service:AuthService``). Each RPC hands over to ``AuthUseCases``.
 
+The gateway passes the client address and a fresh session id at login; for calls made on
+behalf of a logged-in customer, the user and session come from the call context the
+gateway set, never from arguments.
+"""
+
+from common.rpc import rpc
+
+from common.errors import Unauthenticated
 from common.service import PanelService
+from services.auth.adapters.voice import LANGUAGES
+from services.auth.dependencies import AuthUseCasesProvider
 from services.auth.projections import schema
 
 
 class AuthService(PanelService):
     name = "auth"
     schema = schema
+
+    auth = AuthUseCasesProvider()
+
+    def _caller(self):
+        user_id = self.call_context().get("user_id")
+        if not user_id:
+            raise Unauthenticated()
+        return user_id, self.call_context().get("session_id")
+
+    @rpc
+    def register_user(self, username, password, email, phone=None, two_factor=False):
+        return self.auth.register_user(username, password, email, phone, two_factor)
+
+    @rpc
+    def login(self, username, password, client_ip=None, session_id=None):
+        return self.auth.login(username, password, client_ip, session_id)
+
+    @rpc
+    def verify_code(self, challenge_id, code=None, recovery_code=None, client_ip=None, session_id=None):
+        return self.auth.verify(challenge_id, code, session_id, client_ip, recovery_code=recovery_code)
+
+    @rpc
+    def resend_code(self, challenge_id, channel, language=None):
+        return self.auth.resend(challenge_id, channel, language)
+
+    @rpc
+    def languages(self):
+        return [{"code": code, "name": name} for code, name in LANGUAGES.items()]
+
+    @rpc
+    def get_user(self, user_id):
+        return self.auth.get_user(user_id)
+
+    @rpc
+    def record_logout(self, everywhere=False):
+        user_id, session_id = self._caller()
+        self.auth.record_logout(user_id, session_id, everywhere)
+
+    @rpc
+    def forgot_password(self, username):
+        self.auth.forgot_password(username)
+
+    @rpc
+    def reset_password(self, token, new_password):
+        return self.auth.reset_password(token, new_password)
+
+    @rpc
+    def unlock(self, username=None, client_ip=None):
+        """For support staff: clear login failures of an account and/or an address."""
+        return self.auth.unlock(username, client_ip)
+
+    @rpc
+    def start_totp(self):
+        return self.auth.start_totp(self._caller()[0])
+
+    @rpc
+    def confirm_totp(self, enrolment_id, code):
+        return self.auth.confirm_totp(self._caller()[0], enrolment_id, code)

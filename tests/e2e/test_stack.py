@@ -4,19 +4,21 @@ an operator would."""
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
 from common.config import REPO_ROOT, SERVICES
 from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
-from tests.support import wait_for
+from tests.support import http_ok, wait_for
 
 BOOT_TIMEOUT = 120
 
@@ -59,6 +61,7 @@ def stack_env(var_dir, amqp_uri):
     env.update(
         PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
         GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
+        STANDINS_BASE_PORT=str(free_port_block(5)),
         STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
     )
     return env
@@ -96,8 +99,11 @@ def test_readyz_is_200_with_every_service_answering(stack):
 
 def test_stack_json_describes_what_runs(stack):
     assert set(stack["metrics"]) == set(SERVICES) | {"gateway"}
-    assert set(stack["processes"]) == set(SERVICES) | {"gateway"}
-    assert stack["users"] == []  # demo customers arrive with the auth issue
+    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail"}
+    first, second = stack["users"]
+    assert first["two_factor"] is True and second["two_factor"] is False
+    for inbox in ("sms_inbox", "voice_inbox", "mail_inbox"):
+        assert requests.get(f"{stack[inbox]}/messages", timeout=5).status_code == 200
 
 
 def test_api_answers_json_with_request_ids(stack):
@@ -134,6 +140,54 @@ def test_rebuild_projections_on_the_running_stack_equals_the_live_read_models(st
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "equal the live ones" in result.stdout
+
+
+def test_the_first_demo_customer_logs_in_with_an_sms_code(stack):
+    """R-AUTH-1/2/6/7 on the running stack, as a front-end would."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][0]
+    challenge = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                          "password": customer["password"]}, timeout=10).json()
+    assert challenge["status"] == "2fa_required"
+    sms = wait_for(lambda: requests.get(f"{stack['sms_inbox']}/messages", timeout=5).json(), message="the SMS")
+    code = re.search(r"\b(\d{6})\b", sms[-1]["text"]).group(1)
+    session = requests.post(f"{api}/auth/2fa/verify", json={"challenge_id": challenge["challenge_id"], "code": code},
+                            timeout=10)
+    assert session.status_code == 200
+    token = session.json()["token"]
+    assert requests.get(f"{api}/auth/session", cookies={"session": token}, timeout=10).json()["user"]["username"] == customer["username"]
+    assert requests.post(f"{api}/auth/logout", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 204
+    assert requests.get(f"{api}/auth/session", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+
+
+def test_throttling_holds_across_two_gateway_processes(stack):
+    """A second gateway process (same config, own port) shares sessions and throttles."""
+    port = free_port_block(1)
+    env = dict(stack["env"], GATEWAY_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT="off",
+               DATABASE_URL=stack["databases"]["gateway"], SESSION_COOKIE_SECURE="false",
+               PYTHONWARNINGS="ignore::DeprecationWarning")
+    log = open(stack["var_dir"] / "second-gateway.log", "wb")
+    second = subprocess.Popen([str(Path(sys.executable).with_name("nameko")), "run", "--config",
+                               str(REPO_ROOT / "deploy/config/gateway.yaml"), "gateway.service:GatewayService"],
+                              cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        urls = [f"{stack['gateway']}/api/v1", f"http://127.0.0.1:{port}/api/v1"]
+        def up():
+            assert second.poll() is None, (stack["var_dir"] / "second-gateway.log").read_text()
+            return http_ok(f"http://127.0.0.1:{port}/healthz")
+
+        wait_for(up, timeout=30, message="second gateway up", interval=0.2)
+        customer = stack["users"][1]
+        statuses = [requests.post(f"{urls[n % 2]}/auth/login", timeout=10, json={
+            "username": customer["username"], "password": "wrong-password"}).status_code for n in range(5)]
+        assert statuses == [401, 401, 401, 401, 429]
+        blocked = requests.post(f"{urls[1]}/auth/login", timeout=10,
+                                json={"username": customer["username"], "password": customer["password"]})
+        assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    finally:
+        second.terminate()
+        second.wait(30)
+        log.close()
 
 
 def test_a_second_stack_on_the_same_folder_is_refused(stack):

@@ -76,7 +76,14 @@ def test_openapi_path_converts_werkzeug_converters():
 def test_openapi_document_describes_the_gateway():
     document = openapi_document(GatewayService)
     assert document["info"]["title"] == "Hosting panel API"
-    assert set(document["paths"]) == {"/healthz", "/readyz", "/api/v1/openapi.json"}
+    api_md_paths = {
+        "/healthz", "/readyz", "/api/v1/openapi.json",
+        "/api/v1/auth/login", "/api/v1/auth/2fa/verify", "/api/v1/auth/2fa/resend",
+        "/api/v1/auth/2fa/languages", "/api/v1/auth/session", "/api/v1/auth/logout",
+        "/api/v1/auth/password/forgot", "/api/v1/auth/password/reset",
+    }
+    assert api_md_paths <= set(document["paths"])
+    assert document["paths"]["/api/v1/auth/login"]["post"]["responses"]["429"]
     ready = document["paths"]["/readyz"]["get"]
     assert ready["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Ready"}
     assert {"Error", "Ready", "Health", "Operation"} <= set(document["components"]["schemas"])

@@ -1,0 +1,173 @@
+"""Gateway sessions (R-AUTH-6/7): the only state the gateway keeps.
+
+A session token is 256 random bits, given to the client once (body and HttpOnly cookie)
+and stored only as its SHA-256 hash, so a copy of the database opens no session. A session
+ends after ``SESSION_IDLE_SECONDS`` without use (30 min) or ``SESSION_ABSOLUTE_SECONDS``
+after login (12 h), at logout (the row is deleted: the token never works again), at "sign
+out everywhere", and when the password is reset. Every gateway instance shares the table
+(one SQLite file on one machine, PostgreSQL when scaled out), so any instance can check
+any token.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from nameko.extensions import DependencyProvider
+from werkzeug.http import dump_cookie
+
+from common import context
+from common.db import create_engine
+from common.errors import Unauthenticated
+from common.eventstore import as_utc, utcnow
+
+COOKIE_NAME = "session"
+TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most this often
+
+metadata = sa.MetaData()
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("session_id", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("absolute_expiry", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.String(300), nullable=True),
+)
+
+
+def token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionStore:
+    def __init__(self, engine, idle_seconds=1800, absolute_seconds=43200, now=utcnow):
+        self.engine = engine
+        self.idle = timedelta(seconds=idle_seconds)
+        self.absolute = timedelta(seconds=absolute_seconds)
+        self.now = now
+
+    def expires_at(self, row):
+        return min(as_utc(row["last_seen_at"]) + self.idle, as_utc(row["absolute_expiry"]))
+
+    def create(self, session_id, user_id, client_ip=None, user_agent=None):
+        """Start a session; returns the token (shown once) and the session row."""
+        token = secrets.token_urlsafe(32)
+        now = self.now()
+        row = {
+            "session_id": session_id, "token_hash": token_hash(token), "user_id": user_id,
+            "created_at": now, "last_seen_at": now, "absolute_expiry": now + self.absolute,
+            "client_ip": client_ip, "user_agent": (user_agent or "")[:300] or None,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sessions.insert().values(**row))
+        return token, row
+
+    def find(self, token):
+        """The live session of ``token``, or None (expired ones are deleted on sight)."""
+        if not token or len(token) > 200:
+            return None
+        now = self.now()
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(sessions).where(sessions.c.token_hash == token_hash(token))).mappings().first()
+            if row is None:
+                return None
+            if now >= self.expires_at(row):
+                conn.execute(sessions.delete().where(sessions.c.session_id == row["session_id"]))
+                return None
+            row = dict(row)
+            if now - as_utc(row["last_seen_at"]) >= TOUCH_EVERY:
+                conn.execute(sessions.update().where(sessions.c.session_id == row["session_id"]).values(last_seen_at=now))
+                row["last_seen_at"] = now
+        return row
+
+    def delete(self, session_id):
+        with self.engine.begin() as conn:
+            conn.execute(sessions.delete().where(sessions.c.session_id == session_id))
+
+    def delete_user(self, user_id):
+        """End every session of a user; returns how many there were."""
+        with self.engine.begin() as conn:
+            return conn.execute(sessions.delete().where(sessions.c.user_id == user_id)).rowcount
+
+
+def token_of(request):
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.cookies.get(COOKIE_NAME)
+
+
+def client_ip_of(request, trust_forwarded_for=False):
+    if trust_forwarded_for and request.headers.get("X-Forwarded-For"):
+        return request.headers["X-Forwarded-For"].split(",")[0].strip()[:64]
+    return request.remote_addr
+
+
+class RequestSessions:
+    """Session operations for one request's worker."""
+
+    def __init__(self, store, worker_ctx, secure_cookie, trust_forwarded_for):
+        self.store = store
+        self.worker_ctx = worker_ctx
+        self.secure_cookie = secure_cookie
+        self.trust_forwarded_for = trust_forwarded_for
+
+    def client_ip(self, request):
+        return client_ip_of(request, self.trust_forwarded_for)
+
+    def authenticate(self, request):
+        """The request's session, or ``Unauthenticated`` (401). From here on, every RPC of
+        this request carries the user and session ids."""
+        session = self.store.find(token_of(request))
+        if session is None:
+            raise Unauthenticated("Log in first: the session is missing, expired or ended.")
+        self.bind(session["user_id"], session["session_id"])
+        return session
+
+    def bind(self, user_id, session_id):
+        self.worker_ctx.data["user_id"] = user_id
+        self.worker_ctx.data["session_id"] = session_id
+        context.bind(dict(context.current(), user_id=user_id, session_id=session_id))
+
+    def start(self, request, session_id, user):
+        token, row = self.store.create(session_id, user["id"], self.client_ip(request),
+                                       request.headers.get("User-Agent"))
+        self.bind(user["id"], session_id)
+        return token, self.store.expires_at(row)
+
+    def cookie(self, token, expires_at):
+        return dump_cookie(COOKIE_NAME, token, expires=expires_at, path="/", httponly=True,
+                           samesite="Strict", secure=self.secure_cookie)
+
+    def cleared_cookie(self):
+        return dump_cookie(COOKIE_NAME, "", max_age=0, path="/", httponly=True,
+                           samesite="Strict", secure=self.secure_cookie)
+
+
+class Sessions(DependencyProvider):
+    """The gateway's session store on its ``DATABASE_URL``."""
+
+    def setup(self):
+        config = self.container.config
+        self.engine = create_engine(config.get("DATABASE_URL", "sqlite:///var/gateway.db"))
+        if config.get("DATABASE_CHECK_MIGRATED", True):
+            from common import migrations
+
+            migrations.require_head("gateway", self.engine)
+        self.store = SessionStore(
+            self.engine,
+            idle_seconds=int(config.get("SESSION_IDLE_SECONDS", 1800)),
+            absolute_seconds=int(config.get("SESSION_ABSOLUTE_SECONDS", 43200)),
+        )
+        self.secure_cookie = bool(config.get("SESSION_COOKIE_SECURE", True))
+        self.trust_forwarded_for = bool(config.get("TRUST_X_FORWARDED_FOR", False))
+
+    def stop(self):
+        self.engine.dispose()
+
+    def get_dependency(self, worker_ctx):
+        return RequestSessions(self.store, worker_ctx, self.secure_cookie, self.trust_forwarded_for)

@@ -1,0 +1,73 @@
+"""Builds the auth service's adapters from its nameko config (``deploy/config/auth.yaml``
+values, each overridable from the environment).
+
+Keys and defaults (the defaults point at the dev stack's stand-ins, deploy/standins/):
+``SMS_PRIMARY_URL`` http://127.0.0.1:9201/smsa, ``SMS_PRIMARY_ACCOUNT``, ``SMS_PRIMARY_TOKEN``,
+``SMS_SECONDARY_URL`` http://127.0.0.1:9201/smsb, ``SMS_SECONDARY_API_KEY``, ``SMS_SENDER``
+HostPanel, ``VOICE_URL`` http://127.0.0.1:9202, ``VOICE_API_KEY``, ``VOICE_CALLER_ID``
++3100000000, ``SMTP_HOST`` 127.0.0.1, ``SMTP_PORT`` 9203, ``MAIL_FROM``
+no-reply@panel.local, ``ADAPTER_TIMEOUT_SECONDS`` 5. A secret falls back to the stand-ins'
+dev value only when its key is absent (or null); a value given, even empty, is used as is.
+"""
+
+from collections import namedtuple
+
+from services.auth.adapters.mail import SmtpMailer
+from services.auth.adapters.sms import MessageBirdLikeSms, SmsSender, TwilioLikeSms
+from services.auth.adapters.voice import VoiceCallProvider
+
+PRIMARY_SMS, SECONDARY_SMS, VOICE = "smsa", "smsb", "voicecall"
+
+DEFAULTS = {
+    "SMS_PRIMARY_URL": "http://127.0.0.1:9201/smsa",
+    "SMS_SECONDARY_URL": "http://127.0.0.1:9201/smsb",
+    "SMS_SENDER": "HostPanel",
+    "VOICE_URL": "http://127.0.0.1:9202",
+    "VOICE_CALLER_ID": "+3100000000",
+    "SMTP_HOST": "127.0.0.1",
+    "SMTP_PORT": 9203,
+    "MAIL_FROM": "no-reply@panel.local",
+    "ADAPTER_TIMEOUT_SECONDS": 5,
+}
+# The stand-ins' dev credentials (deploy/standins/README.md); real ones come from the environment.
+DEV_SECRETS = {
+    "SMS_PRIMARY_ACCOUNT": "dev-account",
+    "SMS_PRIMARY_TOKEN": "dev-token",
+    "SMS_SECONDARY_API_KEY": "dev-key",
+    "VOICE_API_KEY": "dev-voice-key",
+}
+
+Adapters = namedtuple("Adapters", ["sms", "voice", "mail"])
+
+
+def _get(config, key):
+    value = config.get(key)
+    if value is None:
+        value = DEFAULTS.get(key, DEV_SECRETS.get(key))
+    return value
+
+
+def build_adapters(config, observe=None):
+    """``Adapters(sms=SmsSender, voice=VoiceCallProvider, mail=SmtpMailer)`` from ``config``;
+    ``observe(adapter, provider, outcome, seconds)`` is told of every attempt."""
+    timeout = float(_get(config, "ADAPTER_TIMEOUT_SECONDS"))
+    sender = _get(config, "SMS_SENDER")
+    sms = SmsSender([
+        TwilioLikeSms(
+            PRIMARY_SMS, _get(config, "SMS_PRIMARY_URL"),
+            _get(config, "SMS_PRIMARY_ACCOUNT"), _get(config, "SMS_PRIMARY_TOKEN"), sender, timeout,
+        ),
+        MessageBirdLikeSms(
+            SECONDARY_SMS, _get(config, "SMS_SECONDARY_URL"), _get(config, "SMS_SECONDARY_API_KEY"),
+            sender, timeout,
+        ),
+    ], observe=observe)
+    voice = VoiceCallProvider(
+        VOICE, _get(config, "VOICE_URL"), _get(config, "VOICE_API_KEY"),
+        _get(config, "VOICE_CALLER_ID"), timeout, observe=observe,
+    )
+    mail = SmtpMailer(
+        _get(config, "SMTP_HOST"), int(_get(config, "SMTP_PORT")), _get(config, "MAIL_FROM"),
+        timeout, observe=observe,
+    )
+    return Adapters(sms=sms, voice=voice, mail=mail)

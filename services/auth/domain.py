@@ -1,0 +1,370 @@
+"""The auth domain: users, two-factor challenges, login throttling and password resets.
+
+Pure code: no nameko, no database, no network. Aggregates are folded from their events and
+their command methods check invariants and return new events (past-tense facts). Secrets
+never enter an event: passwords only as argon2id hashes, one-time codes and reset tokens
+only as keyed hashes (``secret_hash``), TOTP secrets not at all (derived from the server
+key and an enrolment id).
+
+Streams: ``user-<id>`` (User), ``challenge-<id>`` (Challenge), ``throttle-<key>``
+(Throttle, one per account name and one per client address), ``logins-<user id>``
+(login/logout facts, appended at any version).
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from common.errors import Conflict, RateLimited, Unauthenticated, ValidationFailed, error_with_code
+from common.eventstore import NewEvent
+
+CODE_DIGITS = 6
+CODE_LIFETIME = timedelta(minutes=5)
+CHALLENGE_LIFETIME = timedelta(minutes=15)
+MAX_WRONG_GUESSES = 5
+MAX_SENDS = 5  # per challenge, the first one included
+SEND_WINDOW = timedelta(minutes=10)
+RESET_TOKEN_LIFETIME = timedelta(hours=1)
+RECOVERY_CODE_COUNT = 10
+THROTTLE_FREE_FAILURES = 4  # the 5th consecutive failure starts the delays
+THROTTLE_MAX_DELAY = timedelta(minutes=15)
+THROTTLE_HARD_LOCK_AT = 100  # consecutive failures: locked until support unlocks
+PASSWORD_MIN, PASSWORD_MAX = 10, 128
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+SMS_CHANNELS = ("sms", "sms_alt")
+CHANNELS = ("sms", "sms_alt", "voice")
+
+
+# -- small pure helpers ------------------------------------------------------------------
+
+def normalize_username(username):
+    return (username or "").strip().lower()
+
+
+def secret_hash(key, *parts):
+    """Keyed hash of a secret (one-time code, token): useless without the server key."""
+    message = "\x1f".join(parts).encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def new_code():
+    """A 6-digit one-time code from the operating system's CSPRNG."""
+    return f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
+
+
+def new_token():
+    """A 256-bit URL-safe random token (session tokens, reset tokens)."""
+    return secrets.token_urlsafe(32)
+
+
+def new_recovery_codes():
+    """Ten single-use recovery codes like ``k7q2-9xmd-4p8w`` (about 60 bits each)."""
+    alphabet = "23456789abcdefghjkmnpqrstuvwxyz"
+    return ["-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+            for _ in range(RECOVERY_CODE_COUNT)]
+
+
+def normalize_recovery_code(code):
+    return re.sub(r"[^0-9a-z]", "", (code or "").lower())
+
+
+def mask_phone(phone):
+    """``+31612345678`` → ``+31 •••• ••78``: enough to recognise, not to reuse."""
+    if not phone:
+        return None
+    return f"{phone[:3]} •••• ••{phone[-2:]}"
+
+
+def check_password_policy(password, username):
+    problems = []
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        problems.append(f"At least {PASSWORD_MIN} characters.")
+    elif len(password) > PASSWORD_MAX:
+        problems.append(f"At most {PASSWORD_MAX} characters.")
+    elif normalize_username(password) == normalize_username(username):
+        problems.append("Must differ from the username.")
+    return problems
+
+
+def iso(moment):
+    return moment.isoformat()
+
+
+def parse(moment):
+    return datetime.fromisoformat(moment) if moment else None
+
+
+INVALID_CREDENTIALS = "The username or password is wrong."
+INVALID_CODE = "The code is wrong or has expired."
+
+
+def invalid_credentials():
+    return error_with_code(Unauthenticated, "invalid_credentials", INVALID_CREDENTIALS)
+
+
+def invalid_code():
+    return error_with_code(Unauthenticated, "invalid_code", INVALID_CODE)
+
+
+def invalid_reset_token():
+    return error_with_code(Unauthenticated, "invalid_token", "The reset link is invalid or has expired.")
+
+
+# -- users --------------------------------------------------------------------------------
+
+@dataclass
+class User:
+    user_id: str
+    version: int = 0
+    username: str = ""
+    email: str = ""
+    phone: str = ""
+    password_hash: str = ""
+    two_factor: bool = False
+    totp_enrolment: str = None  # id of the confirmed TOTP enrolment
+    pending_totp: str = None
+    last_totp_step: int = 0  # a TOTP code is spent once: later steps only
+    recovery_hashes: list = field(default_factory=list)
+    used_recovery: set = field(default_factory=set)
+    resets: dict = field(default_factory=dict)  # reset_id -> {token_hash, expires_at, used}
+
+    @classmethod
+    def replay(cls, user_id, events):
+        user = cls(user_id)
+        for event in events:
+            getattr(user, f"_on_{event.type}")(event.data)
+            user.version = event.version
+        return user
+
+    @property
+    def exists(self):
+        return self.version > 0
+
+    # folding
+    def _on_user_registered(self, data):
+        self.username, self.email, self.phone = data["username"], data["email"], data["phone"]
+        self.password_hash, self.two_factor = data["password_hash"], data["two_factor"]
+
+    def _on_password_changed(self, data):
+        self.password_hash = data["password_hash"]
+        if data.get("reset_id"):
+            self.resets[data["reset_id"]]["used"] = True
+
+    def _on_phone_changed(self, data):
+        self.phone = data["phone"]
+
+    def _on_two_factor_enabled(self, data):
+        self.two_factor = True
+
+    def _on_two_factor_disabled(self, data):
+        self.two_factor = False
+
+    def _on_password_reset_requested(self, data):
+        self.resets[data["reset_id"]] = {"token_hash": data["token_hash"], "expires_at": data["expires_at"], "used": False}
+
+    def _on_totp_enrolment_started(self, data):
+        self.pending_totp = data["enrolment_id"]
+
+    def _on_totp_enrolled(self, data):
+        self.totp_enrolment, self.pending_totp = data["enrolment_id"], None
+        self.recovery_hashes, self.used_recovery = list(data["recovery_code_hashes"]), set()
+
+    def _on_recovery_code_used(self, data):
+        self.used_recovery.add(data["index"])
+
+    def _on_totp_code_used(self, data):
+        self.last_totp_step = data["step"]
+
+    # commands
+    @staticmethod
+    def register(user_id, username, email, phone, password_hash, two_factor):
+        username = normalize_username(username)
+        problems = {}
+        if not USERNAME.match(username):
+            problems["username"] = ["3 to 64 characters: letters, digits, dot, dash, underscore."]
+        if phone and not PHONE.match(phone):
+            problems["phone"] = ["An international number such as +31612345678."]
+        if two_factor and not phone:
+            problems["phone"] = ["Two-factor authentication by SMS needs a mobile number."]
+        if problems:
+            raise ValidationFailed("The account is invalid.", fields=problems)
+        return [NewEvent("user_registered", {
+            "user_id": user_id, "username": username, "email": email, "phone": phone,
+            "password_hash": password_hash, "two_factor": bool(two_factor),
+        })]
+
+    def request_password_reset(self, reset_id, token_hash, now):
+        return [NewEvent("password_reset_requested", {
+            "reset_id": reset_id, "token_hash": token_hash,
+            "expires_at": iso(now + RESET_TOKEN_LIFETIME),
+        })]
+
+    def reset_password(self, reset_id, token_hash, new_password_hash, now):
+        reset = self.resets.get(reset_id)
+        if (reset is None or reset["used"] or not hmac.compare_digest(reset["token_hash"], token_hash)
+                or parse(reset["expires_at"]) <= now):
+            raise invalid_reset_token()
+        return [NewEvent("password_changed", {"reason": "reset", "reset_id": reset_id,
+                                              "password_hash": new_password_hash})]
+
+    def start_totp_enrolment(self, enrolment_id):
+        return [NewEvent("totp_enrolment_started", {"enrolment_id": enrolment_id})]
+
+    def confirm_totp(self, enrolment_id, code_ok, recovery_code_hashes):
+        if self.pending_totp != enrolment_id:
+            raise Conflict("Start the enrolment first.")
+        if not code_ok:
+            raise invalid_code()
+        return [NewEvent("totp_enrolled", {"enrolment_id": enrolment_id,
+                                           "recovery_code_hashes": recovery_code_hashes})]
+
+    def use_recovery_code(self, code_hash):
+        for index, known in enumerate(self.recovery_hashes):
+            if index not in self.used_recovery and hmac.compare_digest(known, code_hash):
+                return [NewEvent("recovery_code_used", {"index": index})]
+        raise invalid_code()
+
+    def view(self):
+        return {"id": self.user_id, "username": self.username, "phone_masked": mask_phone(self.phone),
+                "two_factor": self.two_factor, "totp": self.totp_enrolment is not None}
+
+
+# -- two-factor challenges ----------------------------------------------------------------
+
+@dataclass
+class Challenge:
+    challenge_id: str
+    version: int = 0
+    user_id: str = None
+    session_id: str = None
+    issued_at: datetime = None
+    status: str = "open"  # open | passed | dead
+    wrong_guesses: int = 0
+    sends: list = field(default_factory=list)  # [sent_at]
+    code_hash: str = None
+    code_expires_at: datetime = None
+    last_provider: str = None  # of the last SMS, so sms_alt can pick the other one
+
+    @classmethod
+    def replay(cls, challenge_id, events):
+        challenge = cls(challenge_id)
+        for event in events:
+            getattr(challenge, f"_on_{event.type}")(event.data)
+            challenge.version = event.version
+        return challenge
+
+    def _on_challenge_issued(self, data):
+        self.user_id, self.issued_at = data["user_id"], parse(data["issued_at"])
+
+    def _on_code_sent(self, data):
+        self.sends.append(parse(data["sent_at"]))
+        self.code_hash, self.code_expires_at = data["code_hash"], parse(data["expires_at"])
+        if data["channel"] in SMS_CHANNELS:
+            self.last_provider = data["provider"]
+
+    def _on_code_rejected(self, data):
+        self.wrong_guesses = data["wrong_guesses"]
+        if data["dead"]:
+            self.status = "dead"
+
+    def _on_challenge_passed(self, data):
+        self.status = "passed"
+
+    @staticmethod
+    def issue(challenge_id, user_id, now):
+        return [NewEvent("challenge_issued", {"challenge_id": challenge_id, "user_id": user_id,
+                                              "issued_at": iso(now)})]
+
+    def require_open(self, now):
+        if self.version == 0 or self.status != "open" or now >= self.issued_at + CHALLENGE_LIFETIME:
+            raise invalid_code()
+
+    def check_can_send(self, now):
+        """Raise unless another code may be sent now (open, and under the send limits)."""
+        self.require_open(now)
+        recent = [sent for sent in self.sends if now - sent < SEND_WINDOW]
+        if len(self.sends) >= MAX_SENDS or len(recent) >= MAX_SENDS:
+            raise RateLimited("Too many codes were sent for this login; start again later.",
+                              retry_after=int(SEND_WINDOW.total_seconds()))
+
+    def send_code(self, code_hash, channel, provider, language, now):
+        """Record a (re)sent code: it replaces the previous one; the guess count stays."""
+        self.check_can_send(now)
+        return [NewEvent("code_sent", {
+            "challenge_id": self.challenge_id, "channel": channel, "provider": provider,
+            "language": language, "sent_at": iso(now), "expires_at": iso(now + CODE_LIFETIME),
+            "code_hash": code_hash,
+        })]
+
+    def verify_code(self, code_hash, now):
+        """Events for a guess of the sent code: passed, or rejected (the challenge dies at
+        the 5th wrong guess)."""
+        self.require_open(now)
+        if self.code_hash and now < self.code_expires_at and hmac.compare_digest(self.code_hash, code_hash):
+            return self.pass_with("sms")
+        return self.reject()
+
+    def pass_with(self, method):
+        """Passed by another factor the service checked (``totp``, ``recovery_code``)."""
+        return [NewEvent("challenge_passed", {"challenge_id": self.challenge_id, "method": method})]
+
+    def reject(self):
+        wrong = self.wrong_guesses + 1
+        return [NewEvent("code_rejected", {"challenge_id": self.challenge_id, "wrong_guesses": wrong,
+                                           "dead": wrong >= MAX_WRONG_GUESSES})]
+
+
+# -- throttling ---------------------------------------------------------------------------
+
+def throttle_delay(failures, base_seconds):
+    """The wait imposed after ``failures`` consecutive failures (0 before the 5th)."""
+    if failures <= THROTTLE_FREE_FAILURES:
+        return timedelta(0)
+    exponent = min(failures - THROTTLE_FREE_FAILURES - 1, 32)  # capped long before overflow
+    seconds = base_seconds * 2 ** exponent
+    return min(timedelta(seconds=min(seconds, THROTTLE_MAX_DELAY.total_seconds())), THROTTLE_MAX_DELAY)
+
+
+@dataclass
+class Throttle:
+    """Consecutive login failures of one key (an account name or a client address)."""
+
+    key: str
+    version: int = 0
+    failures: int = 0
+    last_failure_at: datetime = None
+
+    @classmethod
+    def replay(cls, key, events):
+        throttle = cls(key)
+        for event in events:
+            if event.type == "login_failed":
+                throttle.failures = event.data["consecutive_failures"]
+                throttle.last_failure_at = parse(event.data["at"])
+            else:  # login_succeeded, login_unlocked
+                throttle.failures, throttle.last_failure_at = 0, None
+            throttle.version = event.version
+        return throttle
+
+    def retry_after(self, now, base_seconds):
+        """Seconds to wait before the next attempt is even checked (0: go ahead);
+        ``None`` when the key is locked until support unlocks it."""
+        if self.failures >= THROTTLE_HARD_LOCK_AT:
+            return None
+        if self.last_failure_at is None:
+            return 0
+        remaining = self.last_failure_at + throttle_delay(self.failures, base_seconds) - now
+        return max(0, int(remaining.total_seconds() + 0.999))
+
+    def fail(self, now):
+        return [NewEvent("login_failed", {"key": self.key, "consecutive_failures": self.failures + 1, "at": iso(now)})]
+
+    def succeed(self, now):
+        return [NewEvent("login_succeeded", {"key": self.key, "at": iso(now)})] if self.failures else []
+
+    def unlock(self, now):
+        return [NewEvent("login_unlocked", {"key": self.key, "at": iso(now)})] if self.failures else []
