@@ -64,10 +64,12 @@ def oldest_pid_named(command):
 
 
 def machine_cpu():
-    """(busy, total) jiffies of the whole machine, all cores."""
+    """(busy, total) jiffies of the whole machine, all cores. Busy includes time stolen by
+    the hypervisor: for this machine's guests, it is time they did not get either."""
     with open("/proc/stat") as handle:
-        values = [int(v) for v in handle.readline().split()[1:]]
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
+        values = [int(v) for v in handle.readline().split()[1:9]]
+    # user nice system idle iowait irq softirq steal (guest time is already in user).
+    idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
 
 

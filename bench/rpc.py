@@ -39,6 +39,7 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import secrets  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -327,10 +328,7 @@ def child_env(extra):
     env.update(
         PYTHONWARNINGS=CHILD_WARNINGS,
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-        # Metrics off. Not "off": the config file goes through YAML, where an environment
-        # value "off" becomes the boolean False, which common/metrics.py does not take for
-        # "disabled" (it tries int("false")). "none" stays a string and disables them.
-        METRICS_PORT="none",
+        METRICS_PORT="off",  # no metrics server: nothing to collide with, nothing to scrape
     )
     env.update(extra)
     return env
@@ -364,6 +362,7 @@ class Stack:
         self.workdir = Path(workdir)
         self.echo = self.auth = self.gateway = None
         self.gateway_port = None
+        self.gateway_database_url = None
 
     @property
     def children(self):
@@ -393,8 +392,25 @@ class Stack:
         self.auth = Child(
             "auth",
             [nameko, "run", "--config", str(CONFIG_DIR / "auth.yaml"), "services.auth.service:AuthService"],
-            child_env({"AMQP_URI": uri, "DATABASE_URL": database_url}), self.workdir / "auth.log",
+            child_env({
+                "AMQP_URI": uri, "DATABASE_URL": database_url,
+                # auth refuses to start without one; a throwaway key for this run only.
+                "AUTH_SECRET_KEY": secrets.token_urlsafe(48),
+            }),
+            self.workdir / "auth.log",
         ).start()
+
+        # The gateway keeps its sessions in a database of its own, migrated like devstack
+        # does (``panel migrate`` only knows the services).
+        self.gateway_database_url = f"sqlite:///{self.workdir / 'gateway.db'}"
+        if (REPO_ROOT / "gateway" / "migrations").is_dir():
+            migrate = subprocess.run(
+                [python, "-c", "import sys; from common import migrations; "
+                 "migrations.upgrade('gateway', sys.argv[1])", self.gateway_database_url],
+                cwd=REPO_ROOT, capture_output=True, text=True, env=child_env({}),
+            )
+            if migrate.returncode != 0:
+                raise BenchError(f"migrating the gateway database failed:\n{migrate.stdout}{migrate.stderr}")
 
         self._start_gateway(nameko)
         self.wait_ready(nameko)
@@ -404,7 +420,11 @@ class Stack:
         self.gateway = Child(
             "gateway",
             [nameko, "run", "--config", str(CONFIG_DIR / "gateway.yaml"), "bench.gateway_probe:BenchGateway"],
-            child_env({"AMQP_URI": self.vhost.amqp_uri, "GATEWAY_ADDRESS": f"127.0.0.1:{self.gateway_port}"}),
+            child_env({
+                "AMQP_URI": self.vhost.amqp_uri,
+                "GATEWAY_ADDRESS": f"127.0.0.1:{self.gateway_port}",
+                "DATABASE_URL": self.gateway_database_url,
+            }),
             self.workdir / "gateway.log",
         ).start()
 

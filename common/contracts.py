@@ -64,6 +64,15 @@ AUTH_EVENTS = (
     ),
 )
 
+NOTIFY_EVENTS = (
+    IntegrationEvent(
+        "notification_created", "A new action-log entry; gateways push it to the customer's live streams "
+        "(the envelope's ``position`` is its stream id).",
+        ("notification_id", "user_id", "session_id", "operation_id", "level", "title", "body", "created_at",
+         "source_event_id"),
+    ),
+)
+
 # source service -> the integration events it publishes
 INTEGRATION_EVENTS = {
     "auth": OPERATION_EVENTS + AUTH_EVENTS,
@@ -72,7 +81,7 @@ INTEGRATION_EVENTS = {
     "storage": OPERATION_EVENTS,
     "billing": OPERATION_EVENTS,
     "support": OPERATION_EVENTS,
-    "notify": (),
+    "notify": NOTIFY_EVENTS,
 }
 
 

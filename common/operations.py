@@ -45,18 +45,26 @@ def stream_of(operation_id):
     return f"operation-{operation_id}"
 
 
+def owner_of(operation_id):
+    """The service that owns an operation, from its id."""
+    return str(operation_id).split("-", 1)[0]
+
+
 @dataclass
 class Operation:
     """The state of one operation, folded from its events."""
 
     view: dict
     version: int
+    params: dict
 
     @classmethod
     def replay(cls, events):
         if not events:
             return None
-        return cls(view=dict(events[-1].data), version=events[-1].version)
+        # Only the request carries the parameters; later events carry the view alone.
+        return cls(view=dict(events[-1].data), version=events[-1].version,
+                   params=dict(events[0].data.get("params") or {}))
 
     @property
     def status(self):
@@ -108,7 +116,7 @@ def define_operations_table(metadata):
         sa.Column("session_id", sa.String(64), nullable=True),
         sa.Column("service", sa.String(50), nullable=False),
         sa.Column("kind", sa.String(100), nullable=False),
-        sa.Column("target", sa.String(200), nullable=True),
+        sa.Column("target", sa.String(200), nullable=True, index=True),
         sa.Column("status", sa.String(20), nullable=False, index=True),
         sa.Column("title", sa.String(300), nullable=False),
         sa.Column("detail", sa.Text, nullable=True),
@@ -176,10 +184,15 @@ class Operations:
         self.service = service
         self.table = table
 
-    def request(self, tx, *, kind, target, title, params=None, user_id=None):
+    def new_id(self):
+        """Operation ids name their service (``inventory-3f2a…``), so the gateway asks the
+        owner directly; to clients they are opaque strings."""
+        return f"{self.service}-{context.new_id()}"
+
+    def request(self, tx, *, kind, target, title, params=None, user_id=None, operation_id=None):
         """Accept an operation inside the command's transaction ``tx``; returns its view."""
         values = context.current()
-        operation_id = context.new_id()
+        operation_id = operation_id or self.new_id()
         event = Operation.request(
             operation_id=operation_id, service=self.service, kind=kind, target=target,
             title=title, user_id=user_id or values.get("user_id"),
@@ -194,23 +207,28 @@ class Operations:
             raise NotFound("no such operation")
         return operation
 
-    def _transition(self, operation_id, change):
+    def _transition(self, operation_id, change, also=None):
         with self.store.transaction() as tx:
             operation = self._load(tx, operation_id)
             events = change(operation)
+            view = dict(events[-1].data) if events else dict(operation.view)
             if events:
                 tx.append(stream_of(operation_id), operation.version, events)
-                return events[-1].data
-            return operation.view
+                if also is not None:
+                    also(tx, view)
+            return dict(view, params=operation.params)
 
     def start(self, operation_id):
+        """Mark it running; returns its view with the ``params`` it was requested with."""
         return self._transition(operation_id, lambda op: op.start(_now()))
 
-    def succeed(self, operation_id, detail, result=None):
-        return self._transition(operation_id, lambda op: op.succeed(detail, result, _now()))
+    def succeed(self, operation_id, detail, result=None, also=None):
+        """Record success; ``also(tx, view)`` appends the owner's own effects (e.g. the
+        server's new power state) in the same transaction."""
+        return self._transition(operation_id, lambda op: op.succeed(detail, result, _now()), also)
 
-    def fail(self, operation_id, detail):
-        return self._transition(operation_id, lambda op: op.fail(detail, _now()))
+    def fail(self, operation_id, detail, also=None):
+        return self._transition(operation_id, lambda op: op.fail(detail, _now()), also)
 
     def get(self, operation_id, user_id=None):
         """The operation's view; ``NotFound`` when it is unknown or not ``user_id``'s."""
@@ -223,9 +241,10 @@ class Operations:
             raise NotFound("no such operation")
         return public_view(row)
 
-    def run(self, operation_id, work):
+    def run(self, operation_id, work, also=None):
         """Carry out an operation: start it, call ``work(view)`` → ``(detail, result)``, then
-        record success; ``OperationFailed`` or any error records failure. Safe to call again
+        record success; ``OperationFailed`` or any error records failure. ``also(tx, view)``
+        runs in the transaction that records the outcome (either one). Safe to call again
         for the same operation (a redelivery): finished ones are left alone, running ones
         are resumed."""
         try:
@@ -235,13 +254,23 @@ class Operations:
         try:
             detail, result = work(view)
         except OperationFailed as failure:
-            return self.fail(operation_id, failure.detail)
+            return self.fail(operation_id, failure.detail, also)
         except PanelError as error:
-            return self.fail(operation_id, error.message)
+            return self.fail(operation_id, error.message, also)
         except Exception:
             log.exception("operation crashed", extra={"operation_id": operation_id, "kind": view["kind"]})
-            return self.fail(operation_id, "The operation failed because of an internal error.")
-        return self.succeed(operation_id, detail, result)
+            return self.fail(operation_id, "The operation failed because of an internal error.", also)
+        return self.succeed(operation_id, detail, result, also)
+
+    def recent(self, target, user_id, limit=10):
+        """The latest operations on ``target`` of ``user_id``, newest first."""
+        table = self.table
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(table).where(table.c.target == target, table.c.user_id == user_id)
+                .order_by(table.c.created_at.desc()).limit(limit)
+            ).mappings().all()
+        return [public_view(row) for row in rows]
 
     def count_by_status(self):
         with self.store.engine.connect() as conn:

@@ -18,6 +18,7 @@ from common.rpc import rpc
 from common import context
 from common.clock import ClockProvider
 from common.contracts import integration_types
+from common.errors import Unauthenticated
 from common.db import create_engine
 from common.eventstore import EventStore, define_core_tables
 from common.eventstore.outbox import OutboxRelay
@@ -165,19 +166,29 @@ class OutboxRelayProvider(DependencyProvider):
 class OperationsProvider(DependencyProvider):
     """The service's ``Operations`` helper; also exports operations by status as a gauge."""
 
+    _operations = None
+
+    def helper(self):
+        """The ``Operations`` of this service, built on first use (other providers may ask
+        for it in their own start()). A method, not a property: nameko inspects providers'
+        attributes while binding them, before the container is ready."""
+        if self._operations is None:
+            self._operations = Operations(find_provider(self.container, EventStoreProvider).store,
+                                          self.container.service_name,
+                                          self.container.service_cls.schema.operations_table)
+        return self._operations
+
     def start(self):
-        store = find_provider(self.container, EventStoreProvider).store
         service = self.container.service_name
-        self.operations = Operations(store, service, self.container.service_cls.schema.operations_table)
 
         def export(metrics):
-            for status, count in self.operations.count_by_status().items():
+            for status, count in self.helper().count_by_status().items():
                 metrics.operations.labels(service, status).set(count)
 
         find_provider(self.container, Metrics).add_scrape_hook(export)
 
     def get_dependency(self, worker_ctx):
-        return self.operations
+        return self.helper()
 
 
 class PanelService:
@@ -200,6 +211,14 @@ class PanelService:
     def advance_clock(self, seconds):
         """Move this replica's clock forward (tests and demo only: CLOCK_ADJUSTABLE)."""
         return self.clock.advance(seconds).isoformat()
+
+    @rpc
+    def get_operation(self, operation_id):
+        """One of this service's operations, if it belongs to the calling customer."""
+        user_id = self.call_context().get("user_id")
+        if not user_id:
+            raise Unauthenticated()
+        return self.operations.get(operation_id, user_id=user_id)
 
     @rpc
     def health(self):

@@ -12,7 +12,9 @@ import eventlet
 
 eventlet.monkey_patch()  # noqa: E402 — nameko's standalone proxy needs it
 
+import json  # noqa: E402
 import os  # noqa: E402
+import uuid  # noqa: E402
 
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
@@ -24,6 +26,48 @@ USERS = [
     {"username": "other", "password": "other-password-1", "two_factor": False,
      "email": "other@panel.local", "phone": "+14155550123"},
 ]
+
+
+HARDWARE = {
+    "AX41": {"cpu": "AMD Ryzen 5 3600", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 512 GB NVMe"], "gpu": None},
+    "AX102": {"cpu": "AMD Ryzen 9 7950X3D", "cpu_count": 1, "ram_gb": 128, "disks": ["2x 1.92 TB NVMe"], "gpu": None},
+    "EX130": {"cpu": "Intel Xeon Gold 5412U", "cpu_count": 1, "ram_gb": 256, "disks": ["2x 1.92 TB NVMe"], "gpu": None},
+    "GEX44": {"cpu": "Intel Core i5-13500", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 1.92 TB NVMe"],
+              "gpu": "NVIDIA RTX 4000 SFF Ada"},
+}
+PRICES = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX44": "184.00"}
+
+# (owner, location, plan, addresses, tag, overdue)
+SERVERS = [
+    ("demo", "NL", "AX41", ["185.12.64.10", "2a01:4f8::10"], "web-1", False),
+    ("demo", "NL", "AX102", ["185.12.64.11"], "db-primary", False),
+    ("demo", "US", "EX130", ["5.161.20.30"], "edge-us", False),
+    ("demo", "US", "GEX44", ["5.161.20.31"], "ml-gpu", True),
+    ("other", "NL", "AX41", ["185.12.64.90"], "other-web", False),
+    ("other", "US", "AX41", ["5.161.20.90"], None, False),
+]
+
+
+def bmc_systems():
+    """One Redfish system per demo server, with stable UUIDs (restarts keep the bindings)."""
+    return [{"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"hostpanel-demo-{n}")), "name": f"demo-server-{n}",
+             "power_state": "On"} for n in range(1, len(SERVERS) + 1)]
+
+
+def seed_servers(cluster, bmc_endpoint):
+    user_ids = {name: cluster.auth.user_id_of(name) for name in {s[0] for s in SERVERS}}
+    created = 0
+    for (owner, location, plan, ips, tag, overdue), system in zip(SERVERS, bmc_systems()):
+        with ClusterRpcProxy(CONFIG, context_data={"user_id": user_ids[owner]}, timeout=30) as as_owner:
+            if as_owner.inventory.list_servers(q=ips[0])["total"]:
+                continue  # seeded before
+        server = cluster.inventory.provision_server(
+            user_ids[owner], location, f"Dedicated {plan}", HARDWARE[plan], ips, "ubuntu-24.04",
+            {"endpoint": bmc_endpoint, "system_id": system["uuid"]}, "2026-12-31", PRICES[plan], tag)
+        if overdue:
+            cluster.inventory.set_overdue(server["id"], True)
+        created += 1
+    return created
 
 
 def seed_users(cluster):
@@ -39,12 +83,23 @@ def seed_users(cluster):
     return created
 
 
+CONFIG = {"AMQP_URI": os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")}
+
+
 def main():
-    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-    with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=30) as cluster:
+    bmc_endpoint = os.environ.get("DEMO_BMC_ENDPOINT", "http://127.0.0.1:9205")
+    with ClusterRpcProxy(CONFIG, timeout=30) as cluster:
         created = seed_users(cluster)
+        servers = seed_servers(cluster, bmc_endpoint)
     names = ", ".join(u["username"] for u in USERS)
-    print(f"[stack] demo customers: {names} ({len(created)} created now)")
+    print(f"[stack] demo customers: {names} ({len(created)} created now); "
+          f"{len(SERVERS)} demo servers ({servers} created now)")
+
+
+def write_bmc_systems(path):
+    """The emulator's systems file for the demo servers."""
+    with open(path, "w") as handle:
+        json.dump(bmc_systems(), handle, indent=2)
 
 
 if __name__ == "__main__":

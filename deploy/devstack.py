@@ -51,7 +51,7 @@ class Settings:
         self.auth_secret_key = env.get("AUTH_SECRET_KEY", "")
 
     def standin_port(self, offset):
-        """sms +1, voice +2, SMTP +3, mail inbox +4."""
+        """sms +1, voice +2, SMTP +3, mail inbox +4, BMC (Redfish) +5, OS images +6."""
         return self.standins_base_port + offset
 
     def standin_url(self, offset):
@@ -194,6 +194,12 @@ class Stack:
             Process("mail", [python, "-m", "deploy.standins.mail", "--smtp-port", str(s.standin_port(3)),
                              "--http-port", str(s.standin_port(4))],
                     standins_env, log_dir / "mail.log", kind="standin"),
+            Process("bmc", [python, "-m", "deploy.standins.bmc", "--port", str(s.standin_port(5)),
+                            "--systems", str(self.bmc_systems_file()), "--work-dir", str(s.var_dir / "bmc")],
+                    standins_env, log_dir / "bmc.log", kind="standin"),
+            Process("images", [python, "-m", "deploy.standins.images", "--port", str(s.standin_port(6)),
+                               "--directory", str(s.var_dir / "images")],
+                    standins_env, log_dir / "images.log", kind="standin"),
         ]
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
@@ -217,6 +223,11 @@ class Stack:
         ))
         return processes
 
+    def bmc_systems_file(self):
+        path = self.settings.var_dir / "bmc-systems.json"
+        demo.write_bmc_systems(path)
+        return path
+
     def service_env(self, service):
         """Settings that point a service at the local stand-ins."""
         s = self.settings
@@ -229,6 +240,8 @@ class Stack:
                 "SMTP_PORT": str(s.standin_port(3)),
                 "PANEL_URL": s.gateway_url,
             }
+        if service == "inventory":
+            return {"OS_IMAGE_BASE_URL": s.standin_url(6)}
         return {}
 
     def describe(self):
@@ -241,13 +254,15 @@ class Stack:
             "sms_inbox": s.standin_url(1),
             "voice_inbox": s.standin_url(2),
             "mail_inbox": s.standin_url(4),
+            "bmc": s.standin_url(5),
+            "os_images": s.standin_url(6),
             "amqp": s.amqp_uri.rsplit("@", 1)[-1],
             "metrics": metrics,
             "databases": {name: s.database_url(name) for name in SERVICES + ("gateway",)},
             "processes": {p.name: p.popen.pid for p in self.processes},
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
-            # payments_sandbox, bmc and s3 arrive with the billing, inventory and storage issues.
+            # payments_sandbox and s3 arrive with the billing and storage issues.
             "users": demo.USERS,
         }
 
@@ -296,7 +311,8 @@ class Stack:
 
     def seed(self):
         """Demo data through the services' own RPCs (idempotent)."""
-        result = subprocess.run([sys.executable, "-m", "deploy.demo"], cwd=REPO_ROOT, env=self.child_env({}),
+        env = self.child_env({"DEMO_BMC_ENDPOINT": self.settings.standin_url(5)})
+        result = subprocess.run([sys.executable, "-m", "deploy.demo"], cwd=REPO_ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise StackError(f"seeding demo data failed:\n{result.stdout}{result.stderr}")

@@ -1,6 +1,6 @@
 """Marshmallow schemas of the gateway's API; the OpenAPI document is generated from them."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 
 class ErrorBodySchema(Schema):
@@ -133,7 +133,142 @@ class RecoveryCodesSchema(Schema):
     recovery_codes = fields.List(fields.String(), required=True, metadata={"description": "shown once"})
 
 
+# -- servers ----------------------------------------------------------------------------
+
+SERVER_STATUSES = ["active", "overdue", "provisioning", "suspended"]
+
+
+class ServerFilterSchema(Schema):
+    """Query parameters shared by the list and the export (unknown ones are ignored)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    location = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="A two-letter location code such as NL."))
+    status = fields.String(validate=validate.OneOf(SERVER_STATUSES))
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "matches the server number, tag or IP address"})
+
+
+class ServerListQuerySchema(ServerFilterSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    sort = fields.String(load_default="number", validate=validate.OneOf(["number", "location", "status", "paid_until", "tag"]))
+    order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+
+
+class ServerExportQuerySchema(ServerFilterSchema):
+    format = fields.String(load_default="csv", validate=validate.OneOf(["csv", "json"]))
+
+
+class ServerSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True)
+    tag = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+    location = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": SERVER_STATUSES})
+    power = fields.String(required=True)
+    plan = fields.String(required=True)
+    paid_until = fields.String(required=True)
+
+
+class ServerListSchema(Schema):
+    items = fields.List(fields.Nested(ServerSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+class ServerDetailSchema(ServerSchema):
+    power_source = fields.String(metadata={"description": "bmc (live) or last_known (BMC not answering)"})
+    hardware = fields.Dict()
+    ips = fields.List(fields.String())
+    os = fields.Dict()
+    price_month = fields.String()
+    recent_operations = fields.List(fields.Nested(OperationSchema))
+
+
+class ServerPatchSchema(Schema):
+    tag = fields.String(required=True, allow_none=True, validate=validate.Length(max=64))
+
+
+class ServerActionSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(["power_on", "power_off", "reboot", "reinstall"]))
+    os = fields.String(validate=validate.Length(min=1, max=40), metadata={"description": "reinstall only; GET /os-images"})
+
+    @validates_schema
+    def os_for_reinstall(self, data, **kwargs):
+        if data.get("action") == "reinstall" and not data.get("os"):
+            raise ValidationError({"os": ["Choose the operating system to install."]})
+
+
+class OperationAcceptedSchema(Schema):
+    operation = fields.Nested(OperationSchema, required=True)
+
+
+class OsImageListSchema(Schema):
+    items = fields.List(fields.Dict(), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+
+
+# -- notifications ----------------------------------------------------------------------
+
+class NotificationQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    scope = fields.String(load_default="session", validate=validate.OneOf(["session", "all"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class NotificationSchema(Schema):
+    id = fields.String(required=True)
+    position = fields.Integer(required=True, metadata={"description": "its Server-Sent Events id"})
+    operation_id = fields.String(allow_none=True)
+    session_id = fields.String(allow_none=True)
+    level = fields.String(required=True, metadata={"enum": ["info", "success", "error"]})
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    created_at = fields.String(required=True)
+    read = fields.Boolean(required=True)
+
+
+class NotificationListSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    unread = fields.Integer(required=True)
+
+
+class MarkReadSchema(Schema):
+    ids = fields.List(fields.String(validate=validate.Length(max=64)), validate=validate.Length(max=500))
+    all = fields.Boolean()
+
+
+# Registered in this order: schemas nested in others come before them.
 SCHEMAS = {
+    "Error": ErrorSchema,
+    "Health": HealthSchema,
+    "Ready": ReadySchema,
+    "Operation": OperationSchema,
+    "NotificationQuery": NotificationQuerySchema,
+    "Notification": NotificationSchema,
+    "NotificationList": NotificationListSchema,
+    "MarkRead": MarkReadSchema,
+    "ServerListQuery": ServerListQuerySchema,
+    "ServerExportQuery": ServerExportQuerySchema,
+    "Server": ServerSchema,
+    "ServerList": ServerListSchema,
+    "ServerDetail": ServerDetailSchema,
+    "ServerPatch": ServerPatchSchema,
+    "ServerAction": ServerActionSchema,
+    "OperationAccepted": OperationAcceptedSchema,
+    "OsImageList": OsImageListSchema,
     "Login": LoginSchema,
     "Verify": VerifySchema,
     "Resend": ResendSchema,
@@ -148,8 +283,4 @@ SCHEMAS = {
     "LanguageList": LanguageListSchema,
     "TotpStarted": TotpStartedSchema,
     "RecoveryCodes": RecoveryCodesSchema,
-    "Error": ErrorSchema,
-    "Health": HealthSchema,
-    "Ready": ReadySchema,
-    "Operation": OperationSchema,
 }

@@ -13,11 +13,14 @@ from common.rpc import TimedClusterRpcProxy
 from common.service import CallContext
 from gateway.openapi import build_spec
 from gateway.routes.auth import AuthRoutes
+from gateway.live import LiveNotifications
 from gateway.routes.health import HealthRoutes
+from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.servers import ServerRoutes
 from gateway.sessions import Sessions
 
 
-class GatewayService(HealthRoutes, AuthRoutes):
+class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes):
     name = "gateway"
 
     config = Config()
@@ -25,6 +28,7 @@ class GatewayService(HealthRoutes, AuthRoutes):
     metrics = Metrics()
     cluster = TimedClusterRpcProxy()
     sessions = Sessions()
+    live = LiveNotifications()
 
     @rpc
     def health(self):

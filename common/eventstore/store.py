@@ -80,7 +80,7 @@ class Transaction:
         events = list(events)
         if not events:
             return []
-        self._take_append_order()
+        self.lock_log()
         tables = self.store.tables
         current = self.conn.execute(
             sa.select(sa.func.coalesce(sa.func.max(tables.events.c.version), 0)).where(
@@ -139,7 +139,10 @@ class Transaction:
         )
         return result.rowcount == 1
 
-    def _take_append_order(self):
+    def lock_log(self):
+        """Take the log's append order now (appends do it themselves): after this, reads in
+        this transaction see every committed event and no other writer appends until it
+        ends — e.g. to hand out the next sequential number."""
         if not self._ordered and self.conn.dialect.name == "postgresql":
             self.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
         self._ordered = True

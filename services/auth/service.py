@@ -48,6 +48,11 @@ class AuthService(PanelService):
         return [{"code": code, "name": name} for code, name in LANGUAGES.items()]
 
     @rpc
+    def user_id_of(self, username):
+        """For internal tools (the demo seed, support): the id of an account, or NotFound."""
+        return self.auth.user_id_of(username)
+
+    @rpc
     def get_user(self, user_id):
         return self.auth.get_user(user_id)
 

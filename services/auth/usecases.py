@@ -93,6 +93,12 @@ class AuthUseCases:
     def get_user(self, user_id):
         return self._load_user(user_id).view()
 
+    def user_id_of(self, username):
+        user_id = self._user_id_by_username(username)
+        if not user_id:
+            raise NotFound("No such user.")
+        return user_id
+
     # -- registration ----------------------------------------------------------------------
 
     def register_user(self, username, password, email, phone=None, two_factor=False):

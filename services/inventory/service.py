@@ -1,10 +1,70 @@
-"""Entrypoints of the inventory service (run: ``nameko run --config deploy/config/inventory.yaml
-services.inventory.service``)."""
+"""Entrypoints of the inventory service (run: ``nameko run --config
+deploy/config/inventory.yaml services.inventory.service:InventoryService``).
 
+Customer calls come through the gateway, which sets the customer in the call context; a
+server of another customer is ``not_found``. Server actions are operations: accepted at
+once, carried out by ``carry_out`` from this service's own published
+``operation_requested`` (a durable queue, acked after the work), so they survive a crash.
+"""
+
+from common.errors import Unauthenticated
+from common.messaging import reliable_event_handler
+from common.rpc import rpc
 from common.service import PanelService
+from services.inventory import domain
+from services.inventory.dependencies import InventoryUseCasesProvider
 from services.inventory.projections import schema
+from services.inventory.usecases import check_list_arguments
 
 
 class InventoryService(PanelService):
     name = "inventory"
     schema = schema
+
+    inventory = InventoryUseCasesProvider()
+
+    def _customer(self):
+        user_id = self.call_context().get("user_id")
+        if not user_id:
+            raise Unauthenticated()
+        return user_id
+
+    @rpc
+    def list_servers(self, location=None, status=None, q=None, sort="number", order="asc", page=1, per_page=50):
+        check_list_arguments(location, status, sort, order, page, per_page)
+        return self.inventory.list_servers(self._customer(), location, status, q, sort, order, page, per_page)
+
+    @rpc
+    def export_page(self, location=None, status=None, q=None, after_number=None, limit=1000):
+        return self.inventory.export_page(self._customer(), location, status, q, after_number, limit)
+
+    @rpc
+    def get_server(self, server_id):
+        return self.inventory.get_server(self._customer(), server_id)
+
+    @rpc
+    def set_tag(self, server_id, tag):
+        return self.inventory.retag(self._customer(), server_id, tag)
+
+    @rpc
+    def request_action(self, server_id, action, os=None):
+        return self.inventory.request_action(self._customer(), server_id, action, os)
+
+    @rpc
+    def os_images(self):
+        return domain.os_images()
+
+    @rpc
+    def provision_server(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None):
+        """For the orders service and the demo seed (not exposed over HTTP)."""
+        return self.inventory.provision(user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag)
+
+    @rpc
+    def set_overdue(self, server_id, overdue, paid_until=None):
+        """For the billing service: a renewal invoice went unpaid (or was paid)."""
+        return self.inventory.set_overdue(server_id, overdue, paid_until)
+
+    @reliable_event_handler("inventory", "operation_requested")
+    def carry_out(self, payload):
+        if payload["data"]["kind"].startswith("server."):
+            self.inventory.carry_out(payload["data"]["operation_id"])

@@ -1,10 +1,59 @@
 """Entrypoints of the notify service (run: ``nameko run --config deploy/config/notify.yaml
-services.notify.service``)."""
+services.notify.service:NotifyService``).
 
+One reliable handler per source service consumes every integration event it publishes
+(routing key ``#``: a durable queue, acked after the entry is committed, redeliveries
+dropped by the inbox) and turns operation and login events into action-log entries. Each
+new entry is published as ``notification_created`` for the gateways to push live.
+"""
+
+from common.errors import Unauthenticated
+from common.messaging import reliable_event_handler
+from common.rpc import rpc
 from common.service import PanelService
+from services.notify.dependencies import NotifyUseCasesProvider
 from services.notify.projections import schema
+
+SOURCES = ("auth", "inventory", "orders", "storage", "billing", "support")
+
+
+def _consumer(source):
+    def consume(self, payload):
+        self.notify.record(f"notify.{source}", payload)
+
+    consume.__name__ = f"on_{source}_event"
+    consume.__doc__ = f"Every integration event of {source}: operation and login events become entries."
+    return reliable_event_handler(source, "#")(consume)
 
 
 class NotifyService(PanelService):
     name = "notify"
     schema = schema
+
+    notify = NotifyUseCasesProvider()
+
+    on_auth_event = _consumer("auth")
+    on_inventory_event = _consumer("inventory")
+    on_orders_event = _consumer("orders")
+    on_storage_event = _consumer("storage")
+    on_billing_event = _consumer("billing")
+    on_support_event = _consumer("support")
+
+    def _customer(self):
+        values = self.call_context()
+        if not values.get("user_id"):
+            raise Unauthenticated()
+        return values["user_id"], values.get("session_id")
+
+    @rpc
+    def list_notifications(self, scope="session", page=1, per_page=50):
+        user_id, session_id = self._customer()
+        return self.notify.list(user_id, session_id, scope, page, per_page)
+
+    @rpc
+    def notifications_after(self, position, limit=500):
+        return self.notify.after(self._customer()[0], int(position), limit)
+
+    @rpc
+    def mark_read(self, ids=None, everything=False):
+        self.notify.mark_read(self._customer()[0], ids, everything)

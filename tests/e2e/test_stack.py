@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import eventlet
 import pytest
 import requests
 
@@ -61,7 +62,7 @@ def stack_env(var_dir, amqp_uri):
     env.update(
         PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
         GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(5)),
+        STANDINS_BASE_PORT=str(free_port_block(7)),
         STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
     )
     return env
@@ -99,7 +100,7 @@ def test_readyz_is_200_with_every_service_answering(stack):
 
 def test_stack_json_describes_what_runs(stack):
     assert set(stack["metrics"]) == set(SERVICES) | {"gateway"}
-    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail"}
+    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail", "bmc", "images"}
     first, second = stack["users"]
     assert first["two_factor"] is True and second["two_factor"] is False
     for inbox in ("sms_inbox", "voice_inbox", "mail_inbox"):
@@ -188,6 +189,42 @@ def test_throttling_holds_across_two_gateway_processes(stack):
         second.terminate()
         second.wait(30)
         log.close()
+
+
+def test_a_server_reboot_reaches_the_customers_live_action_log(stack):
+    """R-SRV-6, R-ASYNC-1/2, R-LOG-1/2: through every process of the stack."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][1]
+    token = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                     "password": customer["password"]}, timeout=10).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    servers = requests.get(f"{api}/servers", headers=bearer, timeout=10).json()
+    assert servers["total"] == 2 and {s["location"] for s in servers["items"]} == {"NL", "US"}
+    frames = []
+    stream = requests.get(f"{api}/notifications/stream", headers=bearer, stream=True, timeout=60)
+
+    def read():
+        for line in stream.iter_lines(decode_unicode=True):
+            if line.startswith("data: "):
+                frames.append(json.loads(line[6:]))
+
+    reader = eventlet.spawn(read)
+    try:
+        accepted = requests.post(f"{api}/servers/{servers['items'][0]['id']}/actions", json={"action": "reboot"},
+                                 headers=bearer, timeout=10)
+        assert accepted.status_code == 202
+        operation_id = accepted.json()["operation"]["id"]
+        wait_for(lambda: len([f for f in frames if f["operation_id"] == operation_id]) == 2, timeout=60,
+                 message="started and result on the stream")
+        levels = [f["level"] for f in frames if f["operation_id"] == operation_id]
+        assert levels == ["info", "success"]
+        final = requests.get(f"{api}/operations/{operation_id}", headers=bearer, timeout=10).json()
+        assert final["status"] == "succeeded"
+        log = requests.get(f"{api}/notifications", headers=bearer, timeout=10).json()
+        assert [i["title"] for i in log["items"] if i["operation_id"] == operation_id] == [final["title"]] * 2
+    finally:
+        reader.kill()
+        stream.close()
 
 
 def test_a_second_stack_on_the_same_folder_is_refused(stack):

@@ -15,7 +15,7 @@ from services.auth.adapters.factory import build_adapters
 from services.auth.adapters.mail import SmtpMailer
 from services.auth.adapters.sms import MessageBirdLikeSms, SmsSender, TwilioLikeSms
 from services.auth.adapters.voice import LANGUAGES, VoiceCallProvider, dictation_text
-from tests.standins import standins  # noqa: F401 — the fixture
+from tests.standins import free_port, standins  # noqa: F401 — standins: the fixture
 from tests.support import wait_for
 
 _numbers = itertools.count(1)
@@ -101,8 +101,6 @@ def test_wrong_sms_credentials_are_a_delivery_failure(standins, phone, build):  
 
 
 def test_unreachable_provider_is_a_delivery_failure(phone):
-    from tests.standins import free_port
-
     provider = MessageBirdLikeSms("smsb", f"http://127.0.0.1:{free_port()}/smsb", "k", "HostPanel", 2)
     with pytest.raises(DeliveryFailed) as failure:
         provider.send(phone, "Your code is 222222")
@@ -250,8 +248,6 @@ def test_mail_arrives_in_the_inbox(standins):  # noqa: F811
 
 
 def test_unreachable_mail_server_is_a_delivery_failure():
-    from tests.standins import free_port
-
     observations = Observations()
     mailer = SmtpMailer("127.0.0.1", free_port(), "no-reply@panel.local", 2, observe=observations)
     with pytest.raises(DeliveryFailed) as failure:
@@ -299,7 +295,7 @@ def test_a_broken_observe_hook_does_not_break_delivery(standins, phone):  # noqa
 
 
 def test_secrets_default_to_the_standins_dev_values_only_when_absent():
-    adapters = build_adapters({"SMS_PRIMARY_TOKEN": "real-token"})
+    adapters = build_adapters({"SMS_PRIMARY_TOKEN": "real-token", "VOICE_API_KEY": None})
     primary, secondary = adapters.sms.providers
     assert primary._token == "real-token"
     assert secondary._api_key == "dev-key"

@@ -41,10 +41,14 @@ Adapters = namedtuple("Adapters", ["sms", "voice", "mail"])
 
 
 def _get(config, key):
+    """The value of ``key``; a text unless it is a number setting. (A YAML config may turn
+    an all-digit value from the environment into an int: credentials stay strings here.)"""
     value = config.get(key)
     if value is None:
         value = DEFAULTS.get(key, DEV_SECRETS.get(key))
-    return value
+    if key in ("SMTP_PORT", "ADAPTER_TIMEOUT_SECONDS"):
+        return value
+    return str(value)
 
 
 def build_adapters(config, observe=None):

@@ -1,0 +1,190 @@
+"""The inventory service's use cases: lists, details, tags, and server actions as operations.
+
+Every query and command takes the customer (``user_id``) from the caller, and a server that
+is not theirs is ``NotFound`` — exactly like one that does not exist. BMC calls happen in
+the operation's work, never inside a database transaction.
+"""
+
+import time
+
+import sqlalchemy as sa
+
+from common import context
+from common.errors import NotFound, ValidationFailed
+from common.operations import OperationFailed
+from services.inventory import domain
+from services.inventory.adapters import BmcError
+from services.inventory.adapters.factory import bmc_for
+from services.inventory.projections import filtered, list_rows, rows_after, servers
+
+POWER_CACHE_SECONDS = 10
+MAX_PER_PAGE = 500
+
+
+def list_item(row):
+    """A server as lists show it (API.md "Servers")."""
+    return {
+        "id": row["server_id"], "number": row["number"], "tag": row["tag"], "ip": row["primary_ip"],
+        "location": row["location"], "status": row["status"], "power": row["power"], "plan": row["plan"],
+        "paid_until": row["paid_until"],
+    }
+
+
+class InventoryUseCases:
+    def __init__(self, store, operations, clock, config, observe=None):
+        self.store = store
+        self.operations = operations
+        self.clock = clock
+        self.config = config
+        self.observe = observe
+        self.image_base_url = config.get("OS_IMAGE_BASE_URL", "http://images.panel.local/os")
+        self.power_wait_seconds = float(config.get("BMC_POWER_WAIT_SECONDS", 60))
+        self._power_cache = {}  # server_id -> (power, fetched_at)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _load(self, server_id, user_id=None):
+        server = domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}"))
+        if not server.exists or (user_id is not None and server.user_id != user_id):
+            raise NotFound("No such server.")
+        return server
+
+    def _row(self, server_id, user_id):
+        with self.store.engine.connect() as conn:
+            row = conn.execute(sa.select(servers).where(
+                servers.c.server_id == server_id, servers.c.user_id == user_id)).mappings().first()
+        if row is None:
+            raise NotFound("No such server.")
+        return row
+
+    def list_servers(self, user_id, location=None, status=None, q=None, sort="number", order="asc",
+                     page=1, per_page=50):
+        where = filtered(user_id, location, status, q)
+        with self.store.engine.connect() as conn:
+            rows, total = list_rows(conn, where, sort, order == "desc", per_page, (page - 1) * per_page)
+        return {"items": [list_item(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+    def export_page(self, user_id, location=None, status=None, q=None, after_number=None, limit=1000):
+        """One page of an export, in number order after ``after_number``."""
+        with self.store.engine.connect() as conn:
+            rows = rows_after(conn, filtered(user_id, location, status, q), after_number, min(limit, 5000))
+        return [dict(list_item(r), os=r["os"], ips=r["ips"], price_month=r["price_month"]) for r in rows]
+
+    def get_server(self, user_id, server_id):
+        row = self._row(server_id, user_id)
+        power, source = self._live_power(row)
+        name = domain.OS_IMAGES.get(row["os"], (row["os"],))[0]
+        return dict(
+            list_item(row), power=power, power_source=source, hardware=row["hardware"], ips=row["ips"],
+            os={"id": row["os"], "name": name}, price_month=row["price_month"],
+            recent_operations=self.operations.recent(server_id, user_id),
+        )
+
+    def _live_power(self, row):
+        """The BMC's power state, cached a few seconds; the last known one when the BMC
+        does not answer."""
+        cached = self._power_cache.get(row["server_id"])
+        if cached and time.monotonic() - cached[1] < POWER_CACHE_SECONDS:
+            return cached[0], "bmc"
+        try:
+            power = bmc_for(row["bmc"], self.config, self.observe).power_state()
+        except BmcError:
+            return row["power"], "last_known"
+        self._power_cache[row["server_id"]] = (power, time.monotonic())
+        return power, "bmc"
+
+    # -- commands --------------------------------------------------------------------------
+
+    def retag(self, user_id, server_id, tag):
+        server = self._load(server_id, user_id)
+        events = server.retag(tag)
+        if events:
+            self.store.append(f"server-{server_id}", server.version, events)
+        return list_item(self._row(server_id, user_id))
+
+    def provision(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None):
+        """Create a server for a customer (orders, the demo seed); numbers are sequential."""
+        server_id = context.new_id()
+        with self.store.transaction() as tx:
+            tx.lock_log()
+            last = tx.conn.execute(sa.select(sa.func.max(servers.c.number))).scalar()
+            number = f"SRV-{int(last.split('-')[1]) + 1 if last else 10001}"
+            events = domain.Server.provision(
+                server_id, user_id=user_id, number=number, location=location, plan=plan, hardware=hardware,
+                ips=ips, os=os, bmc=bmc, paid_until=paid_until, price_month=price_month, tag=tag)
+            tx.append(f"server-{server_id}", 0, events)
+        return list_item(self._row(server_id, user_id))
+
+    def set_overdue(self, server_id, overdue, paid_until=None, reason="invoice unpaid"):
+        """Billing's verdict: mark a server overdue, or paid (clearing overdue)."""
+        server = self._load(server_id)
+        events = server.mark_overdue(reason) if overdue else server.mark_paid(paid_until)
+        if events:
+            self.store.append(f"server-{server_id}", server.version, events)
+
+    def request_action(self, user_id, server_id, action, os=None):
+        """Accept an action as an operation (202 at the gateway); the work runs later."""
+        server = self._load(server_id, user_id)
+        operation_id = self.operations.new_id()
+        events = server.request_action(action, operation_id, os)
+        with self.store.transaction() as tx:
+            tx.append(f"server-{server_id}", server.version, events)
+            return self.operations.request(
+                tx, kind=f"server.{action}", target=server_id, title=server.title_of(action, os),
+                params={"action": action, "os": os}, user_id=user_id, operation_id=operation_id)
+
+    def carry_out(self, operation_id):
+        """Do an accepted server action against the BMC; record the outcome on the server in
+        the same transaction as the operation's result."""
+        return self.operations.run(operation_id, self._work, also=self._finish)
+
+    def _work(self, view):
+        server = self._load(view["target"])
+        action, os = view["params"]["action"], view["params"].get("os")
+        bmc = bmc_for(server.bmc, self.config, self.observe)
+        try:
+            if action == "power_on":
+                bmc.power_on()
+                bmc.wait_for_power("on", self.power_wait_seconds)
+                return f"{server.number} is powered on.", {"power": "on"}
+            if action == "power_off":
+                bmc.power_off()
+                bmc.wait_for_power("off", self.power_wait_seconds)
+                return f"{server.number} is powered off.", {"power": "off"}
+            if action == "reboot":
+                bmc.reboot()
+                bmc.wait_for_power("on", self.power_wait_seconds)
+                return f"{server.number} has rebooted.", {"power": "on"}
+            name, image = domain.OS_IMAGES[os]
+            bmc.reinstall(f"{self.image_base_url}/{image}")
+            return (f"{server.number} is booting the {name} installer; the installation continues on the server.",
+                    {"power": "on", "os": os})
+        except BmcError as error:
+            raise OperationFailed(str(error))
+        finally:
+            self._power_cache.pop(server.server_id, None)
+
+    def _finish(self, tx, view):
+        server = domain.Server.replay(view["target"], tx.load_stream(f"server-{view['target']}"))
+        result = view.get("result") or {}
+        events = server.finish_action(view["operation_id"], view["status"] == "succeeded",
+                                      power=result.get("power"), os=result.get("os"))
+        if events:
+            tx.append(f"server-{server.server_id}", server.version, events)
+
+
+def check_list_arguments(location, status, sort, order, page, per_page):
+    """Validation shared by the RPC and the gateway's schema (defence in depth)."""
+    problems = {}
+    if status is not None and status not in domain.STATUSES:
+        problems["status"] = [f"One of {', '.join(domain.STATUSES)}."]
+    if sort not in ("number", "location", "status", "paid_until", "tag"):
+        problems["sort"] = ["One of number, location, status, paid_until, tag."]
+    if order not in ("asc", "desc"):
+        problems["order"] = ["asc or desc."]
+    if not isinstance(page, int) or page < 1:
+        problems["page"] = ["A whole number from 1."]
+    if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
+        problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
+    if problems:
+        raise ValidationFailed("The list request is invalid.", fields=problems)
