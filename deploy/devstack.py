@@ -10,7 +10,9 @@ where, and stops every child cleanly on Ctrl-C or SIGTERM. A second stack on the
 Settings (environment): ``AMQP_URI``, ``GATEWAY_HOST``/``GATEWAY_PORT`` (127.0.0.1:8000),
 ``METRICS_BASE_PORT`` (9100: gateway, then one per service), ``PANEL_VAR_DIR`` (var),
 ``PANEL_DATABASE_URL_TEMPLATE`` (e.g. ``postgresql://postgres@127.0.0.1/panel_{service}``;
-default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s).
+default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s), ``STANDINS_BASE_PORT``
+(9200: sms +1, voice +2, SMTP +3, mail inbox +4, BMC +5, OS images +6), ``BMC_POWER_DELAY``
+(seconds the emulated servers take to change power; default random 1–11 s).
 """
 
 import fcntl
@@ -49,6 +51,9 @@ class Settings:
         self.ready_timeout = float(env.get("STACK_READY_TIMEOUT", "60"))
         self.standins_base_port = int(env.get("STANDINS_BASE_PORT", "9200"))
         self.auth_secret_key = env.get("AUTH_SECRET_KEY", "")
+        # The BMC emulator's power changes take a random 1–11 s, like real servers; a fixed
+        # number of seconds (e.g. 0 for benchmarks) when set.
+        self.bmc_power_delay = env.get("BMC_POWER_DELAY", "")
 
     def standin_port(self, offset):
         """sms +1, voice +2, SMTP +3, mail inbox +4, BMC (Redfish) +5, OS images +6."""
@@ -195,7 +200,8 @@ class Stack:
                              "--http-port", str(s.standin_port(4))],
                     standins_env, log_dir / "mail.log", kind="standin"),
             Process("bmc", [python, "-m", "deploy.standins.bmc", "--port", str(s.standin_port(5)),
-                            "--systems", str(self.bmc_systems_file()), "--work-dir", str(s.var_dir / "bmc")],
+                            "--systems", str(self.bmc_systems_file()), "--work-dir", str(s.var_dir / "bmc")]
+                    + (["--power-delay", s.bmc_power_delay] if s.bmc_power_delay else []),
                     standins_env, log_dir / "bmc.log", kind="standin"),
             Process("images", [python, "-m", "deploy.standins.images", "--port", str(s.standin_port(6)),
                                "--directory", str(s.var_dir / "images")],
