@@ -13,7 +13,6 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import event
 
-
 IMMEDIATE = "panel_begin_immediate"
 
 

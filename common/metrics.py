@@ -14,11 +14,17 @@ from datetime import datetime, timezone
 
 import eventlet
 from eventlet import wsgi
-from nameko.extensions import DependencyProvider
 from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    make_wsgi_app,
+)
 
 from common.errors import PanelError
 

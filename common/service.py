@@ -11,20 +11,20 @@ import threading
 import time
 
 import sqlalchemy as sa
-from nameko.extensions import DependencyProvider
 from nameko.constants import AMQP_URI_CONFIG_KEY
-from common.rpc import rpc
+from nameko.extensions import DependencyProvider
 
 from common import context
 from common.clock import ClockProvider
 from common.contracts import integration_types
-from common.errors import Unauthenticated
 from common.db import create_engine
+from common.errors import Unauthenticated
 from common.eventstore import EventStore, define_core_tables
 from common.eventstore.outbox import OutboxRelay
 from common.messaging import ConfirmedPublisher
 from common.metrics import Metrics
 from common.operations import Operations, OperationsProjection, define_operations_table
+from common.rpc import rpc
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s), ``STANDINS_B
 """
 
 import fcntl
-import secrets
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,9 +28,9 @@ import urllib.request
 from pathlib import Path
 
 from common import migrations, topology
-from deploy import demo
 from common.cli import service_class
 from common.config import CONFIG_DIR, REPO_ROOT, SERVICES
+from deploy import demo
 
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 

@@ -1,6 +1,24 @@
 """Marshmallow schemas of the gateway's API; the OpenAPI document is generated from them."""
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+
+def page_of(item_schema, name, **extra):
+    """The list envelope of API.md: ``{"items", "total", "page", "per_page"}`` (+ ``extra``)."""
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "total": fields.Integer(required=True),
+        "page": fields.Integer(required=True),
+        "per_page": fields.Integer(required=True),
+        **extra,
+    }, name=name)
 
 
 class ErrorBodySchema(Schema):
@@ -117,11 +135,7 @@ class LanguageSchema(Schema):
     name = fields.String(required=True)
 
 
-class LanguageListSchema(Schema):
-    items = fields.List(fields.Nested(LanguageSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+LanguageListSchema = page_of(LanguageSchema, "LanguageListSchema")
 
 
 class TotpStartedSchema(Schema):
@@ -173,11 +187,7 @@ class ServerSchema(Schema):
     paid_until = fields.String(required=True)
 
 
-class ServerListSchema(Schema):
-    items = fields.List(fields.Nested(ServerSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+ServerListSchema = page_of(ServerSchema, "ServerListSchema")
 
 
 class ServerDetailSchema(ServerSchema):
@@ -207,11 +217,12 @@ class OperationAcceptedSchema(Schema):
     operation = fields.Nested(OperationSchema, required=True)
 
 
-class OsImageListSchema(Schema):
-    items = fields.List(fields.Dict(), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+class OsImageSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+
+
+OsImageListSchema = page_of(OsImageSchema, "OsImageListSchema")
 
 
 # -- notifications ----------------------------------------------------------------------
@@ -237,12 +248,8 @@ class NotificationSchema(Schema):
     read = fields.Boolean(required=True)
 
 
-class NotificationListSchema(Schema):
-    items = fields.List(fields.Nested(NotificationSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
-    unread = fields.Integer(required=True)
+NotificationListSchema = page_of(NotificationSchema, "NotificationListSchema",
+                                 unread=fields.Integer(required=True, metadata={"description": "unread entries in scope"}))
 
 
 class MarkReadSchema(Schema):

@@ -6,14 +6,13 @@ Run: ``nameko run --config deploy/config/gateway.yaml gateway.service``.
 import functools
 
 from nameko.dependency_providers import Config
-from common.rpc import rpc
 
 from common.metrics import Metrics
-from common.rpc import TimedClusterRpcProxy
+from common.rpc import TimedClusterRpcProxy, rpc
 from common.service import CallContext
+from gateway.live import LiveNotifications
 from gateway.openapi import build_spec
 from gateway.routes.auth import AuthRoutes
-from gateway.live import LiveNotifications
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.servers import ServerRoutes

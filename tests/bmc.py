@@ -15,10 +15,7 @@ the emulator keeps its state between tests.
 
 import contextlib
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -26,8 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.standins import REPO_ROOT, START_TIMEOUT, STOP_TIMEOUT, free_port
-from tests.support import wait_for
+from tests.standins import START_TIMEOUT
+from tests.support import ChildProcess, free_port, wait_for
 
 USERNAME, PASSWORD = "test-bmc-admin", "test-bmc-password"
 # Seconds before the fake driver shows a power change. 2, not 1: the driver rounds the start
@@ -40,38 +37,6 @@ SYSTEM_COUNT = 20
 def make_systems(count=SYSTEM_COUNT, prefix="server"):
     """``count`` systems with fresh UUIDs, all powered on."""
     return [{"uuid": str(uuid.uuid4()), "name": f"{prefix}-{n}", "power_state": "On"} for n in range(1, count + 1)]
-
-
-class _Process:
-    def __init__(self, name, argv, log_path, env=None):
-        self.name = name
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            argv, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log_text(self):
-        return self.log_path.read_text(errors="replace")
-
-    def check_alive(self):
-        code = self.process.poll()
-        if code is not None:
-            raise RuntimeError(f"{self.name} exited with {code}:\n{self.log_text()}")
-
-    def terminate(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def stop(self):
-        if self.process.poll() is None:
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
 
 
 class SilentServer:
@@ -154,14 +119,14 @@ def running_bmc(directory, systems=None, power_delay=POWER_DELAY):
     processes = []
     silent = SilentServer()
     try:
-        emulator = _Process(
+        emulator = ChildProcess(
             "bmc stand-in",
             [sys.executable, "-m", "deploy.standins.bmc", "--port", str(port), "--systems", str(systems_file),
              "--power-delay", str(power_delay), "--work-dir", str(directory / "emulator")],
             directory / "bmc.log", env={"BMC_USERNAME": USERNAME, "BMC_PASSWORD": PASSWORD},
         )
         processes.append(emulator)
-        processes.append(_Process(
+        processes.append(ChildProcess(
             "image server",
             [sys.executable, "-m", "http.server", str(image_port), "--bind", "127.0.0.1", "--directory", str(images)],
             directory / "images.log",

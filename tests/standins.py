@@ -8,17 +8,15 @@ polls until each answers, yields a ``Standins`` handle, and stops them at the en
 """
 
 import contextlib
-import os
-import signal
 import smtplib
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.support import ChildProcess, free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 20.0
@@ -34,44 +32,10 @@ CREDENTIALS = {
 }
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class StandinProcess:
-    def __init__(self, name, args, log_path):
-        self.name = name
-        self.log_path = log_path
-        env = dict(os.environ, **CREDENTIALS, PYTHONUNBUFFERED="1")
-        self._log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", f"deploy.standins.{name}", *args],
-            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log_text(self):
-        return self.log_path.read_text(errors="replace")
-
-    def check_alive(self):
-        code = self.process.poll()
-        if code is not None:
-            raise RuntimeError(f"{self.name} stand-in exited with {code}:\n{self.log_text()}")
-
-    def terminate(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-
-    def stop(self):
-        """Wait for the stand-in to stop after ``terminate`` (kill it if it does not)."""
-        if self.process.poll() is None:
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+def StandinProcess(name, args, log_path):
+    """A stand-in of ``deploy.standins`` as a child process, with the dev credentials."""
+    return ChildProcess(name, [sys.executable, "-m", f"deploy.standins.{name}", *args], log_path,
+                        env=CREDENTIALS)
 
 
 class Standins:

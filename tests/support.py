@@ -94,3 +94,61 @@ def http_ok(url, timeout=2):
         return requests.get(url, timeout=timeout).ok
     except requests.ConnectionError:
         return False
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class ChildProcess:
+    """A helper process of a test (a stand-in, an emulator): its output goes to a log file
+    that failures show."""
+
+    STOP_TIMEOUT = 10
+
+    def __init__(self, name, argv, log_path, env=None):
+        import os
+        import subprocess
+
+        from common.config import REPO_ROOT
+
+        self.name = name
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            argv, cwd=REPO_ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )
+
+    def log_text(self):
+        from pathlib import Path
+
+        return Path(self.log_path).read_text(errors="replace")
+
+    def check_alive(self):
+        code = self.process.poll()
+        if code is not None:
+            raise RuntimeError(f"{self.name} exited with {code}:\n{self.log_text()}")
+
+    def terminate(self):
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self):
+        """Wait for it to stop after ``terminate`` (kill it if it does not)."""
+        import subprocess
+
+        if self.process.poll() is None:
+            try:
+                self.process.wait(timeout=self.STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()

@@ -19,7 +19,15 @@ import argparse
 from werkzeug.routing import Rule
 
 from deploy.standins.base import (
-    BadRequest, StandinApp, json_response, new_id, now_iso, read_json, same_secret, serve, setting,
+    BadRequest,
+    StandinApp,
+    json_response,
+    new_id,
+    now_iso,
+    read_json,
+    same_secret,
+    serve,
+    setting,
 )
 
 

@@ -2,7 +2,14 @@
 
 from common import context
 from gateway.http import http, load_json
-from gateway.schemas import ForgotSchema, LoginSchema, ResendSchema, ResetSchema, TotpConfirmSchema, VerifySchema
+from gateway.schemas import (
+    ForgotSchema,
+    LoginSchema,
+    ResendSchema,
+    ResetSchema,
+    TotpConfirmSchema,
+    VerifySchema,
+)
 
 BASE = "/api/v1/auth"
 

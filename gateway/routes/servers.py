@@ -11,7 +11,10 @@ from common.errors import NotFound
 from common.operations import owner_of
 from gateway.http import http, load_json
 from gateway.schemas import (
-    ServerActionSchema, ServerExportQuerySchema, ServerListQuerySchema, ServerPatchSchema,
+    ServerActionSchema,
+    ServerExportQuerySchema,
+    ServerListQuerySchema,
+    ServerPatchSchema,
 )
 
 BASE = "/api/v1"

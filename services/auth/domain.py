@@ -18,8 +18,14 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from common.errors import Conflict, RateLimited, Unauthenticated, ValidationFailed, error_with_code
-from common.eventstore import NewEvent
+from common.errors import (
+    Conflict,
+    RateLimited,
+    Unauthenticated,
+    ValidationFailed,
+    error_with_code,
+)
+from common.eventstore import Aggregate, NewEvent
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=5)
@@ -117,7 +123,7 @@ def invalid_reset_token():
 # -- users --------------------------------------------------------------------------------
 
 @dataclass
-class User:
+class User(Aggregate):
     user_id: str
     version: int = 0
     username: str = ""
@@ -131,18 +137,6 @@ class User:
     recovery_hashes: list = field(default_factory=list)
     used_recovery: set = field(default_factory=set)
     resets: dict = field(default_factory=dict)  # reset_id -> {token_hash, expires_at, used}
-
-    @classmethod
-    def replay(cls, user_id, events):
-        user = cls(user_id)
-        for event in events:
-            getattr(user, f"_on_{event.type}")(event.data)
-            user.version = event.version
-        return user
-
-    @property
-    def exists(self):
-        return self.version > 0
 
     # folding
     def _on_user_registered(self, data):
@@ -236,7 +230,7 @@ class User:
 # -- two-factor challenges ----------------------------------------------------------------
 
 @dataclass
-class Challenge:
+class Challenge(Aggregate):
     challenge_id: str
     version: int = 0
     user_id: str = None
@@ -248,14 +242,6 @@ class Challenge:
     code_hash: str = None
     code_expires_at: datetime = None
     last_provider: str = None  # of the last SMS, so sms_alt can pick the other one
-
-    @classmethod
-    def replay(cls, challenge_id, events):
-        challenge = cls(challenge_id)
-        for event in events:
-            getattr(challenge, f"_on_{event.type}")(event.data)
-            challenge.version = event.version
-        return challenge
 
     def _on_challenge_issued(self, data):
         self.user_id, self.issued_at = data["user_id"], parse(data["issued_at"])
@@ -330,7 +316,7 @@ def throttle_delay(failures, base_seconds):
 
 
 @dataclass
-class Throttle:
+class Throttle(Aggregate):
     """Consecutive login failures of one key (an account name or a client address)."""
 
     key: str
@@ -338,17 +324,13 @@ class Throttle:
     failures: int = 0
     last_failure_at: datetime = None
 
-    @classmethod
-    def replay(cls, key, events):
-        throttle = cls(key)
-        for event in events:
-            if event.type == "login_failed":
-                throttle.failures = event.data["consecutive_failures"]
-                throttle.last_failure_at = parse(event.data["at"])
-            else:  # login_succeeded, login_unlocked
-                throttle.failures, throttle.last_failure_at = 0, None
-            throttle.version = event.version
-        return throttle
+    def _on_login_failed(self, data):
+        self.failures, self.last_failure_at = data["consecutive_failures"], parse(data["at"])
+
+    def _on_login_succeeded(self, data):
+        self.failures, self.last_failure_at = 0, None
+
+    _on_login_unlocked = _on_login_succeeded
 
     def retry_after(self, now, base_seconds):
         """Seconds to wait before the next attempt is even checked (0: go ahead);

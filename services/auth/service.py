@@ -6,9 +6,8 @@ behalf of a logged-in customer, the user and session come from the call context 
 gateway set, never from arguments.
 """
 
-from common.rpc import rpc
-
 from common.errors import Unauthenticated
+from common.rpc import rpc
 from common.service import PanelService
 from services.auth.adapters.voice import LANGUAGES
 from services.auth.dependencies import AuthUseCasesProvider

@@ -17,12 +17,17 @@ from eventlet import tpool
 
 from common import context
 from common.errors import (
-    ConcurrencyConflict, NotFound, RateLimited, ServiceUnavailable, Unauthenticated, ValidationFailed,
+    ConcurrencyConflict,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthenticated,
+    ValidationFailed,
 )
 from common.eventstore import ANY_VERSION, NewEvent
 from services.auth import domain
 from services.auth.adapters import DeliveryFailed
-from services.auth.adapters.voice import LANGUAGES, dictation_text
+from services.auth.adapters.voice import LANGUAGES
 from services.auth.projections import password_resets, throttles, users
 
 log = logging.getLogger(__name__)

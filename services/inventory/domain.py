@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from common.errors import Conflict, ValidationFailed
-from common.eventstore import NewEvent
+from common.eventstore import Aggregate, NewEvent
 
 ACTIVE, OVERDUE, PROVISIONING, SUSPENDED = "active", "overdue", "provisioning", "suspended"
 STATUSES = (ACTIVE, OVERDUE, PROVISIONING, SUSPENDED)
@@ -49,7 +49,7 @@ def validate_tag(tag):
 
 
 @dataclass
-class Server:
+class Server(Aggregate):
     server_id: str
     version: int = 0
     user_id: str = None
@@ -60,18 +60,6 @@ class Server:
     tag: str = None
     active_operation: str = None
     bmc: dict = field(default_factory=dict)
-
-    @classmethod
-    def replay(cls, server_id, events):
-        server = cls(server_id)
-        for event in events:
-            getattr(server, f"_on_{event.type}")(event.data)
-            server.version = event.version
-        return server
-
-    @property
-    def exists(self):
-        return self.version > 0
 
     # folding
     def _on_server_provisioned(self, data):

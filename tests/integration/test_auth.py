@@ -6,7 +6,6 @@ import io
 import json
 import logging
 import re
-import socket
 
 import pytest
 import requests
@@ -17,19 +16,13 @@ from common.db import create_engine
 from common.logging import JsonFormatter
 from gateway.service import GatewayService
 from services.auth.service import AuthService
-from tests.standins import standins  # noqa: F401 — module-scoped stand-in processes
-from tests.support import store_of, wait_for
+from tests.support import free_port, store_of, wait_for
 
 SECRET_KEY = "canary-secret-key-" + "x" * 32
 PHONE = "+31612345678"
 PASSWORD = "canary-password-A1"
 FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 8192}
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Panel:
@@ -70,7 +63,7 @@ class Panel:
 
 
 @pytest.fixture
-def panel(start_service, amqp_uri, tmp_path, standins):  # noqa: F811
+def panel(start_service, amqp_uri, tmp_path, standins):
     standins.clear()
     auth_url = f"sqlite:///{tmp_path / 'auth.db'}"
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"

@@ -15,8 +15,7 @@ from services.auth.adapters.factory import build_adapters
 from services.auth.adapters.mail import SmtpMailer
 from services.auth.adapters.sms import MessageBirdLikeSms, SmsSender, TwilioLikeSms
 from services.auth.adapters.voice import LANGUAGES, VoiceCallProvider, dictation_text
-from tests.standins import free_port, standins  # noqa: F401 — standins: the fixture
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 _numbers = itertools.count(1)
 

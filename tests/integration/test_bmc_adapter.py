@@ -10,7 +10,7 @@ import pytest
 from services.inventory.adapters import BmcError, BmcUnavailable
 from services.inventory.adapters.bmc import RedfishBmc
 from services.inventory.adapters.factory import bmc_for
-from tests.bmc import IMAGE_NAME, bmc  # noqa: F401 — the fixture
+from tests.bmc import IMAGE_NAME
 from tests.support import wait_for
 
 # The stand-in shows a power change after tests.bmc.POWER_DELAY (2) seconds.

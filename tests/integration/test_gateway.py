@@ -5,7 +5,6 @@ the OpenAPI document and metrics."""
 import io
 import json
 import logging
-import socket
 
 import eventlet
 import pytest
@@ -19,7 +18,7 @@ from common.logging import JsonFormatter
 from common.service import CallContext
 from gateway.http import http, load_json
 from gateway.service import GatewayService
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 
 class Lab:
@@ -84,11 +83,6 @@ class ProbeGateway(GatewayService):
     def probe_slow(self, request):
         return self.cluster.slowpoke.health()
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

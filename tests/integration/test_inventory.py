@@ -4,7 +4,6 @@ emulator (sushy-emulator) reached with the sushy client."""
 
 import csv
 import io
-import socket
 import subprocess
 import sys
 
@@ -13,21 +12,15 @@ import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from common import migrations
+from common.config import REPO_ROOT
 from common.db import create_engine
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.inventory.service import InventoryService
-from tests.bmc import bmc  # noqa: F401 — module-scoped Redfish emulator
-from common.config import REPO_ROOT
-from tests.support import http_ok, store_of, wait_for
+from tests.support import free_port, http_ok, store_of, wait_for
 
 HARDWARE = {"cpu": "AMD EPYC 7443P", "cpu_count": 1, "ram_gb": 128, "disks": ["2x 960 GB NVMe"], "gpu": None}
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Panel:
@@ -95,7 +88,7 @@ def images(tmp_path_factory):
 
 
 @pytest.fixture
-def panel(start_service, amqp_uri, tmp_path, bmc, images):  # noqa: F811
+def panel(start_service, amqp_uri, tmp_path, bmc, images):
     inventory_url = f"sqlite:///{tmp_path / 'inventory.db'}"
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
     migrations.upgrade("inventory", create_engine(inventory_url))

@@ -3,7 +3,6 @@ two gateways on a real broker; operations come from a source service (here a sta
 named "billing", which notify subscribes to like the real one) running real operations."""
 
 import json
-import socket
 
 import eventlet
 import pytest
@@ -21,7 +20,7 @@ from common.service import PanelService, ServiceSchema
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.notify.service import NotifyService
-from tests.support import store_of, wait_for
+from tests.support import free_port, store_of, wait_for
 
 SOURCE_SCHEMA = ServiceSchema("billing")
 
@@ -48,11 +47,6 @@ class SourceService(PanelService):
 
         self.operations.run(payload["data"]["operation_id"], work)
 
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Setup:

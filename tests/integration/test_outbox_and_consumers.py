@@ -9,10 +9,22 @@ from kombu import Connection
 from nameko.events import event_handler
 
 from common.eventstore.outbox import OutboxRelay
-from common.messaging import ATTEMPT_HEADER, ConfirmedPublisher, ReliableEventHandler, reliable_event_handler
+from common.messaging import (
+    ATTEMPT_HEADER,
+    ConfirmedPublisher,
+    ReliableEventHandler,
+    reliable_event_handler,
+)
 from common.service import PanelService
 from tests.conftest import queue_depth
-from tests.support import balance_of, credited, make_schema, make_store, store_of, wait_for
+from tests.support import (
+    balance_of,
+    credited,
+    make_schema,
+    make_store,
+    store_of,
+    wait_for,
+)
 
 MIRROR_SCHEMA, MIRROR_BALANCES = make_schema("mirror")
 DELIVERIES = []
@@ -73,8 +85,9 @@ def test_relay_publishes_integration_events_in_order_and_advances_its_checkpoint
     ledger, _ = make_store(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.append("acc-1", 0, [credited(1), credited(2)])
     ledger.append("acc-2", 0, [credited(3)])
-    from common.messaging import event_exchange
     from kombu import Queue
+
+    from common.messaging import event_exchange
 
     queue = Queue("spy", exchange=event_exchange("ledger"), routing_key="#", durable=False)
     with Connection(amqp_uri) as connection:

@@ -7,7 +7,14 @@ import logging
 from nameko.exceptions import deserialize, serialize
 
 from common import context
-from common.errors import ConcurrencyConflict, Conflict, NotFound, RateLimited, ValidationFailed, error_with_code
+from common.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+    error_with_code,
+)
 from common.logging import REDACTED, JsonFormatter, redact
 
 

@@ -6,9 +6,16 @@ import socket
 
 from marshmallow import ValidationError
 from nameko.testing.services import worker_factory
-from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
+from werkzeug.exceptions import MethodNotAllowed
+from werkzeug.exceptions import NotFound as RouteNotFound
 
-from common.errors import Conflict, NotFound, RateLimited, ServiceUnavailable, error_with_code
+from common.errors import (
+    Conflict,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    error_with_code,
+)
 from gateway.http import error_response
 from gateway.openapi import openapi_path
 from gateway.service import GatewayService, openapi_document

@@ -1,0 +1,441 @@
+"""One customer with many servers: list, filter, search and export through the gateway.
+
+    python -m bench.servers [--servers 10000] [--export-rows 100000] [--repeat 200]
+                            [--batch 1000] [--keep-logs]
+
+Boots the whole stack (``bench.stack``: ``python -m deploy.devstack`` on a private RabbitMQ
+vhost, a temporary var dir and free ports), registers one customer (``bench-servers``,
+no two-factor; ``auth.register_user`` over nameko RPC) and logs in as them over HTTP.
+
+Seeding. Servers are appended straight to the inventory service's database (its
+``DATABASE_URL`` from ``stack.json``) with the service's own code: the store of
+``services.inventory.projections.schema`` on ``common.db.create_engine``, events from
+``services.inventory.domain.Server.provision`` (plus ``mark_overdue`` for overdue ones),
+``--batch`` servers per ``store.transaction()``. The running inventory service reads the same
+SQLite file (WAL), so its read models have them at once; the benchmark then waits until the
+inventory's outbox relay has read past the new events (none of them is published, but the
+relay reads the log) so that it does not disturb the timings. Numbers are SRV-200001… (unique
+and all of one length); locations cycle NL, US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`` (unique);
+addresses are unique IPv4 (every 4th server also has an IPv6 address).
+
+(a) ``--servers`` servers: each query below is sent ``--repeat`` times, one at a time, over one
+keep-alive connection, after 5 unmeasured ones: p50, p99, max, and the CPU the gateway and
+the inventory service spent per request.
+
+(b) export: the customer grows to ``--export-rows`` servers, then
+``GET /api/v1/servers/export?format=csv`` and ``?format=json`` are each streamed to
+/dev/null: total time, time to the first byte, rows, bytes, and the memory of the gateway and
+inventory processes (pids from ``stack.json``): VmHWM (peak RSS since the process started)
+and VmRSS before and after, and the highest VmRSS sampled every 20 ms during the download.
+
+Nothing is asserted; the stack is stopped and the vhost deleted at the end, also on Ctrl-C.
+"""
+
+import warnings
+
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+import eventlet  # noqa: E402
+
+eventlet.monkey_patch()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from bench.measure import fmt, process_cpu_seconds, table  # noqa: E402
+from bench.stack import (  # noqa: E402
+    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, proc_status,
+)
+
+CUSTOMER = {"username": "bench-servers", "password": "bench-servers-password-1", "email": "servers@bench.local"}
+LOCATIONS = ("NL", "US", "DE", "SG")
+ROLES = ("web", "db", "cache", "worker")
+PLANS = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX44": "184.00"}
+HARDWARE = {"cpu": "AMD Ryzen 5 3600", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 512 GB NVMe"], "gpu": None}
+FIRST_NUMBER = 200001
+OVERDUE_EVERY = 10
+WARMUP_REQUESTS = 5
+RELAY_WAIT_SECONDS = 300
+MEMORY_SAMPLE_SECONDS = 0.02
+
+
+# -- seeding ------------------------------------------------------------------------------------
+
+
+def server_spec(index):
+    """The ``index``-th seeded server (0-based): deterministic, unique number, tag and IPs."""
+    n = index + 1
+    plan = list(PLANS)[index % len(PLANS)]
+    ips = [f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"]
+    if index % 4 == 0:
+        ips.append(f"2a01:4f8:{(n >> 16) & 0xffff:x}:{n & 0xffff:x}::2")
+    return {
+        "number": f"SRV-{FIRST_NUMBER + index}", "location": LOCATIONS[index % len(LOCATIONS)],
+        "plan": f"Dedicated {plan}", "price_month": PLANS[plan], "ips": ips,
+        "tag": f"{ROLES[index % len(ROLES)]}-{n}",
+        # every 10th server of each location is overdue
+        "overdue": (index // len(LOCATIONS)) % OVERDUE_EVERY == OVERDUE_EVERY - 1,
+    }
+
+
+class Seeder:
+    """Appends servers of one customer to the inventory database with the service's code."""
+
+    def __init__(self, database_url, user_id):
+        from common.db import create_engine
+        from services.inventory.projections import schema
+
+        self.engine = create_engine(database_url)
+        self.store = schema.create_store(self.engine)
+        self.user_id = user_id
+        self.bmc = self.demo_bmc()
+        self.count = 0
+
+    def grow_to(self, total, batch, progress=None):
+        from common import context
+        from services.inventory import domain
+
+        began = time.perf_counter()
+        start = self.count
+        while self.count < total:
+            end = min(self.count + batch, total)
+            with self.store.transaction() as tx:
+                for index in range(self.count, end):
+                    spec = server_spec(index)
+                    server_id = context.new_id()
+                    events = domain.Server.provision(
+                        server_id, user_id=self.user_id, number=spec["number"], location=spec["location"],
+                        plan=spec["plan"], hardware=HARDWARE, ips=spec["ips"], os="ubuntu-24.04", bmc=self.bmc,
+                        paid_until="2026-12-31", price_month=spec["price_month"], tag=spec["tag"])
+                    if spec["overdue"]:
+                        events += domain.Server(server_id, status=domain.ACTIVE).mark_overdue("invoice unpaid")
+                    tx.append(f"server-{server_id}", 0, events)
+            self.count = end
+            if progress:
+                progress(self.count)
+        seconds = time.perf_counter() - began
+        return {"servers": total - start, "seconds": seconds,
+                "servers_per_s": (total - start) / seconds if seconds else None}
+
+    def demo_bmc(self):
+        """The BMC binding of an existing (demo) server: the seeded servers share it."""
+        from services.inventory.projections import servers
+
+        with self.engine.connect() as conn:
+            bmc = conn.execute(sa.select(servers.c.bmc).order_by(servers.c.number).limit(1)).scalar()
+        if not bmc:
+            raise BenchError("no demo server in the inventory database to take a BMC binding from")
+        return bmc
+
+    def relay_lag(self):
+        """Events after the inventory outbox relay's checkpoint."""
+        tables = self.store.tables
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(tables.events.c.position), 0))).scalar_one()
+            checkpoint = conn.execute(sa.select(sa.func.min(tables.relay_checkpoints.c.position))).scalar() or 0
+        return last - checkpoint
+
+    def wait_for_relay(self, stack, timeout=RELAY_WAIT_SECONDS):
+        began = time.monotonic()
+        while self.relay_lag() > 0:
+            stack.check()
+            if time.monotonic() - began > timeout:
+                raise BenchError(f"the inventory outbox relay is still {self.relay_lag()} events behind "
+                                 f"after {timeout}s")
+            time.sleep(0.25)
+        return time.monotonic() - began
+
+    def close(self):
+        self.engine.dispose()
+
+
+# -- (a) lists, filters, searches ---------------------------------------------------------------
+
+
+def queries(servers):
+    """(name, query parameters): the rows of part (a)."""
+    probe = server_spec(min(servers - 1, servers // 2))  # a server in the middle of the range
+    pages = max((servers + 49) // 50, 1)
+    return [
+        ("first page", {"per_page": 50}),
+        ("location=NL", {"location": "NL", "per_page": 50}),
+        ("status=overdue", {"status": "overdue", "per_page": 50}),
+        ("NL + overdue", {"location": "NL", "status": "overdue", "per_page": 50}),
+        ("last page", {"per_page": 50, "page": pages}),
+        ("sort=tag desc", {"sort": "tag", "order": "desc", "per_page": 50}),
+        ("q=<tag>", {"q": probe["tag"], "per_page": 50}),
+        ("q=<ip>", {"q": probe["ips"][0], "per_page": 50}),
+        ("q=<number>", {"q": probe["number"], "per_page": 50}),
+    ]
+
+
+def measure_query(session, stack, name, params, repeat):
+    url = f"{stack.api}/servers"
+    pids = stack.info["processes"]
+    total = None
+    for _ in range(WARMUP_REQUESTS):
+        answer = session.get(url, params=params, timeout=60)
+        if answer.status_code != 200:
+            raise BenchError(f"GET /servers {params} answered {answer.status_code}: {answer.text[:300]}")
+        total = answer.json()["total"]
+    cpu_before = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
+    latencies, errors = [], 0
+    for _ in range(repeat):
+        began = time.perf_counter()
+        answer = session.get(url, params=params, timeout=60)
+        body = answer.content
+        ended = time.perf_counter()
+        if answer.status_code == 200:
+            latencies.append(ended - began)
+        else:
+            errors += 1
+    cpu_after = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
+    stats = ms_stats(latencies, (0.50, 0.99, 1.0))
+    items = len(json.loads(body).get("items", [])) if answer.status_code == 200 else None
+    done = max(len(latencies) + errors, 1)
+    return {
+        "query": name, "params": params, "requests": len(latencies), "errors": errors, "total": total,
+        "items": items, "p50_ms": stats[0.50], "p99_ms": stats[0.99], "max_ms": stats[1.0],
+        "gateway_cpu_ms_per_req": (cpu_after["gateway"] - cpu_before["gateway"]) * 1000 / done,
+        "inventory_cpu_ms_per_req": (cpu_after["inventory"] - cpu_before["inventory"]) * 1000 / done,
+    }
+
+
+# -- (b) export ---------------------------------------------------------------------------------
+
+
+class MemoryWatch:
+    """VmHWM/VmRSS of some processes before, during (sampled) and after a download."""
+
+    def __init__(self, pids):
+        self.pids = dict(pids)
+        self.peak_rss = {name: 0 for name in self.pids}
+        self._running = False
+        self._thread = None
+
+    def start(self):
+        self.before = {name: proc_status(pid) for name, pid in self.pids.items()}
+        for name, status in self.before.items():
+            self.peak_rss[name] = status["VmRSS"] if status else 0
+        self._running = True
+        self._thread = eventlet.spawn(self._sample)
+
+    def _sample(self):
+        while self._running:
+            for name, pid in self.pids.items():
+                status = proc_status(pid)
+                if status:
+                    self.peak_rss[name] = max(self.peak_rss[name], status["VmRSS"])
+            eventlet.sleep(MEMORY_SAMPLE_SECONDS)
+
+    def stop(self):
+        self._running = False
+        if self._thread is not None:
+            self._thread.wait()
+        self.after = {name: proc_status(pid) for name, pid in self.pids.items()}
+        report = {}
+        for name in self.pids:
+            before, after = self.before[name] or {}, self.after[name] or {}
+            report[name] = {
+                "rss_before_kib": before.get("VmRSS"), "hwm_before_kib": before.get("VmHWM"),
+                "peak_rss_during_kib": self.peak_rss[name],
+                "rss_after_kib": after.get("VmRSS"), "hwm_after_kib": after.get("VmHWM"),
+                "rss_growth_kib": (self.peak_rss[name] - before["VmRSS"]) if before.get("VmRSS") else None,
+                "hwm_growth_kib": (after["VmHWM"] - before["VmHWM"]) if before and after else None,
+            }
+        return report
+
+
+class RowCounter:
+    """Counts occurrences of ``marker`` in a byte stream split into arbitrary chunks."""
+
+    def __init__(self, marker):
+        self.marker = marker
+        self.count = 0
+        self._tail = b""
+
+    def feed(self, chunk):
+        data = self._tail + chunk
+        self.count += data.count(self.marker)
+        keep = len(self.marker) - 1
+        self._tail = data[-keep:] if keep else b""  # shorter than the marker: never counted twice
+
+
+def export(session, stack, fmt_):
+    pids = {name: stack.info["processes"][name] for name in ("gateway", "inventory")}
+    cpu_before = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    watch = MemoryWatch(pids)
+    counter = RowCounter(b"\n" if fmt_ == "csv" else b'"number": ')
+    size = 0
+    watch.start()
+    began = time.perf_counter()
+    first_byte = None
+    try:
+        with session.get(f"{stack.api}/servers/export", params={"format": fmt_}, stream=True, timeout=120) as answer:
+            if answer.status_code != 200:
+                raise BenchError(f"export {fmt_} answered {answer.status_code}: {answer.text[:300]}")
+            with open(os.devnull, "wb") as sink:
+                for chunk in answer.iter_content(chunk_size=65536):
+                    if first_byte is None:
+                        first_byte = time.perf_counter() - began
+                    sink.write(chunk)
+                    size += len(chunk)
+                    counter.feed(chunk)
+    finally:
+        seconds = time.perf_counter() - began
+        memory = watch.stop()
+    cpu_after = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
+    rows = counter.count - 1 if fmt_ == "csv" else counter.count  # the CSV header line
+    return {
+        "format": fmt_, "rows": rows, "bytes": size, "seconds": seconds, "first_byte_ms": (first_byte or 0) * 1000,
+        "rows_per_s": rows / seconds if seconds else None, "memory": memory,
+        "gateway_cpu_s": cpu_after["gateway"] - cpu_before["gateway"],
+        "inventory_cpu_s": cpu_after["inventory"] - cpu_before["inventory"],
+    }
+
+
+# -- report -------------------------------------------------------------------------------------
+
+
+def mib(kib):
+    return None if kib is None else kib / 1024
+
+
+def report(args, stack, seeding, list_results, exports):
+    print()
+    print(f"(a) GET /api/v1/servers as one customer with {args.servers:,} servers — each query {args.repeat}× "
+          f"in a row on one keep-alive connection, after {WARMUP_REQUESTS} unmeasured; {os.cpu_count()} cores")
+    headers = ["query", "total", "items", "requests", "errors", "p50 ms", "p99 ms", "max ms",
+               "gateway cpu ms/req", "inventory cpu ms/req"]
+    rows = [[r["query"], r["total"], r["items"], r["requests"], r["errors"], fmt(r["p50_ms"], ".1f"),
+             fmt(r["p99_ms"], ".1f"), fmt(r["max_ms"], ".1f"), fmt(r["gateway_cpu_ms_per_req"], ".1f"),
+             fmt(r["inventory_cpu_ms_per_req"], ".1f")] for r in list_results]
+    print(table(headers, rows))
+    for r in list_results:
+        print(f"  {r['query']:<15} {json.dumps(r['params'])}")
+    print()
+    print(f"(b) GET /api/v1/servers/export of {args.export_rows:,} servers, streamed to /dev/null")
+    headers = ["format", "rows", "MiB", "seconds", "first byte ms", "rows/s", "gateway cpu s", "inventory cpu s"]
+    rows = [[e["format"], e["rows"], fmt(e["bytes"] / 1048576, ".1f"), fmt(e["seconds"], ".1f"),
+             fmt(e["first_byte_ms"], ".0f"), fmt(e["rows_per_s"], ".0f"), fmt(e["gateway_cpu_s"], ".1f"),
+             fmt(e["inventory_cpu_s"], ".1f")] for e in exports]
+    print(table(headers, rows))
+    print()
+    print("memory (MiB): VmRSS and VmHWM (peak RSS since start) before and after each download; "
+          "peak VmRSS sampled every 20 ms during it")
+    headers = ["format", "process", "rss before", "peak rss during", "rss growth", "rss after", "hwm before",
+               "hwm after", "hwm growth"]
+    rows = []
+    for e in exports:
+        for name, m in e["memory"].items():
+            rows.append([e["format"], name, fmt(mib(m["rss_before_kib"]), ".1f"), fmt(mib(m["peak_rss_during_kib"]), ".1f"),
+                         fmt(mib(m["rss_growth_kib"]), "+.1f"), fmt(mib(m["rss_after_kib"]), ".1f"),
+                         fmt(mib(m["hwm_before_kib"]), ".1f"), fmt(mib(m["hwm_after_kib"]), ".1f"),
+                         fmt(mib(m["hwm_growth_kib"]), "+.1f")])
+    print(table(headers, rows, right=range(2, len(headers))))
+    print()
+    for e in exports:
+        if e["rows"] != args.export_rows:
+            print(f"  ! {e['format']} export: {e['rows']} rows, expected {args.export_rows}")
+    print("seeding: " + "; ".join(
+        f"{s['servers']:,} servers in {s['seconds']:.1f} s ({s['servers_per_s']:.0f}/s, batches of {args.batch}), "
+        f"relay caught up {s['relay_wait_seconds']:.1f} s later" for s in seeding))
+    print()
+    summary = {
+        "benchmark": "servers", "servers": args.servers, "export_rows": args.export_rows, "repeat": args.repeat,
+        "batch": args.batch, "cores": os.cpu_count(), "boot_seconds": round(stack.boot_seconds, 2),
+        "seeding": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in seeding],
+        "list": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in list_results],
+        "export": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in e.items()} for e in exports],
+    }
+    print(json.dumps(summary))
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--servers", type=int, default=10000, help="servers for part (a) (10000)")
+    parser.add_argument("--export-rows", type=int, default=100000, help="servers for the export (100000)")
+    parser.add_argument("--repeat", type=int, default=200, help="requests per query in part (a) (200)")
+    parser.add_argument("--batch", type=int, default=1000, help="servers per seeding transaction (1000)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the stack's folder (logs, databases)")
+    args = parser.parse_args(argv)
+    if args.servers < 1 or args.export_rows < args.servers or args.repeat < 1 or args.batch < 1:
+        parser.error("need servers >= 1, export-rows >= servers, repeat >= 1, batch >= 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    install_signal_handlers()
+    stack = BenchStack(keep=args.keep_logs, label="bench-servers")
+    seeder = None
+    code = 0
+    try:
+        print(f"[bench] booting the stack on vhost {stack.vhost.name} (folder {stack.var_dir}) ...", flush=True)
+        stack.start()
+        print(f"[bench] stack ready in {stack.boot_seconds:.1f} s; gateway {stack.info['gateway']}", flush=True)
+        with stack.rpc(timeout=120) as cluster:
+            user = cluster.auth.register_user(CUSTOMER["username"], CUSTOMER["password"], CUSTOMER["email"],
+                                              None, False)
+        user_id = user["id"]
+        seeder = Seeder(stack.info["databases"]["inventory"], user_id)
+        session = requests.Session()
+        session.headers["Authorization"] = "Bearer " + login_password(
+            session, stack.api, CUSTOMER["username"], CUSTOMER["password"])
+
+        def progress(count):
+            if count % 10000 == 0 or count in (args.servers, args.export_rows):
+                print(f"[bench]   {count:,} servers", flush=True)
+
+        seeding = []
+        print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
+        result = seeder.grow_to(args.servers, args.batch, progress)
+        result["relay_wait_seconds"] = seeder.wait_for_relay(stack)
+        seeding.append(result)
+        listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
+        if listed.get("total") != args.servers:
+            raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {args.servers}")
+
+        list_results = []
+        for name, params in queries(args.servers):
+            print(f"[bench] {name} ×{args.repeat} ...", flush=True)
+            list_results.append(measure_query(session, stack, name, params, args.repeat))
+            stack.check()
+
+        print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
+        result = seeder.grow_to(args.export_rows, args.batch, progress)
+        result["relay_wait_seconds"] = seeder.wait_for_relay(stack)
+        seeding.append(result)
+        exports = []
+        for fmt_ in ("csv", "json"):
+            print(f"[bench] export format={fmt_} ...", flush=True)
+            exports.append(export(session, stack, fmt_))
+            stack.check()
+        report(args, stack, seeding, list_results, exports)
+    except KeyboardInterrupt:
+        print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
+        code = 130
+    except BenchError as error:
+        print(f"[bench] {error}", file=sys.stderr, flush=True)
+        stack.failed = True
+        code = 1
+    except Exception:
+        stack.failed = True
+        raise
+    finally:
+        ignore_signals()
+        if seeder is not None:
+            seeder.close()
+        print("[bench] stopping the stack ...", file=sys.stderr, flush=True)
+        stack.stop()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

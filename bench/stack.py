@@ -1,0 +1,369 @@
+"""The whole local stack for a benchmark, booted like ``tests/e2e`` boots it.
+
+``BenchStack`` runs ``python -m deploy.devstack`` (the code behind ``make run``) on
+
+- a RabbitMQ vhost of its own (``panel-bench-<hex>``), created and deleted through the
+  management API;
+- a temporary ``PANEL_VAR_DIR`` (databases, logs, ``stack.json``), removed at the end
+  unless ``keep`` (or something failed: then it is kept and its path printed);
+- free ports for the gateway, the metrics servers and the stand-ins;
+
+waits for ``var/stack.json``, and stops the stack with SIGTERM at the end (SIGKILL after a
+grace period, then SIGTERM to any child the stack left behind), also on an error, Ctrl-C
+or SIGTERM. Used as a context manager::
+
+    with BenchStack(extra_env={"BMC_POWER_DELAY": "0"}) as stack:
+        stack.info["gateway"], stack.info["databases"]["inventory"], stack.pid_of("gateway")
+
+Callers that want nameko's standalone RPC proxy (``stack.rpc()``) must have called
+``eventlet.monkey_patch()`` first, as ``deploy/demo.py`` does.
+
+Also here: small helpers the three stack benchmarks share (logging in over HTTP, memory
+and CPU readings of the stack's processes, percentiles).
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench.measure import percentile
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
+RABBIT_API = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
+RABBIT_AUTH = ("guest", "guest")
+BOOT_TIMEOUT = 120.0
+STOP_GRACE = 60.0
+SERVICE_COUNT = 7  # common.config.SERVICES; the metrics ports are gateway + one per service
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def free_port_block(size):
+    """A base port such that base..base+size-1 are free now (as tests/e2e does)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size >= 65000:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise BenchError("no block of free ports")
+
+
+class Vhost:
+    """A RabbitMQ vhost of the benchmark's own (management API)."""
+
+    def __init__(self, prefix="panel-bench"):
+        self.name = f"{prefix}-{uuid.uuid4().hex[:12]}"
+        self.created = False
+
+    @property
+    def amqp_uri(self):
+        return f"amqp://guest:guest@{AMQP_HOST}/{self.name}"
+
+    def create(self):
+        import requests
+
+        try:
+            requests.put(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
+        except requests.RequestException as error:
+            raise BenchError(f"cannot create a vhost through {RABBIT_API}: {error}")
+        self.created = True
+        requests.put(f"{RABBIT_API}/permissions/{self.name}/guest", auth=RABBIT_AUTH, timeout=10,
+                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+    def delete(self):
+        import requests
+
+        if not self.created:
+            return
+        try:
+            requests.delete(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=30)
+            self.created = False
+        except requests.RequestException as error:
+            print(f"[bench] could not delete vhost {self.name}: {error}", file=sys.stderr, flush=True)
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class BenchStack:
+    """``python -m deploy.devstack`` on a private vhost, temp var dir and free ports."""
+
+    def __init__(self, extra_env=None, boot_timeout=BOOT_TIMEOUT, keep=False, label="bench"):
+        self.extra_env = dict(extra_env or {})
+        self.boot_timeout = boot_timeout
+        self.keep = keep
+        self.vhost = Vhost()
+        self.var_dir = Path(tempfile.mkdtemp(prefix=f"panel-{label}-"))
+        self.process = None
+        self.info = None
+        self.env = None
+        self.failed = False
+        self._output = None
+        self._child_pids = {}
+
+    # -- starting --------------------------------------------------------------------------
+
+    def start(self):
+        self.vhost.create()
+        env = dict(os.environ)
+        env.update(
+            PANEL_VAR_DIR=str(self.var_dir), AMQP_URI=self.vhost.amqp_uri,
+            GATEWAY_PORT=str(free_port_block(1)),
+            METRICS_BASE_PORT=str(free_port_block(SERVICE_COUNT + 1)),
+            STANDINS_BASE_PORT=str(free_port_block(7)),
+            STACK_READY_TIMEOUT=str(self.boot_timeout),
+            PYTHONWARNINGS="ignore::DeprecationWarning",
+        )
+        env.update(self.extra_env)
+        self.env = env
+        self._output = open(self.var_dir / "stack.out", "wb")
+        began = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
+            stdout=self._output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the stack in order
+        )
+        stack_file = self.var_dir / "stack.json"
+        deadline = began + self.boot_timeout + 30
+        while True:
+            if self.process.poll() is not None:
+                self.failed = True
+                raise BenchError(f"the stack exited early (code {self.process.returncode}):\n{self.output_tail()}")
+            if stack_file.exists():
+                try:
+                    self.info = json.loads(stack_file.read_text())
+                    break
+                except ValueError:
+                    pass  # being written
+            if time.monotonic() > deadline:
+                self.failed = True
+                raise BenchError(f"no {stack_file} within {deadline - began:.0f}s:\n{self.output_tail()}")
+            time.sleep(0.2)
+        self._child_pids = dict(self.info.get("processes", {}))
+        self.boot_seconds = time.monotonic() - began
+        return self
+
+    def output_tail(self, lines=30):
+        try:
+            text = (self.var_dir / "stack.out").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "".join(text.splitlines(True)[-lines:])
+
+    def refresh(self):
+        """Re-read stack.json (a child restarted by the stack has a new pid)."""
+        try:
+            self.info = json.loads((self.var_dir / "stack.json").read_text())
+            self._child_pids.update(self.info.get("processes", {}))
+        except (OSError, ValueError):
+            pass
+        return self.info
+
+    def pid_of(self, name):
+        return self.info["processes"][name]
+
+    def check(self):
+        """Raise when the stack or one of its children has exited."""
+        if self.process.poll() is not None:
+            raise BenchError(f"the stack exited (code {self.process.returncode}):\n{self.output_tail()}")
+        for name, pid in self.info["processes"].items():
+            if not pid_alive(pid):
+                raise BenchError(f"{name} (pid {pid}) is not running; see {self.var_dir / 'log' / (name + '.log')}")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def api(self):
+        return f"{self.info['gateway']}/api/v1"
+
+    @property
+    def amqp_uri(self):
+        return self.vhost.amqp_uri
+
+    def user(self, index):
+        return self.info["users"][index]
+
+    def rpc(self, timeout=60, context_data=None):
+        """nameko's standalone ``ClusterRpcProxy`` on the stack's vhost (a context manager;
+        needs ``eventlet.monkey_patch()``)."""
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        return ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=timeout, context_data=context_data)
+
+    # -- stopping --------------------------------------------------------------------------
+
+    def stop(self):
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.send_signal(signal.SIGTERM)
+                try:
+                    self.process.wait(STOP_GRACE)
+                except subprocess.TimeoutExpired:
+                    print("[bench] the stack did not stop in time; killing it", file=sys.stderr, flush=True)
+                    self.process.kill()
+                    self.process.wait()
+            # Children of a stack that died hard (they run in sessions of their own).
+            leftovers = [pid for pid in self._child_pids.values() if pid_alive(pid) and self._is_ours(pid)]
+            for pid in leftovers:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + 15
+            for pid in leftovers:
+                while pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if pid_alive(pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        finally:
+            if self._output is not None:
+                self._output.close()
+            self.vhost.delete()
+            if self.keep or self.failed:
+                print(f"[bench] stack folder kept: {self.var_dir} (logs in log/, output in stack.out)",
+                      file=sys.stderr, flush=True)
+            else:
+                shutil.rmtree(self.var_dir, ignore_errors=True)
+
+    def _is_ours(self, pid):
+        """A pid from our stack.json still names a process started for our var dir (and not
+        a recycled pid of something else)."""
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            return False
+        return f"PANEL_VAR_DIR={self.var_dir}".encode() in environ
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.failed = True
+            self.stop()
+            raise
+
+    def __exit__(self, kind, value, traceback):
+        if kind is not None and not issubclass(kind, KeyboardInterrupt):
+            self.failed = True
+        self.stop()
+        return False
+
+
+def install_signal_handlers():
+    """SIGTERM ends the benchmark like Ctrl-C (KeyboardInterrupt), so ``finally`` blocks
+    stop the stack; Ctrl-C works even when started in the background."""
+
+    def on_sigterm(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def ignore_signals():
+    """While cleaning up: a second Ctrl-C must not leave the stack or the vhost behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+# -- logging in -------------------------------------------------------------------------------
+
+
+def login_password(session, api, username, password, timeout=60):
+    """A session token for a user without two-factor."""
+    answer = session.post(f"{api}/auth/login", json={"username": username, "password": password}, timeout=timeout)
+    if answer.status_code != 200 or answer.json().get("status") != "ok":
+        raise BenchError(f"login of {username} answered {answer.status_code}: {answer.text[:300]}")
+    return answer.json()["token"]
+
+
+def sms_code(session, inbox, phone, previous_id=None, timeout=30):
+    """The newest code sent to ``phone``: (code, message id). The auth service sends the
+    SMS before its login answer, so right after a login the newest message to that phone
+    is its code; ``previous_id`` (the message the last login used) is never taken again."""
+    import re
+
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = session.get(f"{inbox}/messages", params={"to": phone}, timeout=10).json()
+        if messages and messages[-1]["id"] != previous_id:
+            match = re.search(r"\b(\d{6})\b", messages[-1]["text"])
+            if match:
+                return match.group(1), messages[-1]["id"]
+        if time.monotonic() > deadline:
+            raise BenchError(f"no new SMS to {phone} within {timeout}s")
+        time.sleep(0.02)
+
+
+def login_any(session, stack, username, password, phone=None, timeout=60):
+    """A session token, through the SMS code when the account has two-factor on."""
+    api = stack.api
+    answer = session.post(f"{api}/auth/login", json={"username": username, "password": password}, timeout=timeout)
+    if answer.status_code != 200:
+        raise BenchError(f"login of {username} answered {answer.status_code}: {answer.text[:300]}")
+    body = answer.json()
+    if body.get("status") == "ok":
+        return body["token"]
+    code, _ = sms_code(session, stack.info["sms_inbox"], phone)
+    verified = session.post(f"{api}/auth/2fa/verify", json={"challenge_id": body["challenge_id"], "code": code},
+                            timeout=timeout)
+    if verified.status_code != 200:
+        raise BenchError(f"2FA verify of {username} answered {verified.status_code}: {verified.text[:300]}")
+    return verified.json()["token"]
+
+
+# -- process readings -------------------------------------------------------------------------
+
+
+def proc_status(pid):
+    """VmRSS, VmHWM (peak RSS) and VmSize of ``pid`` in KiB (None when it is gone)."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "VmSize"):
+                    values[key] = int(rest.split()[0])
+    except OSError:
+        return None
+    return values
+
+
+def ms_stats(latencies_seconds, fractions=(0.50, 0.99)):
+    """Nearest-rank percentiles in ms of durations in seconds, by fraction."""
+    ordered = sorted(latencies_seconds)
+    return {f: (None if not ordered else percentile(ordered, f) * 1000) for f in fractions}
