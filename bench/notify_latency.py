@@ -1,25 +1,25 @@
 """From an operation's success being committed to its live notification reaching the browser.
 
-    python -m bench.notify_latency [--operations 500] [--servers 1,8] [--action power_on]
-                                   [--warmup-operations 10] [--keep-logs]
+    python -m bench.notify_latency [--operations 500] [--in-flight 1,4,8] [--pool 16]
+                                   [--action power_on] [--warmup-operations 10] [--keep-logs]
 
 Boots the whole stack (``bench.stack``: ``python -m deploy.devstack`` on a private RabbitMQ
 vhost, a temporary var dir and free ports) with ``BMC_POWER_DELAY=0``, so the emulated
 servers change power at once. Logs in over HTTP as the second demo customer (no
-two-factor), gives them as many servers as the largest ``--servers`` level (the two demo
-ones, plus servers made with ``inventory.provision_server`` over nameko RPC that share the
+two-factor), gives them ``--pool`` servers (the two demo ones, plus servers made with ``inventory.provision_server`` over nameko RPC that share the
 demo servers' BMC bindings, read from the inventory database's ``servers.bmc``) and opens
 ``GET /api/v1/notifications/stream`` (Server-Sent Events), read by a greenthread of this
 process (monkey-patched by eventlet) with ``requests`` (``stream=True``).
 
-Then, for each ``--servers`` level (one row each), one client greenthread per server runs
-operations on it, one at a time (a second one on a busy server is 409):
-``POST /api/v1/servers/{id}/actions`` with ``--action`` (``power_on`` on a server that is on
-succeeds quickly; ``reboot`` also works), and waits for the operation's ``success`` frame
-on the stream before starting the next, until ``--warmup-operations`` (unmeasured) plus
-``--operations`` have been run. Level 1 is the latency of an otherwise idle stack; level 8
-keeps 8 operations in flight, which saturates a 2-core machine. Afterwards each measured
-operation's ``finished_at`` is read with ``GET /api/v1/operations/{id}``.
+Then, for each ``--in-flight`` level *k* (one row each), *k* client greenthreads run
+operations, each on its own share of the servers in turn (a server has one operation at a
+time: a second one would be 409): ``POST /api/v1/servers/{id}/actions`` with ``--action``
+(``power_on`` on a server that is on succeeds quickly; ``reboot`` also works), then wait
+for that operation's ``success`` frame on the stream before starting the next, until
+``--warmup-operations`` (unmeasured) plus ``--operations`` have been run. So *k*
+operations are in flight at any time: 1 is the latency of an otherwise idle stack; 8 about
+saturates a 2-core machine. Afterwards each measured operation's ``finished_at`` is read
+with ``GET /api/v1/operations/{id}``.
 
 Measured per operation, all on this machine's clock:
 
@@ -95,7 +95,7 @@ class StreamReader:
 
     def _read(self):
         try:
-            for line in self._response.iter_lines(chunk_size=1, decode_unicode=True):
+            for line in self._response.iter_lines(chunk_size=8192, decode_unicode=True):
                 arrival = time.time()
                 if line.startswith(": connected") and not self.connected.ready():
                     self.connected.send(True)
@@ -165,52 +165,45 @@ def provision_more(stack, user_id, count):
                 f"bench-notify-{n + 1}")
 
 
-def run_operations(stack, session, reader, server_ids, action, warmup, total):
-    """One greenthread per server; each runs operations one after the other until ``warmup``
-    + ``total`` have been started. Returns [(operation_id, server_id, started_at, final, warm)]."""
+def run_operations(stack, session, reader, server_ids, in_flight, action, warmup, total):
+    """``in_flight`` client greenthreads; client i runs operations one after the other on
+    the servers ``server_ids[i::in_flight]`` in turn (so no two clients share a server and
+    every server of the pool gets used), until ``warmup`` + ``total`` have been started.
+    Returns ([(operation_id, server_id, final level, warm-up?)], [problems])."""
     url = f"{stack.api}/servers/{{}}/actions"
     planned = warmup + total
     started = [0]
     done = []
     problems = []
 
-    def worker(server_id):
-        while started[0] < planned:
-            index = started[0]
-            started[0] += 1
-            answer = session_for(server_id).post(url.format(server_id), json={"action": action}, timeout=60)
-            if answer.status_code != 202:
-                problems.append(f"{server_id}: {answer.status_code} {answer.text[:200]}")
-                eventlet.sleep(0.5)
-                continue
-            operation_id = answer.json()["operation"]["id"]
-            waiter = reader.waiter(operation_id)
-            final = waiter.wait(OPERATION_TIMEOUT) if not waiter.ready() else waiter.wait()
-            if final is None:
-                final = "timed out"
-            done.append((operation_id, server_id, final, index < warmup))
-            if final not in ("success", "error"):
-                problems.append(f"{operation_id}: {final}")
-                if final == "stream broken":
-                    return
+    def worker(own_servers):
+        client = requests.Session()  # one keep-alive connection per client, the customer's token
+        client.headers.update(session.headers)
+        turn = 0
+        try:
+            while started[0] < planned:
+                index = started[0]
+                started[0] += 1
+                server_id = own_servers[turn % len(own_servers)]
+                turn += 1
+                answer = client.post(url.format(server_id), json={"action": action}, timeout=60)
+                if answer.status_code != 202:
+                    problems.append(f"{server_id}: {answer.status_code} {answer.text[:200]}")
+                    eventlet.sleep(0.5)
+                    continue
+                operation_id = answer.json()["operation"]["id"]
+                final = reader.waiter(operation_id).wait(OPERATION_TIMEOUT) or "timed out"
+                done.append((operation_id, server_id, final, index < warmup))
+                if final not in ("success", "error"):
+                    problems.append(f"{operation_id}: {final}")
+                    if final == "stream broken":
+                        return
+        finally:
+            client.close()
 
-    sessions = {}
-
-    def session_for(server_id):
-        # One keep-alive connection per worker, with the customer's token.
-        if server_id not in sessions:
-            own = requests.Session()
-            own.headers.update(session.headers)
-            sessions[server_id] = own
-        return sessions[server_id]
-
-    pool = [eventlet.spawn(worker, server_id) for server_id in server_ids]
-    try:
-        for thread in pool:
-            thread.wait()
-    finally:
-        for own in sessions.values():
-            own.close()
+    pool = [eventlet.spawn(worker, server_ids[i::in_flight]) for i in range(in_flight)]
+    for thread in pool:
+        thread.wait()
     return done, problems
 
 
@@ -221,15 +214,15 @@ def stats(values_ms):
         "min": ordered[0] if ordered else None, "mean": sum(ordered) / len(ordered) if ordered else None}
 
 
-def measure_level(args, stack, session, reader, server_ids):
-    """``--warmup-operations`` + ``--operations`` operations over ``server_ids`` (one
-    greenthread each); the measured ones' latencies and the CPU used meanwhile."""
+def measure_level(args, stack, session, reader, server_ids, in_flight):
+    """``--warmup-operations`` + ``--operations`` operations, ``in_flight`` at a time over
+    ``server_ids``; the measured ones' latencies and the CPU used meanwhile."""
     pids = stack.info["processes"]
     broker = oldest_pid_named("beam.smp")
     cpu = CpuWindow([os.getpid()] + list(pids.values()) + ([broker] if broker else []))
     cpu.start()
     began = time.monotonic()
-    done, problems = run_operations(stack, session, reader, server_ids, args.action,
+    done, problems = run_operations(stack, session, reader, server_ids, in_flight, args.action,
                                     args.warmup_operations, args.operations)
     wall = time.monotonic() - began
     used, machine = cpu.stop()
@@ -259,7 +252,7 @@ def measure_level(args, stack, session, reader, server_ids):
     other = None if machine is None or None in known else max(machine - sum(known), 0.0)
     cpu_by = {name: used.get(pid) for name, pid in pids.items()}
     result = {
-        "servers": len(server_ids), "measured": len(samples), "failed": len(failed), "missing": len(missing),
+        "in_flight": in_flight, "servers": len(server_ids), "measured": len(samples), "failed": len(failed), "missing": len(missing),
         "problems": problems, "first_failures": failed[:5], "seconds": wall,
         "ops_per_s": len(done) / wall if wall else None,
         "cpu_pct": {"bench": used.get(os.getpid()), "broker": used.get(broker) if broker else None,
@@ -280,23 +273,23 @@ def main_run(args, stack):
     session.headers["Authorization"] = f"Bearer {token}"
     user_id = session.get(f"{stack.api}/auth/session", timeout=30).json()["user"]["id"]
 
-    wanted = max(args.servers)
+    wanted = max(args.pool, max(args.in_flight))
     existing = customer_servers(stack, session)
     if len(existing) < wanted:
         print(f"[bench] provisioning {wanted - len(existing)} more servers for {customer['username']} "
               f"(sharing the demo servers' BMC bindings) ...", flush=True)
         provision_more(stack, user_id, wanted - len(existing))
-    server_ids = [s["id"] for s in customer_servers(stack, session)]
+    server_ids = [s["id"] for s in customer_servers(stack, session)][:wanted]
 
     reader = StreamReader(requests.Session(), f"{stack.api}/notifications/stream")
     reader.session.headers.update(session.headers)
     reader.start()
     results = []
     try:
-        for level in args.servers:
-            print(f"[bench] {args.warmup_operations} + {args.operations} {args.action} operations over "
-                  f"{level} server(s), one at a time per server ...", flush=True)
-            results.append(measure_level(args, stack, session, reader, server_ids[:level]))
+        for level in args.in_flight:
+            print(f"[bench] {args.warmup_operations} + {args.operations} {args.action} operations, {level} at a "
+                  f"time, over {len(server_ids)} servers ...", flush=True)
+            results.append(measure_level(args, stack, session, reader, server_ids, level))
             stack.check()
             if reader.error:
                 raise BenchError(f"the notification stream broke: {reader.error}")
@@ -308,15 +301,16 @@ def main_run(args, stack):
 def report(args, stack, results):
     cores = os.cpu_count()
     print()
+    servers = results[0]["servers"] if results else 0
     print(f"Operation finished → its SSE frame: {args.operations} {args.action} operations per row after "
-          f"{args.warmup_operations} unmeasured, each server one operation at a time; BMC_POWER_DELAY=0; "
-          f"{cores} cores")
-    headers = ["servers", "count", "failed", "ops/s", "min ms", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms",
+          f"{args.warmup_operations} unmeasured, on {servers} servers of one customer (each server one operation "
+          f"at a time); BMC_POWER_DELAY=0; {cores} cores")
+    headers = ["in flight", "count", "failed", "ops/s", "min ms", "p50 ms", "p95 ms", "p99 ms", "max ms", "mean ms",
                f"p50≤{AIM_P50_MS}", f"p99≤{AIM_P99_MS}", "machine cpu%", "other cpu%"]
     rows = []
     for r in results:
         s = r["latency_ms"]
-        rows.append([r["servers"], r["measured"], r["failed"] + r["missing"], fmt(r["ops_per_s"], ".1f")]
+        rows.append([r["in_flight"], r["measured"], r["failed"] + r["missing"], fmt(r["ops_per_s"], ".1f")]
                     + [fmt(s[k], ".1f") for k in ("min", "p50", "p95", "p99", "max", "mean")]
                     + ["met" if r["p50_met"] else "NOT met", "met" if r["p99_met"] else "NOT met",
                        fmt(r["cpu_pct"]["machine"], ".0f"), fmt(r["cpu_pct"]["other"], ".0f")])
@@ -325,24 +319,24 @@ def report(args, stack, results):
     print("where the time goes (ms, p50 / p99): to notify = finished_at → the notification's created_at "
           "(inventory commit, outbox relay, broker, notify handler); to client = created_at → frame arrival "
           "(notify commit, outbox relay, broker, gateway broadcast, SSE); the operation itself = created → finished")
-    headers = ["servers", "to notify", "to client", "operation itself", "inventory cpu%", "notify cpu%",
+    headers = ["in flight", "to notify", "to client", "operation itself", "inventory cpu%", "notify cpu%",
                "gateway cpu%", "bmc cpu%", "broker cpu%", "bench cpu%"]
     rows = []
     for r in results:
         pair = lambda key: f"{fmt(r[key]['p50'], '.1f')} / {fmt(r[key]['p99'], '.1f')}"  # noqa: E731
         cpu = r["cpu_pct"]
-        rows.append([r["servers"], pair("to_notify_ms"), pair("to_client_ms"), pair("run_ms")]
+        rows.append([r["in_flight"], pair("to_notify_ms"), pair("to_client_ms"), pair("run_ms")]
                     + [fmt(cpu.get(name), ".0f") for name in ("inventory", "notify", "gateway", "bmc", "broker", "bench")])
     print(table(headers, rows))
     print()
     for r in results:
         s = r["latency_ms"]
         if r["measured"]:
-            print(f"  {r['servers']} server(s) in flight: p50 {s['p50']:.1f} ms — aim ≤ {AIM_P50_MS} ms "
+            print(f"  {r['in_flight']} in flight: p50 {s['p50']:.1f} ms — aim ≤ {AIM_P50_MS} ms "
                   f"{'met' if r['p50_met'] else 'NOT met'}; p99 {s['p99']:.1f} ms — aim ≤ {AIM_P99_MS} ms "
                   f"{'met' if r['p99_met'] else 'NOT met'}")
         else:
-            print(f"  {r['servers']} server(s) in flight: no operation measured")
+            print(f"  {r['in_flight']} in flight: no operation measured")
         if (r["cpu_pct"]["other"] or 0) > NOISY_OTHER_CPU_PCT:
             print(f"  ! other programs used {r['cpu_pct']['other']:.0f}% CPU during this row: it is disturbed; "
                   "run again on a quiet machine")
@@ -376,15 +370,20 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench.notify_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--operations", type=int, default=500, help="measured operations (500)")
     parser.add_argument("--warmup-operations", type=int, default=10, help="unmeasured operations first (10)")
-    parser.add_argument("--servers", default="1,8",
+    parser.add_argument("--in-flight", default="1,4,8",
                         type=lambda text: [int(p) for p in text.split(",") if p.strip()],
-                        help="comma-separated numbers of servers used at once, one operation each at a "
-                             "time: one row each (1,8)")
+                        help="comma-separated numbers of operations kept in flight (clients), one row "
+                             "each (1,4,8)")
+    parser.add_argument("--pool", type=int, default=16,
+                        help="servers the customer has (at least the largest --in-flight); each client "
+                             "takes its own share of them in turn (16)")
     parser.add_argument("--action", default="power_on", choices=ACTIONS, help="the operation (power_on)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the stack's folder (logs, databases)")
     args = parser.parse_args(argv)
-    if args.operations < 1 or not args.servers or min(args.servers) < 1 or args.warmup_operations < 0:
-        parser.error("need operations >= 1, servers >= 1, warmup-operations >= 0")
+    if args.operations < 1 or not args.in_flight or min(args.in_flight) < 1 or args.warmup_operations < 0:
+        parser.error("need operations >= 1, in-flight levels >= 1, warmup-operations >= 0")
+    if args.pool < 1:
+        parser.error("need pool >= 1")
     return args
 
 

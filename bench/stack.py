@@ -35,6 +35,7 @@ import uuid
 from pathlib import Path
 
 from bench.measure import percentile
+from common.config import SERVICES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
@@ -42,7 +43,9 @@ RABBIT_API = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
 RABBIT_AUTH = ("guest", "guest")
 BOOT_TIMEOUT = 120.0
 STOP_GRACE = 60.0
-SERVICE_COUNT = 7  # common.config.SERVICES; the metrics ports are gateway + one per service
+# Stand-ins listen on STANDINS_BASE_PORT + 1… (7 of them today); a wider block leaves room for
+# the next one. Metrics: the gateway, then one port per service (common.config.SERVICES).
+STANDIN_PORTS = 16
 
 
 class BenchError(RuntimeError):
@@ -140,8 +143,8 @@ class BenchStack:
         env.update(
             PANEL_VAR_DIR=str(self.var_dir), AMQP_URI=self.vhost.amqp_uri,
             GATEWAY_PORT=str(free_port_block(1)),
-            METRICS_BASE_PORT=str(free_port_block(SERVICE_COUNT + 1)),
-            STANDINS_BASE_PORT=str(free_port_block(7)),
+            METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
+            STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORTS)),
             STACK_READY_TIMEOUT=str(self.boot_timeout),
             PYTHONWARNINGS="ignore::DeprecationWarning",
         )
@@ -298,6 +301,98 @@ def ignore_signals():
     """While cleaning up: a second Ctrl-C must not leave the stack or the vhost behind."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+# -- waiting for the stack to settle ------------------------------------------------------------
+
+
+class Settle:
+    """Whether the stack has finished the work that events started: every service's outbox
+    relay has read its whole log (``relay_checkpoints`` vs the newest ``events`` position in
+    each service database of ``stack.json``) and no queue of the vhost holds a message
+    (passive ``queue_declare``: exact ready counts; queue names from the management API)."""
+
+    def __init__(self, stack):
+        from common.db import create_engine
+
+        self.stack = stack
+        self.engines = {name: create_engine(url) for name, url in stack.info["databases"].items()
+                        if name != "gateway"}
+
+    def relay_lags(self):
+        import sqlalchemy as sa
+
+        lags = {}
+        for name, engine in self.engines.items():
+            with engine.connect() as conn:
+                last = conn.execute(sa.text("SELECT COALESCE(MAX(position), 0) FROM events")).scalar_one()
+                checkpoint = conn.execute(sa.text("SELECT MIN(position) FROM relay_checkpoints")).scalar()
+            if checkpoint is not None:  # no row: that service has no relay running yet
+                lags[name] = max(last - checkpoint, 0)
+        return lags
+
+    def queue_depths(self):
+        import requests
+        from kombu import Connection
+
+        answer = requests.get(f"{RABBIT_API}/queues/{self.stack.vhost.name}", params={"columns": "name"},
+                              auth=RABBIT_AUTH, timeout=10)
+        answer.raise_for_status()
+        names = [q["name"] for q in answer.json()]
+        depths = {}
+        with Connection(self.stack.amqp_uri) as connection:
+            channel = connection.channel()
+            for name in names:
+                try:
+                    _, count, _ = channel.queue_declare(name, passive=True)
+                except Exception:  # deleted meanwhile (an RPC reply queue)
+                    channel = connection.channel()
+                    continue
+                if count:
+                    depths[name] = count
+        return depths
+
+    def wait(self, timeout=600, progress=None, interval=0.5, clean_checks=3):
+        """Block until ``clean_checks`` checks in a row find nothing left; returns the
+        seconds waited. ``progress(lags, depths)`` hears of each check that found work."""
+        began = time.monotonic()
+        clean = 0
+        last_report = 0.0
+        while clean < clean_checks:
+            self.stack.check()
+            lags = {k: v for k, v in self.relay_lags().items() if v}
+            depths = self.queue_depths() if not lags else {}
+            if lags or depths:
+                clean = 0
+                if progress and time.monotonic() - last_report > 10:
+                    progress(lags, depths)
+                    last_report = time.monotonic()
+            else:
+                clean += 1
+            if time.monotonic() - began > timeout:
+                raise BenchError(f"the stack did not settle within {timeout}s (relays behind: {lags}, "
+                                 f"queues: {depths})")
+            time.sleep(interval)
+        return time.monotonic() - began
+
+    def close(self):
+        for engine in self.engines.values():
+            engine.dispose()
+
+
+def settle(stack, timeout=600, progress=None):
+    """``Settle(stack).wait(...)``: the seconds it took for the stack to be idle."""
+    waiter = Settle(stack)
+    try:
+        return waiter.wait(timeout=timeout, progress=progress)
+    finally:
+        waiter.close()
+
+
+def print_settle_progress(lags, depths):
+    parts = [f"{name} relay {lag:,} events behind" for name, lag in lags.items()]
+    parts += [f"{name} {count:,} messages" for name, count in depths.items()]
+    print(f"[bench]   waiting for the stack to settle: {', '.join(parts)}", flush=True)
 
 
 # -- logging in -------------------------------------------------------------------------------

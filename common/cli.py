@@ -1,6 +1,6 @@
 """``panel``: operations commands for the services.
 
-    panel migrate SERVICE|all            bring databases to the newest schema
+    panel migrate SERVICE|gateway|all    bring databases to the newest schema
     panel rebuild-projections SERVICE    replay the log into fresh read models
           [--check]                      ...and only report whether they equal the live ones
     panel declare-topology               declare every event consumer's queues on the broker
@@ -18,6 +18,8 @@ import sys
 from common import config as panel_config
 
 SERVICE_CHOICES = panel_config.SERVICES
+# Every component with a database: the services and the gateway (its sessions).
+MIGRATABLE = SERVICE_CHOICES + ("gateway",)
 
 
 def service_class(service):
@@ -31,14 +33,14 @@ def service_class(service):
     raise LookupError(f"no service class in services.{service}.service")
 
 
-def database_url(service):
-    return panel_config.load(service)["DATABASE_URL"]
+def database_url(component):
+    return panel_config.load(component)["DATABASE_URL"]
 
 
 def cmd_migrate(args):
     from common import migrations
 
-    services = SERVICE_CHOICES if args.service == "all" else [args.service]
+    services = MIGRATABLE if args.service == "all" else [args.service]
     for service in services:
         revision = migrations.upgrade(service, database_url(service))
         print(f"{service}: at revision {revision}")
@@ -83,7 +85,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="panel", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     migrate = commands.add_parser("migrate", help="bring databases to the newest schema")
-    migrate.add_argument("service", choices=SERVICE_CHOICES + ("all",))
+    migrate.add_argument("service", choices=MIGRATABLE + ("all",))
     migrate.set_defaults(run=cmd_migrate)
     rebuild = commands.add_parser("rebuild-projections", help="rebuild a service's read models")
     rebuild.add_argument("service", choices=SERVICE_CHOICES)

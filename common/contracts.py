@@ -64,6 +64,25 @@ AUTH_EVENTS = (
     ),
 )
 
+INVENTORY_EVENTS = (
+    IntegrationEvent(
+        "server_provisioned", "A server now belongs to a customer (billing starts renewing it).",
+        ("server_id", "user_id", "number", "location", "plan", "hardware", "ips", "os", "price_month", "paid_until",
+         "bmc", "tag", "power"),
+    ),
+)
+
+BILLING_EVENTS = (
+    IntegrationEvent(
+        "invoice_overdue", "A renewal invoice could not be paid from the balance: its server is overdue.",
+        ("invoice_id", "user_id", "server_id", "amount"),
+    ),
+    IntegrationEvent(
+        "invoice_paid", "A renewal invoice was paid: its server is paid until ``paid_until``.",
+        ("invoice_id", "user_id", "server_id", "paid_on", "paid_until"),
+    ),
+)
+
 NOTIFY_EVENTS = (
     IntegrationEvent(
         "notification_created", "A new action-log entry; gateways push it to the customer's live streams "
@@ -76,10 +95,10 @@ NOTIFY_EVENTS = (
 # source service -> the integration events it publishes
 INTEGRATION_EVENTS = {
     "auth": OPERATION_EVENTS + AUTH_EVENTS,
-    "inventory": OPERATION_EVENTS,
+    "inventory": OPERATION_EVENTS + INVENTORY_EVENTS,
     "orders": OPERATION_EVENTS,
     "storage": OPERATION_EVENTS,
-    "billing": OPERATION_EVENTS,
+    "billing": OPERATION_EVENTS + BILLING_EVENTS,
     "support": OPERATION_EVENTS,
     "notify": NOTIFY_EVENTS,
 }

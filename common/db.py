@@ -8,12 +8,29 @@ on a lock upgrade. PostgreSQL goes through psycopg2, which ``eventlet.monkey_pat
 makes cooperative.
 """
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 IMMEDIATE = "panel_begin_immediate"
+SQLITE_BUSY_SECONDS = 0.05
+WRITE_LOCK_PATIENCE_SECONDS = 30.0
+
+
+def is_locked_error(error):
+    """SQLite's "database is locked": another process holds the write lock."""
+    return "database is locked" in str(getattr(error, "orig", error)).lower()
+
+
+def wait_for_write_lock(attempt, started):
+    """Back off cooperatively (other greenthreads run meanwhile) before trying again;
+    False once the patience is used up."""
+    if time.monotonic() - started > WRITE_LOCK_PATIENCE_SECONDS:
+        return False
+    time.sleep(min(0.005 * 2 ** attempt, 0.1))
+    return True
 
 
 def is_sqlite(url):
@@ -27,8 +44,11 @@ def create_engine(url, **kwargs):
     if url.drivername.startswith("sqlite"):
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        # A short busy wait inside SQLite (it blocks the eventlet hub while it waits); longer
+        # waits for another process's write lock are retried cooperatively by the caller
+        # (``EventStore`` and ``begin_write``).
         engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}, **kwargs
         )
         _setup_sqlite(engine)
         return engine

@@ -97,6 +97,18 @@ class Operation:
             raise Conflict(f"operation is already {self.status}")
         return [self._next("operation_failed", status=FAILED, detail=detail, finished_at=now)]
 
+    def conclude(self, succeeded, detail, result, now):
+        """Start (if still pending) and finish in one go; [] when already finished — for
+        outcomes that arrive from outside (a payment notification) rather than from work."""
+        if self.status in TERMINAL:
+            return []
+        events, current = [], self
+        if self.status == PENDING:
+            events += self.start(now)
+            current = Operation(view=dict(events[-1].data), version=self.version + 1, params=self.params)
+        events += current.succeed(detail, result, now) if succeeded else current.fail(detail, now)
+        return events
+
     def _require_running(self):
         if self.status != RUNNING:
             raise Conflict(f"operation is {self.status}, not running")
@@ -229,6 +241,14 @@ class Operations:
 
     def fail(self, operation_id, detail, also=None):
         return self._transition(operation_id, lambda op: op.fail(detail, _now()), also)
+
+    def conclude(self, tx, operation_id, succeeded, detail, result=None):
+        """Record an outcome that arrived from outside, inside the caller's transaction
+        ``tx`` (nothing when the operation already finished)."""
+        operation = self._load(tx, operation_id)
+        events = operation.conclude(succeeded, detail, result, _now())
+        if events:
+            tx.append(stream_of(operation_id), operation.version, events)
 
     def get(self, operation_id, user_id=None):
         """The operation's view; ``NotFound`` when it is unknown or not ``user_id``'s."""

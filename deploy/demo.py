@@ -37,7 +37,8 @@ HARDWARE = {
 }
 PRICES = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX44": "184.00"}
 
-# (owner, location, plan, addresses, tag, overdue)
+# (owner, location, plan, addresses, tag, overdue). The overdue one's paid period has
+# ended: billing's renewal run invoices it, and with no balance it stays overdue.
 SERVERS = [
     ("demo", "NL", "AX41", ["185.12.64.10", "2a01:4f8::10"], "web-1", False),
     ("demo", "NL", "AX102", ["185.12.64.11"], "db-primary", False),
@@ -63,7 +64,8 @@ def seed_servers(cluster, bmc_endpoint):
                 continue  # seeded before
         server = cluster.inventory.provision_server(
             user_ids[owner], location, f"Dedicated {plan}", HARDWARE[plan], ips, "ubuntu-24.04",
-            {"endpoint": bmc_endpoint, "system_id": system["uuid"]}, "2026-12-31", PRICES[plan], tag)
+            {"endpoint": bmc_endpoint, "system_id": system["uuid"]}, "2026-11-01" if overdue else "2026-12-31",
+            PRICES[plan], tag)
         if overdue:
             cluster.inventory.set_overdue(server["id"], True)
         created += 1

@@ -11,7 +11,7 @@ Settings (environment): ``AMQP_URI``, ``GATEWAY_HOST``/``GATEWAY_PORT`` (127.0.0
 ``METRICS_BASE_PORT`` (9100: gateway, then one per service), ``PANEL_VAR_DIR`` (var),
 ``PANEL_DATABASE_URL_TEMPLATE`` (e.g. ``postgresql://postgres@127.0.0.1/panel_{service}``;
 default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s), ``STANDINS_BASE_PORT``
-(9200: sms +1, voice +2, SMTP +3, mail inbox +4, BMC +5, OS images +6), ``BMC_POWER_DELAY``
+(9200: sms +1, voice +2, SMTP +3, mail inbox +4, BMC +5, OS images +6, payments +7), ``BMC_POWER_DELAY``
 (seconds the emulated servers take to change power; default random 1–11 s).
 """
 
@@ -56,7 +56,7 @@ class Settings:
         self.bmc_power_delay = env.get("BMC_POWER_DELAY", "")
 
     def standin_port(self, offset):
-        """sms +1, voice +2, SMTP +3, mail inbox +4, BMC (Redfish) +5, OS images +6."""
+        """sms +1, voice +2, SMTP +3, mail inbox +4, BMC (Redfish) +5, OS images +6, payments +7."""
         return self.standins_base_port + offset
 
     def standin_url(self, offset):
@@ -206,6 +206,9 @@ class Stack:
             Process("images", [python, "-m", "deploy.standins.images", "--port", str(s.standin_port(6)),
                                "--directory", str(s.var_dir / "images")],
                     standins_env, log_dir / "images.log", kind="standin"),
+            Process("payments", [python, "-m", "deploy.standins.payments", "--port", str(s.standin_port(7)),
+                                 "--webhook-base", f"{s.gateway_url}/api/v1/billing/webhooks"],
+                    standins_env, log_dir / "payments.log", kind="standin"),
         ]
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
@@ -248,6 +251,8 @@ class Stack:
             }
         if service == "inventory":
             return {"OS_IMAGE_BASE_URL": s.standin_url(6)}
+        if service == "billing":
+            return {"PAYMENTS_BASE_URL": s.standin_url(7), "PANEL_URL": s.gateway_url}
         return {}
 
     def describe(self):
@@ -262,13 +267,14 @@ class Stack:
             "mail_inbox": s.standin_url(4),
             "bmc": s.standin_url(5),
             "os_images": s.standin_url(6),
+            "payments_sandbox": s.standin_url(7),
             "amqp": s.amqp_uri.rsplit("@", 1)[-1],
             "metrics": metrics,
             "databases": {name: s.database_url(name) for name in SERVICES + ("gateway",)},
             "processes": {p.name: p.popen.pid for p in self.processes},
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
-            # payments_sandbox and s3 arrive with the billing and storage issues.
+            # s3 arrives with the storage issue.
             "users": demo.USERS,
         }
 

@@ -257,9 +257,79 @@ class MarkReadSchema(Schema):
     all = fields.Boolean()
 
 
+# -- billing ----------------------------------------------------------------------------
+
+class AccountSchema(Schema):
+    balance = fields.String(required=True, metadata={"example": "25.00"})
+    currency = fields.String(required=True)
+    overdue = fields.Boolean(required=True)
+    unpaid_invoices = fields.Integer()
+    amount_due = fields.String()
+
+
+class InvoiceQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(["open", "overdue", "paid"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class InvoiceSchema(Schema):
+    id = fields.String(required=True)
+    number = fields.String(required=True)
+    server_id = fields.String()
+    server_number = fields.String()
+    amount = fields.String(required=True)
+    currency = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["open", "overdue", "paid"]})
+    period_start = fields.String()
+    period_end = fields.String()
+    issued_on = fields.String()
+    paid_on = fields.String(allow_none=True)
+
+
+InvoiceListSchema = page_of(InvoiceSchema, "InvoiceListSchema")
+
+
+class PaymentMethodSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    accepts = fields.List(fields.String(), required=True)
+
+
+PaymentMethodListSchema = page_of(PaymentMethodSchema, "PaymentMethodListSchema")
+
+
+class TopupCreateSchema(Schema):
+    amount = fields.Decimal(required=True, places=2, as_string=True,
+                            validate=validate.Range(min=20, error="At least 20."))
+    method = fields.String(required=True, validate=validate.OneOf(
+        ["paypal", "stripe", "bank_wire", "bitpay", "coinbase", "revolut"]))
+
+
+class TopupSchema(Schema):
+    id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["pending", "succeeded", "failed"]})
+    amount = fields.String(required=True)
+    currency = fields.String(required=True)
+    method = fields.String(required=True)
+    provider_payment_id = fields.String(required=True)
+    redirect_url = fields.String(metadata={"description": "where to pay (card and crypto providers)"})
+    instructions = fields.Dict(metadata={"description": "bank wire: IBAN, BIC, beneficiary, reference"})
+    operation_id = fields.String()
+
+
 # Registered in this order: schemas nested in others come before them.
 SCHEMAS = {
     "Error": ErrorSchema,
+    "Account": AccountSchema,
+    "Invoice": InvoiceSchema,
+    "InvoiceList": InvoiceListSchema,
+    "PaymentMethodList": PaymentMethodListSchema,
+    "TopupCreate": TopupCreateSchema,
+    "Topup": TopupSchema,
     "Health": HealthSchema,
     "Ready": ReadySchema,
     "Operation": OperationSchema,

@@ -13,13 +13,14 @@ from common.service import CallContext
 from gateway.live import LiveNotifications
 from gateway.openapi import build_spec
 from gateway.routes.auth import AuthRoutes
+from gateway.routes.billing import BillingRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.servers import ServerRoutes
 from gateway.sessions import Sessions
 
 
-class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes):
+class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes):
     name = "gateway"
 
     config = Config()

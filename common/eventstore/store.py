@@ -11,16 +11,17 @@
 """
 
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common import context
-from common.db import IMMEDIATE, is_sqlite
+from common.db import IMMEDIATE, is_locked_error, is_sqlite, wait_for_write_lock
 from common.errors import ConcurrencyConflict
 
 ANY_VERSION = None
@@ -173,11 +174,23 @@ class EventStore:
             if self._write_lock is not None:
                 self._write_lock.release()
 
+    def _begin(self, conn):
+        """BEGIN; on SQLite, wait cooperatively while another process writes."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                return conn.begin()
+            except OperationalError as error:
+                if not (is_locked_error(error) and wait_for_write_lock(attempt, started)):
+                    raise
+                conn.rollback()
+                attempt += 1
+
     @contextmanager
     def transaction(self):
         """A write transaction; commits when the block ends, rolls back on an exception."""
         with self._write_connection() as conn:
-            with conn.begin():
+            with self._begin(conn):
                 tx = Transaction(self, conn)
                 yield tx
         if tx.recorded:
@@ -265,7 +278,7 @@ class EventStore:
         replayed and the snapshot of the rebuilt read models."""
         replayed = 0
         with self._write_connection() as conn:
-            transaction = conn.begin()
+            transaction = self._begin(conn)
             try:
                 for projection in reversed(self.projections):
                     projection.clear(conn)

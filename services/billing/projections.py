@@ -1,5 +1,123 @@
-"""Schema and read models of the billing service."""
+"""Schema and read models of the billing service: balances, top-ups, invoices and the
+servers billing renews (subscriptions). Amounts are stored as strings ("25.00")."""
 
+import sqlalchemy as sa
+
+from common.eventstore import Projection
+from common.eventstore.schema import JSON
 from common.service import ServiceSchema
+from services.billing.domain import money
 
 schema = ServiceSchema("billing")
+metadata = schema.metadata
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("balance", sa.String(20), nullable=False),
+)
+topups = sa.Table(
+    "topups", metadata,
+    sa.Column("topup_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("amount", sa.String(20), nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("provider_payment_id", sa.String(200), nullable=False, unique=True),
+    sa.Column("redirect_url", sa.String(1000), nullable=True),
+    sa.Column("instructions", JSON, nullable=True),
+    sa.Column("operation_id", sa.String(100), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("user_id", "idempotency_key", name="uq_topups_user_idempotency_key"),
+)
+invoices = sa.Table(
+    "invoices", metadata,
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("server_id", sa.String(64), nullable=False),
+    sa.Column("server_number", sa.String(32), nullable=False),
+    sa.Column("amount", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("period_start", sa.String(10), nullable=False),
+    sa.Column("period_end", sa.String(10), nullable=False),
+    sa.Column("issued_on", sa.String(10), nullable=False),
+    sa.Column("paid_on", sa.String(10), nullable=True),
+)
+subscriptions = sa.Table(
+    "subscriptions", metadata,
+    sa.Column("server_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("number", sa.String(32), nullable=False),
+    sa.Column("price_month", sa.String(20), nullable=False),
+    sa.Column("paid_until", sa.String(10), nullable=False, index=True),
+    sa.Column("open_invoice", sa.String(64), nullable=True),
+)
+
+
+def _key(event, prefix):
+    return event.stream_id.removeprefix(prefix)
+
+
+class BillingProjection(Projection):
+    tables = (accounts, topups, invoices, subscriptions)
+
+    def _move(self, conn, user_id, delta):
+        row = conn.execute(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id)).scalar()
+        if row is None:
+            conn.execute(accounts.insert().values(user_id=user_id, balance=str(money(delta))))
+        else:
+            conn.execute(accounts.update().where(accounts.c.user_id == user_id).values(
+                balance=str(money(row) + money(delta))))
+
+    def when_account_credited(self, conn, event):
+        self._move(conn, _key(event, "account-"), money(event.data["amount"]))
+
+    def when_account_debited(self, conn, event):
+        self._move(conn, _key(event, "account-"), -money(event.data["amount"]))
+
+    def when_topup_requested(self, conn, event):
+        data = event.data
+        conn.execute(topups.insert().values(
+            topup_id=data["topup_id"], user_id=data["user_id"], amount=data["amount"], method=data["method"],
+            status="pending", provider_payment_id=data["provider_payment_id"], redirect_url=data.get("redirect_url"),
+            instructions=data.get("instructions"), operation_id=data["operation_id"],
+            idempotency_key=data.get("idempotency_key"), created_at=event.recorded_at.isoformat()))
+
+    def when_topup_succeeded(self, conn, event):
+        conn.execute(topups.update().where(topups.c.topup_id == _key(event, "topup-")).values(status="succeeded"))
+
+    def when_topup_failed(self, conn, event):
+        conn.execute(topups.update().where(topups.c.topup_id == _key(event, "topup-")).values(status="failed"))
+
+    def when_invoice_issued(self, conn, event):
+        data = event.data
+        conn.execute(invoices.insert().values(
+            invoice_id=data["invoice_id"], number=data["number"], user_id=data["user_id"], server_id=data["server_id"],
+            server_number=data["server_number"], amount=data["amount"], status="open",
+            period_start=data["period_start"], period_end=data["period_end"], issued_on=data["issued_on"]))
+
+    def when_invoice_paid(self, conn, event):
+        conn.execute(invoices.update().where(invoices.c.invoice_id == event.data["invoice_id"]).values(
+            status="paid", paid_on=event.data["paid_on"]))
+
+    def when_invoice_overdue(self, conn, event):
+        conn.execute(invoices.update().where(invoices.c.invoice_id == event.data["invoice_id"]).values(status="overdue"))
+
+    def when_server_subscribed(self, conn, event):
+        data = event.data
+        conn.execute(subscriptions.insert().values(
+            server_id=data["server_id"], user_id=data["user_id"], number=data["number"],
+            price_month=data["price_month"], paid_until=data["paid_until"]))
+
+    def when_renewal_invoiced(self, conn, event):
+        conn.execute(subscriptions.update().where(subscriptions.c.server_id == _key(event, "subscription-")).values(
+            open_invoice=event.data["invoice_id"]))
+
+    def when_renewal_paid(self, conn, event):
+        conn.execute(subscriptions.update().where(subscriptions.c.server_id == _key(event, "subscription-")).values(
+            open_invoice=None, paid_until=event.data["paid_until"]))
+
+
+schema.add_projection(BillingProjection())

@@ -64,6 +64,15 @@ class InventoryService(PanelService):
         """For the billing service: a renewal invoice went unpaid (or was paid)."""
         return self.inventory.set_overdue(server_id, overdue, paid_until)
 
+    @reliable_event_handler("billing", "invoice_overdue")
+    def on_invoice_overdue(self, payload):
+        """R-SRV-3: a renewal went unpaid; the server shows as overdue."""
+        self.inventory.set_overdue(payload["data"]["server_id"], True)
+
+    @reliable_event_handler("billing", "invoice_paid")
+    def on_invoice_paid(self, payload):
+        self.inventory.set_overdue(payload["data"]["server_id"], False, payload["data"]["paid_until"])
+
     @reliable_event_handler("inventory", "operation_requested")
     def carry_out(self, payload):
         if payload["data"]["kind"].startswith("server."):

@@ -62,7 +62,7 @@ def stack_env(var_dir, amqp_uri):
     env.update(
         PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
         GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(7)),
+        STANDINS_BASE_PORT=str(free_port_block(8)),
         STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
     )
     return env
@@ -100,7 +100,7 @@ def test_readyz_is_200_with_every_service_answering(stack):
 
 def test_stack_json_describes_what_runs(stack):
     assert set(stack["metrics"]) == set(SERVICES) | {"gateway"}
-    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail", "bmc", "images"}
+    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail", "bmc", "images", "payments"}
     first, second = stack["users"]
     assert first["two_factor"] is True and second["two_factor"] is False
     for inbox in ("sms_inbox", "voice_inbox", "mail_inbox"):

@@ -237,3 +237,35 @@ def test_concurrent_writers_in_one_process_all_land(database_url):
     assert len({e.position for e in events}) == 80
     for index in range(8):
         assert balance_of(store, balances, f"acc-{index}") == 10
+
+
+def test_waiting_for_another_processs_sqlite_write_lock_does_not_stall_other_greenthreads(sqlite_url):
+    """A second process (a replica, `panel rebuild-projections`) holds the write lock for a
+    second: the append waits for it cooperatively, so the rest of the service keeps running."""
+    import subprocess
+    import sys
+
+    store, balances = make_store(sqlite_url)
+    path = sqlite_url.removeprefix("sqlite:///")
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({path!r}, isolation_level=None)\n"
+        "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(1.0); c.execute('COMMIT')\n")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(1)
+            eventlet.sleep(0.01)
+
+    other_work = eventlet.spawn(ticker)
+    try:
+        store.append("acc-1", 0, [credited(5)])
+    finally:
+        other_work.kill()
+        holder.wait(10)
+    assert balance_of(store, balances, "acc-1") == 5
+    assert holder.returncode == 0  # the holder committed: the append really waited for it
+    assert len(ticks) >= 20  # other greenthreads ran while the append waited

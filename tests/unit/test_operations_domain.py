@@ -86,3 +86,12 @@ def test_docs_events_md_is_the_generated_list():
     from common.config import REPO_ROOT
 
     assert (REPO_ROOT / "docs" / "events.md").read_text() == events_doc() + "\n"
+
+
+def test_conclude_starts_and_finishes_a_pending_operation_at_once_and_never_twice():
+    history = [requested()]
+    history += Operation.replay(recorded(history)).conclude(True, "Paid", {"amount": "25.00"}, NOW)
+    assert [e.type for e in history] == ["operation_requested", "operation_started", "operation_succeeded"]
+    assert Operation.replay(recorded(history)).conclude(False, "Failed", None, NOW) == []
+    failed = [requested()] + Operation.replay(recorded([requested()])).conclude(False, "Declined", None, NOW)
+    assert Operation.replay(recorded(failed)).status == "failed"

@@ -1,0 +1,257 @@
+"""The billing service's use cases: balances, top-ups through the payment providers,
+signed payment notifications credited exactly once, renewal invoices and overdue servers.
+
+A top-up is an operation (``billing.topup``): requested when the customer is sent to the
+provider, finished when the provider's signed notification arrives — so the action log
+shows it running and then its result. Provider calls never happen inside a transaction.
+"""
+
+import base64
+import logging
+
+import sqlalchemy as sa
+
+from common import context
+from common.errors import (
+    ConcurrencyConflict, Conflict, NotFound, ServiceUnavailable, ValidationFailed, error_with_code,
+)
+from common.eventstore import ANY_VERSION, NewEvent, utcnow
+from services.billing import domain
+from services.billing.adapters import PaymentProviderError, WebhookRejected
+from services.billing.adapters.methods import METHODS
+from services.billing.projections import accounts, invoices, subscriptions, topups
+
+log = logging.getLogger(__name__)
+
+
+def retrying(command, attempts=6):
+    """Run ``command`` again when a concurrent writer got there first."""
+    for attempt in range(attempts):
+        try:
+            return command()
+        except ConcurrencyConflict:
+            if attempt == attempts - 1:
+                raise
+
+
+def topup_view(row):
+    view = {"id": row["topup_id"], "status": row["status"], "amount": row["amount"], "currency": domain.CURRENCY,
+            "method": row["method"], "provider_payment_id": row["provider_payment_id"],
+            "operation_id": row["operation_id"], "created_at": row["created_at"]}
+    if row["redirect_url"]:
+        view["redirect_url"] = row["redirect_url"]
+    if row["instructions"]:
+        view["instructions"] = row["instructions"]
+    return view
+
+
+def invoice_view(row):
+    return {key: row[key] for key in ("number", "server_id", "server_number", "amount", "status", "period_start",
+                                      "period_end", "issued_on", "paid_on")} | {"id": row["invoice_id"],
+                                                                                 "currency": domain.CURRENCY}
+
+
+class BillingUseCases:
+    def __init__(self, store, operations, providers, clock, config):
+        self.store = store
+        self.operations = operations
+        self.providers = providers
+        self.clock = clock
+        self.max_topup = domain.money(config.get("TOPUP_MAX", "10000"))
+        self.return_url = config.get("PANEL_URL", "http://127.0.0.1:8000") + "/billing"
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _one(self, query):
+        with self.store.engine.connect() as conn:
+            return conn.execute(query).mappings().first()
+
+    def _all(self, query):
+        with self.store.engine.connect() as conn:
+            return conn.execute(query).mappings().all()
+
+    def account(self, user_id):
+        balance = self._one(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id))
+        unpaid = self._all(sa.select(invoices.c.status, invoices.c.amount).where(
+            invoices.c.user_id == user_id, invoices.c.status.in_(["open", "overdue"])))
+        return {"balance": balance["balance"] if balance else "0.00", "currency": domain.CURRENCY,
+                "overdue": any(r["status"] == "overdue" for r in unpaid),
+                "unpaid_invoices": len(unpaid),
+                "amount_due": str(sum((domain.money(r["amount"]) for r in unpaid), domain.money(0)))}
+
+    def list_invoices(self, user_id, status=None, page=1, per_page=50):
+        where = [invoices.c.user_id == user_id]
+        if status:
+            where.append(invoices.c.status == status)
+        with self.store.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(invoices).where(*where)).scalar_one()
+            rows = conn.execute(sa.select(invoices).where(*where).order_by(invoices.c.number.desc())
+                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+        return {"items": [invoice_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+    def get_topup(self, user_id, topup_id):
+        row = self._one(sa.select(topups).where(topups.c.topup_id == topup_id, topups.c.user_id == user_id))
+        if row is None:
+            raise NotFound("No such top-up.")
+        return topup_view(row)
+
+    # -- top-ups ---------------------------------------------------------------------------
+
+    def create_topup(self, user_id, amount, method, idempotency_key=None):
+        amount = domain.check_topup(amount, method, METHODS, self.max_topup)
+        if idempotency_key:
+            earlier = self._one(sa.select(topups).where(topups.c.user_id == user_id,
+                                                        topups.c.idempotency_key == idempotency_key))
+            if earlier is not None:
+                if (domain.money(earlier["amount"]), earlier["method"]) != (amount, method):
+                    raise error_with_code(Conflict, "idempotency_key_reused",
+                                          "This Idempotency-Key was used for a different top-up.")
+                return topup_view(earlier)
+        topup_id = context.new_id()
+        try:
+            payment = self.providers[method].create_payment(topup_id, amount, domain.CURRENCY, self.return_url)
+        except PaymentProviderError as error:
+            raise ServiceUnavailable(f"{METHODS[method]['name']} is not available right now: {error}")
+        try:
+            with self.store.transaction() as tx:
+                operation = self.operations.request(
+                    tx, kind="billing.topup", target=topup_id, user_id=user_id,
+                    title=f"Top-up of {amount} {domain.CURRENCY} via {METHODS[method]['name']}")
+                tx.append(f"topup-{topup_id}", 0, domain.TopUp.request(
+                    topup_id, user_id, amount, method, payment, operation["id"], idempotency_key))
+        except sa.exc.IntegrityError:
+            # The same Idempotency-Key raced us: the first one's answer stands.
+            return self.create_topup(user_id, amount, method, idempotency_key)
+        return self.get_topup(user_id, topup_id)
+
+    def receive_webhook(self, provider, headers, body_base64):
+        """A provider's notification: verify it, then settle its top-up exactly once."""
+        if provider not in self.providers:
+            raise NotFound("No such payment provider.")
+        try:
+            # Signature freshness is checked against real time, never the business clock
+            # (which tests and the demo move forward).
+            notice = self.providers[provider].parse_webhook(
+                {k.lower(): v for k, v in headers.items()}, base64.b64decode(body_base64), utcnow())
+        except WebhookRejected as rejected:
+            raise error_with_code(ValidationFailed, "invalid_signature",
+                                  f"The notification was rejected ({rejected.reason}).")
+        except PaymentProviderError:
+            # The provider could not be asked to confirm: answer 503 so that it retries.
+            raise ServiceUnavailable("The payment could not be confirmed with the provider; retry later.")
+        if notice is None:
+            return {"result": "ignored"}  # authentic, but nothing to settle (another event type)
+        row = self._one(sa.select(topups.c.topup_id).where(topups.c.provider_payment_id == notice.provider_payment_id))
+        if row is None:
+            log.warning("payment notification for an unknown payment", extra={"provider": provider})
+            return {"result": "unknown_payment"}
+        return {"result": retrying(lambda: self._settle(row["topup_id"], notice))}
+
+    def _settle(self, topup_id, notice):
+        """Record the provider's verdict: the top-up's events, the credit and the operation's
+        outcome commit together, or not at all (a concurrent delivery: look again)."""
+        topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
+        succeeded = notice.status == "succeeded"
+        events = topup.settle(succeeded, notice.amount)
+        if not events:
+            return "duplicate"
+        with self.store.transaction() as tx:
+            tx.append(f"topup-{topup_id}", topup.version, events)
+            if succeeded:
+                account = domain.Account.replay(topup.user_id, tx.load_stream(f"account-{topup.user_id}"))
+                tx.append(f"account-{topup.user_id}", account.version,
+                          account.credit(notice.amount, "topup", topup_id))
+                detail = f"{notice.amount} {domain.CURRENCY} added to your balance."
+            else:
+                detail = "The payment did not go through."
+            self.operations.conclude(tx, topup.operation_id, succeeded, detail, {"amount": notice.amount})
+        if succeeded:
+            self.pay_open_invoices(topup.user_id)
+        return "credited" if succeeded else "failed"
+
+    # -- charges (orders) ------------------------------------------------------------------
+
+    def charge(self, user_id, amount, reference, reason="order"):
+        """Take ``amount`` once for ``reference``; ``insufficient_funds`` leaves the balance as it is."""
+        def attempt():
+            account = domain.Account.replay(user_id, self.store.load_stream(f"account-{user_id}"))
+            events = account.charge(amount, reason, reference)
+            if events:
+                self.store.append(f"account-{user_id}", account.version, events)
+            return {"charged": bool(events), "reference": reference}
+
+        return retrying(attempt)
+
+    def refund(self, user_id, amount, reference):
+        self.store.append(f"account-{user_id}", ANY_VERSION, [NewEvent("account_credited", {
+            "amount": str(domain.money(amount)), "reason": "refund", "reference": reference})])
+
+    # -- subscriptions and invoices --------------------------------------------------------
+
+    def subscribe(self, consumer, envelope):
+        """From inventory's ``server_provisioned``: start renewing that server."""
+        with self.store.transaction() as tx:
+            if not tx.record_inbox(consumer, envelope["event_id"]):
+                return
+            server = envelope["data"]
+            tx.append(f"subscription-{server['server_id']}", 0, domain.Subscription.subscribe(server))
+
+    def run_billing(self):
+        """Issue the renewal invoices that are due and pay each from the balance when it
+        suffices; the others become overdue. Returns how many were issued."""
+        today = self.clock.now().date()
+        due = self._all(sa.select(subscriptions.c.server_id).where(
+            subscriptions.c.paid_until <= today.isoformat(), subscriptions.c.open_invoice.is_(None)))
+        issued = 0
+        for row in due:
+            invoice_id = retrying(lambda: self._issue(row["server_id"], today))
+            if invoice_id:
+                issued += 1
+                self._pay_or_overdue(invoice_id)
+        return issued
+
+    def _issue(self, server_id, today):
+        subscription = domain.Subscription.replay(server_id, self.store.load_stream(f"subscription-{server_id}"))
+        if not subscription.due(today):
+            return None
+        invoice_id = context.new_id()
+        with self.store.transaction() as tx:
+            tx.lock_log()
+            last = tx.conn.execute(sa.select(sa.func.max(invoices.c.number))).scalar()
+            number = f"INV-{int(last.split('-')[1]) + 1 if last else 100001}"
+            period = subscription.invoice(invoice_id)
+            tx.append(f"subscription-{server_id}", subscription.version, period)
+            tx.append(f"invoice-{invoice_id}", 0, domain.Invoice.issue(invoice_id, number, subscription, period[0].data,
+                                                                       today))
+        return invoice_id
+
+    def _pay_or_overdue(self, invoice_id):
+        def attempt():
+            invoice = domain.Invoice.replay(invoice_id, self.store.load_stream(f"invoice-{invoice_id}"))
+            if invoice.status == "paid":
+                return True
+            account = domain.Account.replay(invoice.user_id, self.store.load_stream(f"account-{invoice.user_id}"))
+            try:
+                debit = account.charge(invoice.amount, "invoice", invoice_id)
+            except Conflict:
+                events = invoice.mark_overdue()
+                if events:
+                    self.store.append(f"invoice-{invoice_id}", invoice.version, events)
+                return False
+            subscription = domain.Subscription.replay(
+                invoice.server_id, self.store.load_stream(f"subscription-{invoice.server_id}"))
+            with self.store.transaction() as tx:
+                tx.append(f"account-{invoice.user_id}", account.version, debit)
+                tx.append(f"invoice-{invoice_id}", invoice.version, invoice.pay(self.clock.now().date()))
+                tx.append(f"subscription-{invoice.server_id}", subscription.version, subscription.renewed(invoice))
+            return True
+
+        return retrying(attempt)
+
+    def pay_open_invoices(self, user_id):
+        """After a credit: pay unpaid invoices, oldest first, while the balance covers them."""
+        rows = self._all(sa.select(invoices.c.invoice_id).where(
+            invoices.c.user_id == user_id, invoices.c.status.in_(["open", "overdue"])).order_by(invoices.c.number))
+        for row in rows:
+            if not self._pay_or_overdue(row["invoice_id"]):
+                break
