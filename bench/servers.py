@@ -12,10 +12,13 @@ Seeding. Servers are appended straight to the inventory service's database (its
 ``services.inventory.projections.schema`` on ``common.db.create_engine``, events from
 ``services.inventory.domain.Server.provision`` (plus ``mark_overdue`` for overdue ones),
 ``--batch`` servers per ``store.transaction()``. The running inventory service reads the same
-SQLite file (WAL), so its read models have them at once; the benchmark then waits until the
-inventory's outbox relay has read past the new events (none of them is published, but the
-relay reads the log) so that it does not disturb the timings. Numbers are SRV-200001… (unique
-and all of one length); locations cycle NL, US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`` (unique);
+SQLite file (WAL), so its read models have them at once. Like any provisioned server, each
+one then travels on: the inventory outbox relay publishes its ``server_provisioned``, billing
+subscribes it (paid until 2099, so no invoice is due during the run) and notify records the
+event as seen; the benchmark waits until the stack has settled (every service's relay has
+read its whole log and every queue of the vhost is empty) before measuring, and reports how
+long that took. Numbers are SRV-200001… (unique, all of one length); locations cycle NL,
+US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`` (unique);
 addresses are unique IPv4 (every 4th server also has an IPv6 address).
 
 (a) ``--servers`` servers: each query below is sent ``--repeat`` times, one at a time, over one
@@ -50,7 +53,8 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.measure import fmt, process_cpu_seconds, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, proc_status,
+    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, print_settle_progress,
+    proc_status, settle,
 )
 
 CUSTOMER = {"username": "bench-servers", "password": "bench-servers-password-1", "email": "servers@bench.local"}
@@ -59,9 +63,12 @@ ROLES = ("web", "db", "cache", "worker")
 PLANS = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX44": "184.00"}
 HARDWARE = {"cpu": "AMD Ryzen 5 3600", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 512 GB NVMe"], "gpu": None}
 FIRST_NUMBER = 200001
+# Far ahead: billing subscribes every server (from server_provisioned) but issues no invoice
+# during the run.
+PAID_UNTIL = "2099-12-31"
 OVERDUE_EVERY = 10
 WARMUP_REQUESTS = 5
-RELAY_WAIT_SECONDS = 300
+SETTLE_TIMEOUT = 600
 MEMORY_SAMPLE_SECONDS = 0.02
 
 
@@ -112,7 +119,7 @@ class Seeder:
                     events = domain.Server.provision(
                         server_id, user_id=self.user_id, number=spec["number"], location=spec["location"],
                         plan=spec["plan"], hardware=HARDWARE, ips=spec["ips"], os="ubuntu-24.04", bmc=self.bmc,
-                        paid_until="2026-12-31", price_month=spec["price_month"], tag=spec["tag"])
+                        paid_until=PAID_UNTIL, price_month=spec["price_month"], tag=spec["tag"])
                     if spec["overdue"]:
                         events += domain.Server(server_id, status=domain.ACTIVE).mark_overdue("invoice unpaid")
                     tx.append(f"server-{server_id}", 0, events)
@@ -132,24 +139,6 @@ class Seeder:
         if not bmc:
             raise BenchError("no demo server in the inventory database to take a BMC binding from")
         return bmc
-
-    def relay_lag(self):
-        """Events after the inventory outbox relay's checkpoint."""
-        tables = self.store.tables
-        with self.engine.connect() as conn:
-            last = conn.execute(sa.select(sa.func.coalesce(sa.func.max(tables.events.c.position), 0))).scalar_one()
-            checkpoint = conn.execute(sa.select(sa.func.min(tables.relay_checkpoints.c.position))).scalar() or 0
-        return last - checkpoint
-
-    def wait_for_relay(self, stack, timeout=RELAY_WAIT_SECONDS):
-        began = time.monotonic()
-        while self.relay_lag() > 0:
-            stack.check()
-            if time.monotonic() - began > timeout:
-                raise BenchError(f"the inventory outbox relay is still {self.relay_lag()} events behind "
-                                 f"after {timeout}s")
-            time.sleep(0.25)
-        return time.monotonic() - began
 
     def close(self):
         self.engine.dispose()
@@ -345,7 +334,7 @@ def report(args, stack, seeding, list_results, exports):
             print(f"  ! {e['format']} export: {e['rows']} rows, expected {args.export_rows}")
     print("seeding: " + "; ".join(
         f"{s['servers']:,} servers in {s['seconds']:.1f} s ({s['servers_per_s']:.0f}/s, batches of {args.batch}), "
-        f"relay caught up {s['relay_wait_seconds']:.1f} s later" for s in seeding))
+        f"the stack settled {s['settle_seconds']:.1f} s later" for s in seeding))
     print()
     summary = {
         "benchmark": "servers", "servers": args.servers, "export_rows": args.export_rows, "repeat": args.repeat,
@@ -396,7 +385,8 @@ def main(argv=None):
         seeding = []
         print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
         result = seeder.grow_to(args.servers, args.batch, progress)
-        result["relay_wait_seconds"] = seeder.wait_for_relay(stack)
+        print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
+        result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
         seeding.append(result)
         listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
         if listed.get("total") != args.servers:
@@ -410,7 +400,8 @@ def main(argv=None):
 
         print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
         result = seeder.grow_to(args.export_rows, args.batch, progress)
-        result["relay_wait_seconds"] = seeder.wait_for_relay(stack)
+        print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
+        result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
         seeding.append(result)
         exports = []
         for fmt_ in ("csv", "json"):
