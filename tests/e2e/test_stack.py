@@ -227,6 +227,28 @@ def test_a_server_reboot_reaches_the_customers_live_action_log(stack):
         stream.close()
 
 
+def test_a_top_up_paid_at_the_sandbox_is_credited_and_logged(stack):
+    """R-BILL-2/3 through the stack: the sandbox sends the signed webhook to the gateway."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][1]
+    token = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                     "password": customer["password"]}, timeout=10).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    before = requests.get(f"{api}/billing/account", headers=bearer, timeout=10).json()["balance"]
+    topup = requests.post(f"{api}/billing/topups", json={"amount": "75.00", "method": "revolut"}, headers=bearer,
+                          timeout=15).json()
+    assert topup["status"] == "pending" and topup["redirect_url"]
+    requests.post(f"{stack['payments_sandbox']}/payments/{topup['provider_payment_id']}/complete",
+                  json={"outcome": "succeeded"}, timeout=10).raise_for_status()
+    wait_for(lambda: requests.get(f"{api}/billing/topups/{topup['id']}", headers=bearer,
+                                  timeout=10).json()["status"] == "succeeded", timeout=30, message="credited")
+    after = requests.get(f"{api}/billing/account", headers=bearer, timeout=10).json()["balance"]
+    assert float(after) == float(before) + 75
+    wait_for(lambda: [i for i in requests.get(f"{api}/notifications", headers=bearer, timeout=10).json()["items"]
+                      if i["operation_id"] == topup["operation_id"] and i["level"] == "success"],
+             timeout=30, message="the top-up in the action log")
+
+
 def test_a_second_stack_on_the_same_folder_is_refused(stack):
     result = subprocess.run([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=stack["env"],
                             capture_output=True, text=True, timeout=60)
