@@ -44,7 +44,7 @@ import requests  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, ms_stats, sms_code,
+    BenchError, say, BenchStack, ignore_signals, install_signal_handlers, ms_stats, sms_code,
 )
 
 MODES = ("password", "2fa")
@@ -333,18 +333,18 @@ def main(argv=None):
         reference = argon2_reference()
         report(results, reference, args, stack)
     except KeyboardInterrupt:
-        print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
         code = 130
+        say("\n[bench] interrupted; stopping")
     except BenchError as error:
-        print(f"[bench] {error}", file=sys.stderr, flush=True)
         stack.failed = True
         code = 1
+        say(f"[bench] {error}")
     except Exception:
         stack.failed = True
         raise
     finally:
         ignore_signals()
-        print("[bench] stopping the stack ...", file=sys.stderr, flush=True)
+        say("[bench] stopping the stack ...")
         stack.stop()
     return code
 

@@ -57,7 +57,7 @@ from eventlet.event import Event  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, percentile, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password,
+    BenchError, say, BenchStack, ignore_signals, install_signal_handlers, login_password,
 )
 
 AIM_P50_MS = 50
@@ -400,18 +400,18 @@ def main(argv=None):
         results = main_run(args, stack)
         report(args, stack, results)
     except KeyboardInterrupt:
-        print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
         code = 130
+        say("\n[bench] interrupted; stopping")
     except BenchError as error:
-        print(f"[bench] {error}", file=sys.stderr, flush=True)
         stack.failed = True
         code = 1
+        say(f"[bench] {error}")
     except Exception:
         stack.failed = True
         raise
     finally:
         ignore_signals()
-        print("[bench] stopping the stack ...", file=sys.stderr, flush=True)
+        say("[bench] stopping the stack ...")
         stack.stop()
     return code
 

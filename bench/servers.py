@@ -53,7 +53,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.measure import fmt, process_cpu_seconds, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, print_settle_progress,
+    BenchError, say, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, print_settle_progress,
     proc_status, settle,
 )
 
@@ -410,21 +410,23 @@ def main(argv=None):
             stack.check()
         report(args, stack, seeding, list_results, exports)
     except KeyboardInterrupt:
-        print("\n[bench] interrupted; stopping", file=sys.stderr, flush=True)
         code = 130
+        say("\n[bench] interrupted; stopping")
     except BenchError as error:
-        print(f"[bench] {error}", file=sys.stderr, flush=True)
         stack.failed = True
         code = 1
+        say(f"[bench] {error}")
     except Exception:
         stack.failed = True
         raise
     finally:
         ignore_signals()
-        if seeder is not None:
-            seeder.close()
-        print("[bench] stopping the stack ...", file=sys.stderr, flush=True)
-        stack.stop()
+        try:
+            if seeder is not None:
+                seeder.close()
+        finally:
+            say("[bench] stopping the stack ...")
+            stack.stop()
     return code
 
 

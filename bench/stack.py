@@ -106,7 +106,28 @@ class Vhost:
             requests.delete(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=30)
             self.created = False
         except requests.RequestException as error:
-            print(f"[bench] could not delete vhost {self.name}: {error}", file=sys.stderr, flush=True)
+            say(f"[bench] could not delete vhost {self.name}: {error}")
+
+
+def say(message):
+    """A line on stderr that cannot fail (a closed pipe must not stop the clean-up)."""
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _die_with_parent():
+    """In the stack's process, before exec: SIGTERM when the benchmark dies, however it dies
+    (even SIGKILL), so the stack then stops its children in order (Linux prctl)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+    os.setsid()  # a session of its own: Ctrl-C reaches the benchmark only, which stops the stack
 
 
 def pid_alive(pid):
@@ -155,7 +176,7 @@ class BenchStack:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
             stdout=self._output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C reaches the benchmark, which stops the stack in order
+            preexec_fn=_die_with_parent,
         )
         stack_file = self.var_dir / "stack.json"
         deadline = began + self.boot_timeout + 30
@@ -233,7 +254,7 @@ class BenchStack:
                 try:
                     self.process.wait(STOP_GRACE)
                 except subprocess.TimeoutExpired:
-                    print("[bench] the stack did not stop in time; killing it", file=sys.stderr, flush=True)
+                    say("[bench] the stack did not stop in time; killing it")
                     self.process.kill()
                     self.process.wait()
             # Children of a stack that died hard (they run in sessions of their own).
@@ -257,8 +278,7 @@ class BenchStack:
                 self._output.close()
             self.vhost.delete()
             if self.keep or self.failed:
-                print(f"[bench] stack folder kept: {self.var_dir} (logs in log/, output in stack.out)",
-                      file=sys.stderr, flush=True)
+                say(f"[bench] stack folder kept: {self.var_dir} (logs in log/, output in stack.out)")
             else:
                 shutil.rmtree(self.var_dir, ignore_errors=True)
 
@@ -335,10 +355,13 @@ class Settle:
         import requests
         from kombu import Connection
 
-        answer = requests.get(f"{RABBIT_API}/queues/{self.stack.vhost.name}", params={"columns": "name"},
-                              auth=RABBIT_AUTH, timeout=10)
-        answer.raise_for_status()
-        names = [q["name"] for q in answer.json()]
+        try:
+            answer = requests.get(f"{RABBIT_API}/queues/{self.stack.vhost.name}", params={"columns": "name"},
+                                  auth=RABBIT_AUTH, timeout=10)
+            answer.raise_for_status()
+            names = [q["name"] for q in answer.json()]
+        except (requests.RequestException, ValueError) as error:
+            return {f"(management API: {type(error).__name__})": 1}  # unknown: not settled yet
         depths = {}
         with Connection(self.stack.amqp_uri) as connection:
             channel = connection.channel()

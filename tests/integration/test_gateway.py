@@ -12,7 +12,8 @@ import requests
 from marshmallow import Schema, fields, validate
 from nameko.rpc import rpc
 
-from common import context
+from common import context, migrations
+from common.db import create_engine
 from common.errors import Conflict, NotFound, RateLimited, error_with_code
 from common.logging import JsonFormatter
 from common.service import CallContext
@@ -86,11 +87,19 @@ class ProbeGateway(GatewayService):
 
 
 @pytest.fixture
-def gateway(start_service):
+def sessions_db(tmp_path):
+    """A migrated sessions database of the gateway's own (never the working tree's var/)."""
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrations.upgrade("gateway", create_engine(url))
+    return url
+
+
+@pytest.fixture
+def gateway(start_service, sessions_db):
     port = free_port()
     container = start_service(
         ProbeGateway, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT=0,
-        RPC_TIMEOUT_SECONDS=1, READY_SERVICES=["lab"],
+        RPC_TIMEOUT_SECONDS=1, READY_SERVICES=["lab"], DATABASE_URL=sessions_db,
     )
     container.base_url = f"http://127.0.0.1:{port}"
     return container
@@ -211,11 +220,11 @@ def test_readyz_is_200_when_every_service_answers(gateway, lab):
     assert answer.json() == {"status": "ready", "broker": "ok", "services": {"lab": "ok"}, "missing": []}
 
 
-def test_readyz_is_503_naming_the_services_that_do_not_answer(start_service, lab):
+def test_readyz_is_503_naming_the_services_that_do_not_answer(start_service, lab, sessions_db):
     start_service(Slowpoke)
     port = free_port()
     start_service(ProbeGateway, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT="off",
-                  READY_SERVICES=["lab", "slowpoke", "ghost"])
+                  READY_SERVICES=["lab", "slowpoke", "ghost"], DATABASE_URL=sessions_db)
     answer = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=8)
     assert answer.status_code == 503
     body = answer.json()
