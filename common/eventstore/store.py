@@ -82,12 +82,7 @@ class Transaction:
         if not events:
             return []
         self.lock_log()
-        tables = self.store.tables
-        current = self.conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(tables.events.c.version), 0)).where(
-                tables.events.c.stream_id == stream_id
-            )
-        ).scalar_one()
+        current = self.conn.execute(self.store.statements.stream_version, {"stream_id": stream_id}).scalar_one()
         if expected_version is not ANY_VERSION and current != expected_version:
             raise ConcurrencyConflict(
                 f"stream {stream_id} is at version {current}, not {expected_version}",
@@ -109,11 +104,10 @@ class Transaction:
             )
         recorded = []
         try:
-            # One statement per row: RETURNING with executemany is not portable.
+            # One prepared statement per row (compiled once per store): the position comes back
+            # with each row, in order, on every backend.
             for row in rows:
-                position = self.conn.execute(
-                    tables.events.insert().values(**row).returning(tables.events.c.position)
-                ).scalar_one()
+                position = self.conn.execute(self.store.statements.insert_event, row).scalar_one()
                 recorded.append(RecordedEvent(position=position, **row))
         except IntegrityError as exc:
             raise ConcurrencyConflict(
@@ -149,12 +143,23 @@ class Transaction:
         self._ordered = True
 
 
+class Statements:
+    """The store's hot statements, built once so SQLAlchemy compiles them once."""
+
+    def __init__(self, tables):
+        events = tables.events
+        self.stream_version = sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).where(
+            events.c.stream_id == sa.bindparam("stream_id"))
+        self.insert_event = events.insert().returning(events.c.position)
+
+
 class EventStore:
     """A service's event log, with its projections, on one SQLAlchemy engine."""
 
     def __init__(self, engine, tables, projections=()):
         self.engine = engine
         self.tables = tables
+        self.statements = Statements(tables)
         self.projections = list(projections)
         self._commit_listeners = []
         # SQLite allows one writer; queue writers of this process here (cooperatively under
