@@ -21,7 +21,7 @@ ENV_DIR = Path(__file__).resolve().parent / "alembic"
 
 
 class SchemaOutdated(RuntimeError):
-    pass
+    """The database is not at the revision the code needs."""
 
 
 def metadata_of(component):

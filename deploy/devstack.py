@@ -36,7 +36,7 @@ CHILD_WARNINGS = "ignore::DeprecationWarning"
 
 
 class StackError(RuntimeError):
-    pass
+    """The stack cannot start or keep running; the message says why and what to do."""
 
 
 class Settings:
