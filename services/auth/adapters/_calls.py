@@ -1,36 +1,21 @@
 """What the adapters share: a time limit per call, one HTTP POST that turns every failure
 into ``DeliveryFailed``, and the ``observe`` bookkeeping of each attempt."""
 
-import contextlib
 import logging
-import sys
-import time
 
 import requests
 
+from common import outside
 from services.auth.adapters import DeliveryFailed
 
 log = logging.getLogger(__name__)
 
-OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
+OK, FAILED, TIMEOUT = outside.OK, outside.FAILED, outside.TIMEOUT
 
 
-@contextlib.contextmanager
 def time_limit(provider, seconds):
-    """Bound a whole call to ``seconds``. The clients' own time-outs bound each socket
-    operation only (a provider trickling bytes could hold us far longer); under eventlet,
-    where the auth service runs, an ``eventlet.Timeout`` bounds the total as well."""
-    eventlet = sys.modules.get("eventlet")
-    if eventlet is None or not eventlet.patcher.is_monkey_patched("socket"):
-        yield
-        return
-    timer = eventlet.Timeout(seconds, False)
-    timer_fired = True
-    with timer:
-        yield
-        timer_fired = False
-    if timer_fired:
-        raise DeliveryFailed(provider, f"no answer within {seconds:g} s", timed_out=True)
+    """A whole call bounded to ``seconds`` (``common.outside.time_limit``)."""
+    return outside.time_limit(seconds, lambda: DeliveryFailed(provider, f"no answer within {seconds:g} s", timed_out=True))
 
 
 def post(provider, url, timeout, **kwargs):
@@ -66,21 +51,5 @@ def field(provider, answer, name):
 
 
 def observed(observe, adapter, provider, attempt):
-    """Run ``attempt()`` and report its outcome and duration to ``observe`` (if any).
-
-    A broken hook is logged, never allowed to break the delivery itself."""
-    started = time.perf_counter()
-    outcome = FAILED
-    try:
-        result = attempt()
-        outcome = OK
-        return result
-    except DeliveryFailed as error:
-        outcome = TIMEOUT if error.timed_out else FAILED
-        raise
-    finally:
-        if observe is not None:
-            try:
-                observe(adapter, provider, outcome, time.perf_counter() - started)
-            except Exception:
-                log.exception("observe hook failed", extra={"adapter": adapter, "provider": provider})
+    """Run ``attempt()`` and report it to ``observe`` (``common.outside.observed``)."""
+    return outside.observed(observe, adapter, provider, attempt, DeliveryFailed)

@@ -3,25 +3,23 @@ failure into ``PaymentProviderError``, the ``observe`` bookkeeping, money in the
 providers want, and the checks of a signed webhook (headers without case, HMAC compared in
 constant time, a timestamp within tolerance)."""
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import re
-import sys
-import time
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 import requests
 
+from common import outside
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 
 log = logging.getLogger(__name__)
 
 ADAPTER = "payments"
-OK, FAILED, TIMEOUT = "ok", "failed", "timeout"
+OK, FAILED, TIMEOUT = outside.OK, outside.FAILED, outside.TIMEOUT
 DEFAULT_TOLERANCE_SECONDS = 300
 CENT = Decimal("0.01")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -30,22 +28,9 @@ MAX_REFERENCE_LENGTH = 100
 
 # --- calls ---------------------------------------------------------------------------------
 
-@contextlib.contextmanager
 def time_limit(provider, seconds):
-    """Bound a whole call to ``seconds``. requests' own time-outs bound each socket
-    operation only (a provider trickling bytes could hold us far longer); under eventlet,
-    where the billing service runs, an ``eventlet.Timeout`` bounds the total as well."""
-    eventlet = sys.modules.get("eventlet")
-    if eventlet is None or not eventlet.patcher.is_monkey_patched("socket"):
-        yield
-        return
-    timer = eventlet.Timeout(seconds, False)
-    timer_fired = True
-    with timer:
-        yield
-        timer_fired = False
-    if timer_fired:
-        raise PaymentProviderError(provider, f"no answer within {seconds:g} s", timed_out=True)
+    """A whole call bounded to ``seconds`` (``common.outside.time_limit``)."""
+    return outside.time_limit(seconds, lambda: PaymentProviderError(provider, f"no answer within {seconds:g} s", timed_out=True))
 
 
 def call(provider, method, url, timeout, tolerate=(), **kwargs):
@@ -96,24 +81,8 @@ def _error_hint(answer):
 
 
 def observed(observe, provider, attempt):
-    """Run ``attempt()`` and report its outcome and duration to ``observe`` (if any).
-
-    A broken hook is logged, never allowed to break the payment itself."""
-    started = time.perf_counter()
-    outcome = FAILED
-    try:
-        result = attempt()
-        outcome = OK
-        return result
-    except PaymentProviderError as error:
-        outcome = TIMEOUT if error.timed_out else FAILED
-        raise
-    finally:
-        if observe is not None:
-            try:
-                observe(ADAPTER, provider, outcome, time.perf_counter() - started)
-            except Exception:
-                log.exception("observe hook failed", extra={"adapter": ADAPTER, "provider": provider})
+    """Run ``attempt()`` and report it to ``observe`` (``common.outside.observed``)."""
+    return outside.observed(observe, ADAPTER, provider, attempt, PaymentProviderError)
 
 
 def field(provider, answer, *path):
