@@ -17,7 +17,12 @@ payment reference we generate, and our bank tells us when a transfer with it arr
 
 import secrets
 
-from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice, PaymentProviderError
+from services.billing.adapters import (
+    FAILED,
+    SUCCEEDED,
+    PaymentNotice,
+    PaymentProviderError,
+)
 from services.billing.adapters._calls import (
     DEFAULT_TOLERANCE_SECONDS,
     PaymentProvider,

@@ -24,7 +24,12 @@ import json
 import threading
 import time
 
-from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice, PaymentProviderError
+from services.billing.adapters import (
+    FAILED,
+    SUCCEEDED,
+    PaymentNotice,
+    PaymentProviderError,
+)
 from services.billing.adapters._calls import (
     PaymentProvider,
     check_payment,
