@@ -6,8 +6,9 @@
 Boots the whole stack (``bench.stack``: ``python -m deploy.devstack`` on a private RabbitMQ
 vhost, a temporary var dir and free ports) with ``BMC_POWER_DELAY=0``, so the emulated
 servers change power at once. Logs in over HTTP as the second demo customer (no
-two-factor), gives them ``--pool`` servers (the two demo ones, plus servers made with ``inventory.provision_server`` over nameko RPC that share the
-demo servers' BMC bindings, read from the inventory database's ``servers.bmc``) and opens
+two-factor), gives them ``--pool`` servers (the two demo ones, plus servers made with
+``inventory.provision_server`` over nameko RPC that share the demo servers' BMC bindings,
+read from the inventory database's ``servers.bmc``) and opens
 ``GET /api/v1/notifications/stream`` (Server-Sent Events), read by a greenthread of this
 process (monkey-patched by eventlet) with ``requests`` (``stream=True``).
 
@@ -57,7 +58,7 @@ from eventlet.event import Event  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, percentile, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, say, BenchStack, ignore_signals, install_signal_handlers, login_password,
+    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, say, settle,
 )
 
 AIM_P50_MS = 50
@@ -91,7 +92,9 @@ class StreamReader:
         if self._response.status_code != 200:
             raise BenchError(f"the stream answered {self._response.status_code}: {self._response.text[:300]}")
         self._thread = eventlet.spawn(self._read)
-        self.connected.wait()  # the ": connected" comment: the gateway registered the stream
+        # The ": connected" comment: the gateway has registered the stream.
+        if not self.connected.wait(30):
+            raise BenchError(f"the notification stream did not connect ({self.error or 'no answer in 30 s'})")
 
     def _read(self):
         try:
@@ -230,7 +233,7 @@ def measure_level(args, stack, session, reader, server_ids, in_flight):
         problems.append(f"the stream broke: {reader.error}")
 
     samples, failed, missing = [], [], []
-    for operation_id, server_id, final, warm in done:
+    for operation_id, _server_id, final, warm in done:
         if warm:
             continue
         if final != "success":
@@ -252,7 +255,8 @@ def measure_level(args, stack, session, reader, server_ids, in_flight):
     other = None if machine is None or None in known else max(machine - sum(known), 0.0)
     cpu_by = {name: used.get(pid) for name, pid in pids.items()}
     result = {
-        "in_flight": in_flight, "servers": len(server_ids), "measured": len(samples), "failed": len(failed), "missing": len(missing),
+        "in_flight": in_flight, "servers": len(server_ids), "measured": len(samples), "failed": len(failed),
+        "missing": len(missing),
         "problems": problems, "first_failures": failed[:5], "seconds": wall,
         "ops_per_s": len(done) / wall if wall else None,
         "cpu_pct": {"bench": used.get(os.getpid()), "broker": used.get(broker) if broker else None,
@@ -281,6 +285,7 @@ def main_run(args, stack):
         provision_more(stack, user_id, wanted - len(existing))
     server_ids = [s["id"] for s in customer_servers(stack, session)][:wanted]
 
+    settle(stack)  # the demo seed's and the set-up's events have travelled: an idle stack
     reader = StreamReader(requests.Session(), f"{stack.api}/notifications/stream")
     reader.session.headers.update(session.headers)
     reader.start()
@@ -322,11 +327,15 @@ def report(args, stack, results):
     headers = ["in flight", "to notify", "to client", "operation itself", "inventory cpu%", "notify cpu%",
                "gateway cpu%", "bmc cpu%", "broker cpu%", "bench cpu%"]
     rows = []
+
+    def pair(result, key):
+        return f"{fmt(result[key]['p50'], '.1f')} / {fmt(result[key]['p99'], '.1f')}"
+
     for r in results:
-        pair = lambda key: f"{fmt(r[key]['p50'], '.1f')} / {fmt(r[key]['p99'], '.1f')}"  # noqa: E731
         cpu = r["cpu_pct"]
-        rows.append([r["in_flight"], pair("to_notify_ms"), pair("to_client_ms"), pair("run_ms")]
-                    + [fmt(cpu.get(name), ".0f") for name in ("inventory", "notify", "gateway", "bmc", "broker", "bench")])
+        rows.append([r["in_flight"], pair(r, "to_notify_ms"), pair(r, "to_client_ms"), pair(r, "run_ms")]
+                    + [fmt(cpu.get(name), ".0f")
+                       for name in ("inventory", "notify", "gateway", "bmc", "broker", "bench")])
     print(table(headers, rows))
     print()
     for r in results:

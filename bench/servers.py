@@ -15,7 +15,9 @@ Seeding. Servers are appended straight to the inventory service's database (its
 SQLite file (WAL), so its read models have them at once. Like any provisioned server, each
 one then travels on: the inventory outbox relay publishes its ``server_provisioned``, billing
 subscribes it (paid until 2099, so no invoice is due during the run) and notify records the
-event as seen; the benchmark waits until the stack has settled (every service's relay has
+event as seen. Seeding is held back while the stack is far behind (inventory relay more
+than 2,000 events behind, or more than 3,000 messages queued), so that it runs alongside
+that work rather than starving it; the benchmark then waits until the stack has settled (every service's relay has
 read its whole log and every queue of the vhost is empty) before measuring, and reports how
 long that took. Numbers are SRV-200001… (unique, all of one length); locations cycle NL,
 US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`` (unique);
@@ -51,10 +53,10 @@ import time  # noqa: E402
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from bench.measure import fmt, process_cpu_seconds, table  # noqa: E402
+from bench.measure import CpuWindow, fmt, oldest_pid_named, process_cpu_seconds, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, say, BenchStack, ignore_signals, install_signal_handlers, login_password, ms_stats, print_settle_progress,
-    proc_status, settle,
+    BenchError, BenchStack, Settle, ignore_signals, install_signal_handlers, login_password, ms_stats,
+    print_settle_progress, proc_status, say, settle,
 )
 
 CUSTOMER = {"username": "bench-servers", "password": "bench-servers-password-1", "email": "servers@bench.local"}
@@ -69,6 +71,9 @@ PAID_UNTIL = "2099-12-31"
 OVERDUE_EVERY = 10
 WARMUP_REQUESTS = 5
 SETTLE_TIMEOUT = 600
+NOISY_OTHER_CPU_PCT = 25
+MAX_RELAY_LAG = 2000
+MAX_QUEUED = 3000
 MEMORY_SAMPLE_SECONDS = 0.02
 
 
@@ -104,13 +109,20 @@ class Seeder:
         self.bmc = self.demo_bmc()
         self.count = 0
 
-    def grow_to(self, total, batch, progress=None):
+    def grow_to(self, total, batch, progress=None, backpressure=None):
+        """Append servers until the customer has ``total``; ``backpressure()`` is called
+        before each batch and may block (to let the stack keep up)."""
         from common import context
         from services.inventory import domain
 
         began = time.perf_counter()
         start = self.count
+        held = 0.0
         while self.count < total:
+            if backpressure is not None:
+                paused = time.perf_counter()
+                backpressure()
+                held += time.perf_counter() - paused
             end = min(self.count + batch, total)
             with self.store.transaction() as tx:
                 for index in range(self.count, end):
@@ -127,7 +139,7 @@ class Seeder:
             if progress:
                 progress(self.count)
         seconds = time.perf_counter() - began
-        return {"servers": total - start, "seconds": seconds,
+        return {"servers": total - start, "seconds": seconds, "held_seconds": held,
                 "servers_per_s": (total - start) / seconds if seconds else None}
 
     def demo_bmc(self):
@@ -142,6 +154,48 @@ class Seeder:
 
     def close(self):
         self.engine.dispose()
+
+
+class Backpressure:
+    """Holds the seeding back while the stack is far behind it: the inventory outbox relay
+    more than ``MAX_RELAY_LAG`` events behind, or more than ``MAX_QUEUED`` messages waiting
+    in the vhost's queues (billing and notify consuming ``server_provisioned``). Seeding then
+    runs alongside the stack's own work instead of ahead of it: without it the seeding
+    transactions starve the relay of SQLite's write lock and everything queues up behind."""
+
+    def __init__(self, stack):
+        self.stack = stack
+        self.probe = Settle(stack)
+
+    def __call__(self):
+        while True:
+            lag = self.probe.relay_lags().get("inventory", 0)
+            queued = sum(self.probe.queue_depths().values()) if lag <= MAX_RELAY_LAG else None
+            if lag <= MAX_RELAY_LAG and queued <= MAX_QUEUED:
+                return
+            self.stack.check()
+            time.sleep(0.2)
+
+    def close(self):
+        self.probe.close()
+
+
+class OtherCpu:
+    """CPU used meanwhile by programs outside this benchmark (not the benchmark, not the
+    stack's processes, not RabbitMQ): a noise indicator, % of one core."""
+
+    def __init__(self, stack):
+        self.broker = oldest_pid_named("beam.smp")
+        self.pids = [os.getpid()] + list(stack.info["processes"].values()) + ([self.broker] if self.broker else [])
+        self.window = CpuWindow(self.pids)
+
+    def start(self):
+        self.window.start()
+
+    def stop(self):
+        used, machine = self.window.stop()
+        known = [used.get(pid) for pid in self.pids]
+        return None if machine is None or None in known else max(machine - sum(known), 0.0)
 
 
 # -- (a) lists, filters, searches ---------------------------------------------------------------
@@ -174,6 +228,8 @@ def measure_query(session, stack, name, params, repeat):
             raise BenchError(f"GET /servers {params} answered {answer.status_code}: {answer.text[:300]}")
         total = answer.json()["total"]
     cpu_before = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
+    other = OtherCpu(stack)
+    other.start()
     latencies, errors = [], 0
     for _ in range(repeat):
         began = time.perf_counter()
@@ -184,6 +240,7 @@ def measure_query(session, stack, name, params, repeat):
             latencies.append(ended - began)
         else:
             errors += 1
+    other_cpu = other.stop()
     cpu_after = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
     stats = ms_stats(latencies, (0.50, 0.99, 1.0))
     items = len(json.loads(body).get("items", [])) if answer.status_code == 200 else None
@@ -193,6 +250,7 @@ def measure_query(session, stack, name, params, repeat):
         "items": items, "p50_ms": stats[0.50], "p99_ms": stats[0.99], "max_ms": stats[1.0],
         "gateway_cpu_ms_per_req": (cpu_after["gateway"] - cpu_before["gateway"]) * 1000 / done,
         "inventory_cpu_ms_per_req": (cpu_after["inventory"] - cpu_before["inventory"]) * 1000 / done,
+        "other_cpu_pct": other_cpu,
     }
 
 
@@ -262,6 +320,8 @@ def export(session, stack, fmt_):
     watch = MemoryWatch(pids)
     counter = RowCounter(b"\n" if fmt_ == "csv" else b'"number": ')
     size = 0
+    other = OtherCpu(stack)
+    other.start()
     watch.start()
     began = time.perf_counter()
     first_byte = None
@@ -279,6 +339,7 @@ def export(session, stack, fmt_):
     finally:
         seconds = time.perf_counter() - began
         memory = watch.stop()
+        other_cpu = other.stop()
     cpu_after = {name: process_cpu_seconds(pid) for name, pid in pids.items()}
     rows = counter.count - 1 if fmt_ == "csv" else counter.count  # the CSV header line
     return {
@@ -286,6 +347,7 @@ def export(session, stack, fmt_):
         "rows_per_s": rows / seconds if seconds else None, "memory": memory,
         "gateway_cpu_s": cpu_after["gateway"] - cpu_before["gateway"],
         "inventory_cpu_s": cpu_after["inventory"] - cpu_before["inventory"],
+        "other_cpu_pct": other_cpu,
     }
 
 
@@ -301,19 +363,20 @@ def report(args, stack, seeding, list_results, exports):
     print(f"(a) GET /api/v1/servers as one customer with {args.servers:,} servers — each query {args.repeat}× "
           f"in a row on one keep-alive connection, after {WARMUP_REQUESTS} unmeasured; {os.cpu_count()} cores")
     headers = ["query", "total", "items", "requests", "errors", "p50 ms", "p99 ms", "max ms",
-               "gateway cpu ms/req", "inventory cpu ms/req"]
+               "gateway cpu ms/req", "inventory cpu ms/req", "other cpu%"]
     rows = [[r["query"], r["total"], r["items"], r["requests"], r["errors"], fmt(r["p50_ms"], ".1f"),
              fmt(r["p99_ms"], ".1f"), fmt(r["max_ms"], ".1f"), fmt(r["gateway_cpu_ms_per_req"], ".1f"),
-             fmt(r["inventory_cpu_ms_per_req"], ".1f")] for r in list_results]
+             fmt(r["inventory_cpu_ms_per_req"], ".1f"), fmt(r["other_cpu_pct"], ".0f")] for r in list_results]
     print(table(headers, rows))
     for r in list_results:
         print(f"  {r['query']:<15} {json.dumps(r['params'])}")
     print()
     print(f"(b) GET /api/v1/servers/export of {args.export_rows:,} servers, streamed to /dev/null")
-    headers = ["format", "rows", "MiB", "seconds", "first byte ms", "rows/s", "gateway cpu s", "inventory cpu s"]
+    headers = ["format", "rows", "MiB", "seconds", "first byte ms", "rows/s", "gateway cpu s", "inventory cpu s",
+               "other cpu%"]
     rows = [[e["format"], e["rows"], fmt(e["bytes"] / 1048576, ".1f"), fmt(e["seconds"], ".1f"),
              fmt(e["first_byte_ms"], ".0f"), fmt(e["rows_per_s"], ".0f"), fmt(e["gateway_cpu_s"], ".1f"),
-             fmt(e["inventory_cpu_s"], ".1f")] for e in exports]
+             fmt(e["inventory_cpu_s"], ".1f"), fmt(e["other_cpu_pct"], ".0f")] for e in exports]
     print(table(headers, rows))
     print()
     print("memory (MiB): VmRSS and VmHWM (peak RSS since start) before and after each download; "
@@ -323,18 +386,24 @@ def report(args, stack, seeding, list_results, exports):
     rows = []
     for e in exports:
         for name, m in e["memory"].items():
-            rows.append([e["format"], name, fmt(mib(m["rss_before_kib"]), ".1f"), fmt(mib(m["peak_rss_during_kib"]), ".1f"),
-                         fmt(mib(m["rss_growth_kib"]), "+.1f"), fmt(mib(m["rss_after_kib"]), ".1f"),
-                         fmt(mib(m["hwm_before_kib"]), ".1f"), fmt(mib(m["hwm_after_kib"]), ".1f"),
-                         fmt(mib(m["hwm_growth_kib"]), "+.1f")])
+            rows.append([e["format"], name, fmt(mib(m["rss_before_kib"]), ".1f"),
+                         fmt(mib(m["peak_rss_during_kib"]), ".1f"), fmt(mib(m["rss_growth_kib"]), "+.1f"),
+                         fmt(mib(m["rss_after_kib"]), ".1f"), fmt(mib(m["hwm_before_kib"]), ".1f"),
+                         fmt(mib(m["hwm_after_kib"]), ".1f"), fmt(mib(m["hwm_growth_kib"]), "+.1f")])
     print(table(headers, rows, right=range(2, len(headers))))
     print()
+    noisy = [r["query"] for r in list_results if (r["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
+    noisy += [f"export {e['format']}" for e in exports if (e["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
+    if noisy:
+        print(f"  ! other programs used more than {NOISY_OTHER_CPU_PCT}% CPU during {', '.join(noisy)}: "
+              "those rows are disturbed; run again on a quiet machine")
     for e in exports:
         if e["rows"] != args.export_rows:
             print(f"  ! {e['format']} export: {e['rows']} rows, expected {args.export_rows}")
     print("seeding: " + "; ".join(
-        f"{s['servers']:,} servers in {s['seconds']:.1f} s ({s['servers_per_s']:.0f}/s, batches of {args.batch}), "
-        f"the stack settled {s['settle_seconds']:.1f} s later" for s in seeding))
+        f"{s['servers']:,} servers in {s['seconds']:.1f} s ({s['servers_per_s']:.0f}/s in batches of {args.batch}, "
+        f"{s['held_seconds']:.0f} s of it held back for the stack to keep up), the stack settled "
+        f"{s['settle_seconds']:.1f} s later" for s in seeding))
     print()
     summary = {
         "benchmark": "servers", "servers": args.servers, "export_rows": args.export_rows, "repeat": args.repeat,
@@ -363,7 +432,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     install_signal_handlers()
     stack = BenchStack(keep=args.keep_logs, label="bench-servers")
-    seeder = None
+    seeder = backpressure = None
     code = 0
     try:
         print(f"[bench] booting the stack on vhost {stack.vhost.name} (folder {stack.var_dir}) ...", flush=True)
@@ -384,7 +453,8 @@ def main(argv=None):
 
         seeding = []
         print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
-        result = seeder.grow_to(args.servers, args.batch, progress)
+        backpressure = Backpressure(stack)
+        result = seeder.grow_to(args.servers, args.batch, progress, backpressure)
         print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
         result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
         seeding.append(result)
@@ -399,7 +469,7 @@ def main(argv=None):
             stack.check()
 
         print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
-        result = seeder.grow_to(args.export_rows, args.batch, progress)
+        result = seeder.grow_to(args.export_rows, args.batch, progress, backpressure)
         print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
         result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
         seeding.append(result)
@@ -424,6 +494,8 @@ def main(argv=None):
         try:
             if seeder is not None:
                 seeder.close()
+            if backpressure is not None:
+                backpressure.close()
         finally:
             say("[bench] stopping the stack ...")
             stack.stop()

@@ -92,7 +92,7 @@ class Vhost:
         try:
             requests.put(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
         except requests.RequestException as error:
-            raise BenchError(f"cannot create a vhost through {RABBIT_API}: {error}")
+            raise BenchError(f"cannot create a vhost through {RABBIT_API}: {error}") from None
         self.created = True
         requests.put(f"{RABBIT_API}/permissions/{self.name}/guest", auth=RABBIT_AUTH, timeout=10,
                      json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()

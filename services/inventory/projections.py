@@ -94,8 +94,17 @@ class ServersProjection(Projection):
 
 schema.add_projection(ServersProjection())
 
-SORTABLE = {"number": servers.c.number, "location": servers.c.location, "status": servers.c.status,
+# Server numbers are "SRV-<n>": by length, then text, is their numeric order (SRV-99999
+# before SRV-100000).
+NUMBER_ORDER = (sa.func.length(servers.c.number), servers.c.number)
+SORTABLE = {"location": servers.c.location, "status": servers.c.status,
             "paid_until": servers.c.paid_until, "tag": servers.c.tag}
+
+
+def next_number(conn):
+    """The next server number (integers, not text: SRV-100000 follows SRV-99999)."""
+    last = conn.execute(sa.select(sa.func.max(sa.cast(sa.func.substr(servers.c.number, 5), sa.Integer)))).scalar()
+    return f"SRV-{(last or 10000) + 1}"
 
 
 def _escape_like(text):
@@ -122,8 +131,8 @@ def filtered(user_id, location=None, status=None, q=None):
 
 
 def list_rows(conn, where, sort="number", descending=False, limit=50, offset=0):
-    column = SORTABLE[sort]
-    order = [column.desc() if descending else column.asc(), servers.c.number.asc()]
+    numbers = [c.desc() if descending and sort == "number" else c.asc() for c in NUMBER_ORDER]
+    order = numbers if sort == "number" else [SORTABLE[sort].desc() if descending else SORTABLE[sort].asc(), *numbers]
     total = conn.execute(sa.select(sa.func.count()).select_from(servers).where(where)).scalar_one()
     rows = conn.execute(sa.select(servers).where(where).order_by(*order).limit(limit).offset(offset)).mappings().all()
     return rows, total
@@ -133,5 +142,7 @@ def rows_after(conn, where, after_number, limit):
     """Keyset page by number (exports: constant cost per page, however deep)."""
     query = sa.select(servers).where(where)
     if after_number:
-        query = query.where(servers.c.number > after_number)
-    return conn.execute(query.order_by(servers.c.number).limit(limit)).mappings().all()
+        length = sa.func.length(servers.c.number)
+        query = query.where(sa.or_(length > len(after_number),
+                                   sa.and_(length == len(after_number), servers.c.number > after_number)))
+    return conn.execute(query.order_by(*NUMBER_ORDER).limit(limit)).mappings().all()

@@ -15,7 +15,7 @@ from common.operations import OperationFailed
 from services.inventory import domain
 from services.inventory.adapters import BmcError
 from services.inventory.adapters.factory import bmc_for
-from services.inventory.projections import filtered, list_rows, rows_after, servers
+from services.inventory.projections import filtered, list_rows, next_number, rows_after, servers
 
 POWER_CACHE_SECONDS = 10
 MAX_PER_PAGE = 500
@@ -107,8 +107,7 @@ class InventoryUseCases:
         server_id = context.new_id()
         with self.store.transaction() as tx:
             tx.lock_log()
-            last = tx.conn.execute(sa.select(sa.func.max(servers.c.number))).scalar()
-            number = f"SRV-{int(last.split('-')[1]) + 1 if last else 10001}"
+            number = next_number(tx.conn)
             events = domain.Server.provision(
                 server_id, user_id=user_id, number=number, location=location, plan=plan, hardware=hardware,
                 ips=ips, os=os, bmc=bmc, paid_until=paid_until, price_month=price_month, tag=tag)

@@ -303,3 +303,21 @@ def test_killing_inventory_mid_operation_leaves_no_operation_running(panel, star
     assert final["status"] == "failed"
     events = store_of(restarted).load_stream(f"operation-{operation['id']}")
     assert [e.type for e in events] == ["operation_requested", "operation_started", "operation_failed"]
+
+
+def test_server_numbers_count_past_99999_in_numeric_order(panel):
+    """Numbers are integers in text: SRV-100000 follows SRV-99999 in lists and exports."""
+    store = store_of(panel.inventory_container)
+    from services.inventory.domain import Server
+
+    with store.transaction() as tx:
+        tx.append("server-old", 0, Server.provision(
+            "old", user_id="ann", number="SRV-99999", location="NL", plan="AX41", hardware={}, ips=["192.0.2.99"],
+            os="ubuntu-24.04", bmc={"endpoint": panel.bmc.endpoint, "system_id": "x"}, paid_until="2026-12-31",
+            price_month="49.00"))
+    newer = [panel.provision("ann")["number"] for _ in range(2)]
+    assert newer == ["SRV-100000", "SRV-100001"]
+    listed = [i["number"] for i in panel.get("/servers", "ann").json()["items"]]
+    assert listed == ["SRV-99999", "SRV-100000", "SRV-100001"]
+    exported = [row["number"] for row in csv.DictReader(io.StringIO(panel.get("/servers/export", "ann").text))]
+    assert exported == listed
