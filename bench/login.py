@@ -45,7 +45,13 @@ import requests  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, ms_stats, say, settle, sms_code,
+    BenchError,
+    BenchStack,
+    install_signal_handlers,
+    ms_stats,
+    run_on_stack,
+    settle,
+    sms_code,
 )
 
 MODES = ("password", "2fa")
@@ -312,12 +318,8 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     install_signal_handlers()
-    stack = BenchStack(keep=args.keep_logs, label="bench-login")
-    code = 0
-    try:
-        print(f"[bench] booting the stack on vhost {stack.vhost.name} (folder {stack.var_dir}) ...", flush=True)
-        stack.start()
-        print(f"[bench] stack ready in {stack.boot_seconds:.1f} s; gateway {stack.info['gateway']}", flush=True)
+
+    def run(stack):
         extra = []
         if "2fa" in args.modes and max(args.concurrency) > 1:
             print(f"[bench] registering {max(args.concurrency) - 1} more two-factor users (one phone each) ...",
@@ -332,23 +334,9 @@ def main(argv=None):
                 results.append(measure(stack, mode, concurrency, args.warmup, args.seconds, extra))
                 stack.check()
         print("[bench] timing argon2id in this process ...", flush=True)
-        reference = argon2_reference()
-        report(results, reference, args, stack)
-    except KeyboardInterrupt:
-        code = 130
-        say("\n[bench] interrupted; stopping")
-    except BenchError as error:
-        stack.failed = True
-        code = 1
-        say(f"[bench] {error}")
-    except Exception:
-        stack.failed = True
-        raise
-    finally:
-        ignore_signals()
-        say("[bench] stopping the stack ...")
-        stack.stop()
-    return code
+        report(results, argon2_reference(), args, stack)
+
+    return run_on_stack(BenchStack(keep=args.keep_logs, label="bench-login"), run)
 
 
 if __name__ == "__main__":

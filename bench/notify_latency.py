@@ -58,7 +58,12 @@ from eventlet.event import Event  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, percentile, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, ignore_signals, install_signal_handlers, login_password, say, settle,
+    BenchError,
+    BenchStack,
+    install_signal_handlers,
+    login_password,
+    run_on_stack,
+    settle,
 )
 
 AIM_P50_MS = 50
@@ -400,29 +405,8 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     install_signal_handlers()
     stack = BenchStack(extra_env={"BMC_POWER_DELAY": "0"}, keep=args.keep_logs, label="bench-notify")
-    code = 0
-    try:
-        print(f"[bench] booting the stack (BMC_POWER_DELAY=0) on vhost {stack.vhost.name} "
-              f"(folder {stack.var_dir}) ...", flush=True)
-        stack.start()
-        print(f"[bench] stack ready in {stack.boot_seconds:.1f} s; gateway {stack.info['gateway']}", flush=True)
-        results = main_run(args, stack)
-        report(args, stack, results)
-    except KeyboardInterrupt:
-        code = 130
-        say("\n[bench] interrupted; stopping")
-    except BenchError as error:
-        stack.failed = True
-        code = 1
-        say(f"[bench] {error}")
-    except Exception:
-        stack.failed = True
-        raise
-    finally:
-        ignore_signals()
-        say("[bench] stopping the stack ...")
-        stack.stop()
-    return code
+    return run_on_stack(stack, lambda stack: report(args, stack, main_run(args, stack)),
+                        booting=" (BMC_POWER_DELAY=0)")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,16 @@ import sqlalchemy as sa  # noqa: E402
 
 from bench.measure import CpuWindow, fmt, oldest_pid_named, process_cpu_seconds, table  # noqa: E402
 from bench.stack import (  # noqa: E402
-    BenchError, BenchStack, Settle, ignore_signals, install_signal_handlers, login_password, ms_stats,
-    print_settle_progress, proc_status, say, settle,
+    BenchError,
+    BenchStack,
+    Settle,
+    install_signal_handlers,
+    login_password,
+    ms_stats,
+    print_settle_progress,
+    proc_status,
+    run_on_stack,
+    settle,
 )
 
 CUSTOMER = {"username": "bench-servers", "password": "bench-servers-password-1", "email": "servers@bench.local"}
@@ -431,75 +439,58 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     install_signal_handlers()
-    stack = BenchStack(keep=args.keep_logs, label="bench-servers")
-    seeder = backpressure = None
-    code = 0
-    try:
-        print(f"[bench] booting the stack on vhost {stack.vhost.name} (folder {stack.var_dir}) ...", flush=True)
-        stack.start()
-        print(f"[bench] stack ready in {stack.boot_seconds:.1f} s; gateway {stack.info['gateway']}", flush=True)
-        with stack.rpc(timeout=120) as cluster:
-            user = cluster.auth.register_user(CUSTOMER["username"], CUSTOMER["password"], CUSTOMER["email"],
-                                              None, False)
-        user_id = user["id"]
-        seeder = Seeder(stack.info["databases"]["inventory"], user_id)
-        session = requests.Session()
-        session.headers["Authorization"] = "Bearer " + login_password(
-            session, stack.api, CUSTOMER["username"], CUSTOMER["password"])
 
-        def progress(count):
-            if count % 10000 == 0 or count in (args.servers, args.export_rows):
-                print(f"[bench]   {count:,} servers", flush=True)
-
-        seeding = []
-        print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
-        backpressure = Backpressure(stack)
-        result = seeder.grow_to(args.servers, args.batch, progress, backpressure)
-        print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
-        result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
-        seeding.append(result)
-        listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
-        if listed.get("total") != args.servers:
-            raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {args.servers}")
-
-        list_results = []
-        for name, params in queries(args.servers):
-            print(f"[bench] {name} ×{args.repeat} ...", flush=True)
-            list_results.append(measure_query(session, stack, name, params, args.repeat))
-            stack.check()
-
-        print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
-        result = seeder.grow_to(args.export_rows, args.batch, progress, backpressure)
-        print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
-        result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
-        seeding.append(result)
-        exports = []
-        for fmt_ in ("csv", "json"):
-            print(f"[bench] export format={fmt_} ...", flush=True)
-            exports.append(export(session, stack, fmt_))
-            stack.check()
-        report(args, stack, seeding, list_results, exports)
-    except KeyboardInterrupt:
-        code = 130
-        say("\n[bench] interrupted; stopping")
-    except BenchError as error:
-        stack.failed = True
-        code = 1
-        say(f"[bench] {error}")
-    except Exception:
-        stack.failed = True
-        raise
-    finally:
-        ignore_signals()
+    def run(stack):
+        seeder = backpressure = None
         try:
+            with stack.rpc(timeout=120) as cluster:
+                user = cluster.auth.register_user(CUSTOMER["username"], CUSTOMER["password"], CUSTOMER["email"],
+                                                  None, False)
+            user_id = user["id"]
+            seeder = Seeder(stack.info["databases"]["inventory"], user_id)
+            session = requests.Session()
+            session.headers["Authorization"] = "Bearer " + login_password(
+                session, stack.api, CUSTOMER["username"], CUSTOMER["password"])
+
+            def progress(count):
+                if count % 10000 == 0 or count in (args.servers, args.export_rows):
+                    print(f"[bench]   {count:,} servers", flush=True)
+
+            seeding = []
+            print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
+            backpressure = Backpressure(stack)
+            result = seeder.grow_to(args.servers, args.batch, progress, backpressure)
+            print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
+            result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
+            seeding.append(result)
+            listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
+            if listed.get("total") != args.servers:
+                raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {args.servers}")
+
+            list_results = []
+            for name, params in queries(args.servers):
+                print(f"[bench] {name} ×{args.repeat} ...", flush=True)
+                list_results.append(measure_query(session, stack, name, params, args.repeat))
+                stack.check()
+
+            print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
+            result = seeder.grow_to(args.export_rows, args.batch, progress, backpressure)
+            print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
+            result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
+            seeding.append(result)
+            exports = []
+            for fmt_ in ("csv", "json"):
+                print(f"[bench] export format={fmt_} ...", flush=True)
+                exports.append(export(session, stack, fmt_))
+                stack.check()
+            report(args, stack, seeding, list_results, exports)
+        finally:
             if seeder is not None:
                 seeder.close()
             if backpressure is not None:
                 backpressure.close()
-        finally:
-            say("[bench] stopping the stack ...")
-            stack.stop()
-    return code
+
+    return run_on_stack(BenchStack(keep=args.keep_logs, label="bench-servers"), run)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from bench.measure import percentile
 from common.config import SERVICES
+from deploy.devstack import free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
@@ -50,29 +50,6 @@ STANDIN_PORTS = 16
 
 class BenchError(RuntimeError):
     pass
-
-
-def free_port_block(size):
-    """A base port such that base..base+size-1 are free now (as tests/e2e does)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise BenchError("no block of free ports")
 
 
 class Vhost:
@@ -485,3 +462,31 @@ def ms_stats(latencies_seconds, fractions=(0.50, 0.99)):
     """Nearest-rank percentiles in ms of durations in seconds, by fraction."""
     ordered = sorted(latencies_seconds)
     return {f: (None if not ordered else percentile(ordered, f) * 1000) for f in fractions}
+
+
+def run_on_stack(stack, body, booting=""):
+    """Boot ``stack``, run ``body(stack)``, and stop the stack whatever happens (errors,
+    Ctrl-C, SIGTERM). Returns the exit code: 0, 1 for a ``BenchError``, 130 when
+    interrupted; other errors are raised after the stack stopped."""
+    code = 0
+    try:
+        print(f"[bench] booting the stack{booting} on vhost {stack.vhost.name} (folder {stack.var_dir}) ...",
+              flush=True)
+        stack.start()
+        print(f"[bench] stack ready in {stack.boot_seconds:.1f} s; gateway {stack.info['gateway']}", flush=True)
+        body(stack)
+    except KeyboardInterrupt:
+        code = 130
+        say("\n[bench] interrupted; stopping")
+    except BenchError as error:
+        stack.failed = True
+        code = 1
+        say(f"[bench] {error}")
+    except Exception:
+        stack.failed = True
+        raise
+    finally:
+        ignore_signals()
+        say("[bench] stopping the stack ...")
+        stack.stop()
+    return code

@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +34,30 @@ from common.config import CONFIG_DIR, REPO_ROOT, SERVICES
 from deploy import demo
 
 CHILD_WARNINGS = "ignore::DeprecationWarning"
+
+
+def free_port_block(size):
+    """A base port such that base..base+size-1 are free now (for a second stack beside
+    the default one: tests, benchmarks)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + size >= 65000:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", port))
+                sockets.append(sock)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no block of free ports")
 
 
 class StackError(RuntimeError):

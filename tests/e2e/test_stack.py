@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,33 +17,11 @@ import pytest
 import requests
 
 from common.config import REPO_ROOT, SERVICES
+from deploy.devstack import free_port_block
 from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
 from tests.support import http_ok, wait_for
 
 BOOT_TIMEOUT = 120
-
-
-def free_port_block(size):
-    """A base port such that base..base+size-1 are free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no block of free ports")
 
 
 @pytest.fixture(scope="module")

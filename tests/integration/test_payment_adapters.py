@@ -21,7 +21,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.billing.adapters import PaymentNotice, PaymentProviderError, WebhookRejected
+from services.billing.adapters import (
+    PaymentNotice,
+    PaymentProviderError,
+    WebhookRejected,
+)
 from services.billing.adapters.factory import DEV_SECRETS, build_payment_providers
 from services.billing.adapters.methods import METHODS
 from tests.payments import BANK_ACCOUNT, CREDENTIALS, HANG_UP, payments_sandbox  # noqa: F401
