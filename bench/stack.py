@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bench.measure import percentile
 from common.config import SERVICES
-from deploy.devstack import free_port_block
+from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
@@ -43,9 +43,8 @@ RABBIT_API = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
 RABBIT_AUTH = ("guest", "guest")
 BOOT_TIMEOUT = 120.0
 STOP_GRACE = 60.0
-# Stand-ins listen on STANDINS_BASE_PORT + 1… (7 of them today); a wider block leaves room for
-# the next one. Metrics: the gateway, then one port per service (common.config.SERVICES).
-STANDIN_PORTS = 16
+# Metrics: the gateway, then one port per service (common.config.SERVICES).
+STANDIN_PORTS = STANDIN_PORT_COUNT
 
 
 class BenchError(RuntimeError):

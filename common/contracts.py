@@ -83,6 +83,30 @@ BILLING_EVENTS = (
     ),
 )
 
+STORAGE_EVENTS = (
+    IntegrationEvent(
+        "storage_usage_alert", "A storage's used bytes crossed 80, 90 or 100 % of its limit (once per "
+        "threshold until usage falls below it again).",
+        ("storage_id", "user_id", "name", "percent", "used_bytes", "limit_bytes", "at"),
+    ),
+)
+
+SUPPORT_EVENTS = (
+    IntegrationEvent(
+        "ticket_opened", "A customer opened a support request.",
+        ("ticket_id", "user_id", "subject", "server_id", "at"),
+    ),
+    IntegrationEvent(
+        "ticket_message_added", "A message was added to a request; ``author`` is ``customer`` or ``staff``.",
+        ("ticket_id", "user_id", "subject", "message_id", "author", "staff_name", "attachments", "at"),
+    ),
+    IntegrationEvent(
+        "ticket_status_changed", "A request's status changed (open, answered, closed, reopened); ``by`` is "
+        "``customer`` or ``staff``.",
+        ("ticket_id", "user_id", "subject", "status", "previous_status", "by", "at"),
+    ),
+)
+
 NOTIFY_EVENTS = (
     IntegrationEvent(
         "notification_created", "A new action-log entry; gateways push it to the customer's live streams "
@@ -97,9 +121,9 @@ INTEGRATION_EVENTS = {
     "auth": OPERATION_EVENTS + AUTH_EVENTS,
     "inventory": OPERATION_EVENTS + INVENTORY_EVENTS,
     "orders": OPERATION_EVENTS,
-    "storage": OPERATION_EVENTS,
+    "storage": OPERATION_EVENTS + STORAGE_EVENTS,
     "billing": OPERATION_EVENTS + BILLING_EVENTS,
-    "support": OPERATION_EVENTS,
+    "support": OPERATION_EVENTS + SUPPORT_EVENTS,
     "notify": NOTIFY_EVENTS,
 }
 

@@ -36,6 +36,13 @@ from deploy import demo
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 
 
+# Stand-ins listen on STANDINS_BASE_PORT + 1 … + STANDIN_PORT_COUNT - 1 (see ``plan``).
+STANDIN_PORT_COUNT = 16
+# Locations with an S3-compatible endpoint each (moto's server mode in development).
+S3_LOCATIONS = ("NL", "US")
+S3_PORT_OFFSET = 8
+
+
 def free_port_block(size):
     """A base port such that base..base+size-1 are free now (for a second stack beside
     the default one: tests, benchmarks)."""
@@ -235,6 +242,11 @@ class Stack:
                                  "--webhook-base", f"{s.gateway_url}/api/v1/billing/webhooks"],
                     standins_env, log_dir / "payments.log", kind="standin"),
         ]
+        for index, location in enumerate(S3_LOCATIONS):
+            processes.append(Process(
+                f"s3-{location.lower()}", [python, "-m", "moto.server", "-H", "127.0.0.1",
+                                           "-p", str(s.standin_port(S3_PORT_OFFSET + index))],
+                standins_env, log_dir / f"s3-{location.lower()}.log", kind="standin"))
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
             env = {"DATABASE_URL": s.database_url(service), "METRICS_PORT": str(s.metrics_port(index)),
@@ -278,7 +290,16 @@ class Stack:
             return {"OS_IMAGE_BASE_URL": s.standin_url(6)}
         if service == "billing":
             return {"PAYMENTS_BASE_URL": s.standin_url(7), "PANEL_URL": s.gateway_url}
+        if service == "storage":
+            return {"S3_ENDPOINTS": self.s3_endpoints()}
+        if service == "support":
+            return {"SUPPORT_BLOB_DIR": str(s.var_dir / "support-attachments")}
         return {}
+
+    def s3_endpoints(self):
+        """``NL=http://…,US=http://…``: the S3 (and IAM) endpoint of each location."""
+        return ",".join(f"{location}={self.settings.standin_url(S3_PORT_OFFSET + index)}"
+                        for index, location in enumerate(S3_LOCATIONS))
 
     def describe(self):
         s = self.settings
@@ -293,6 +314,7 @@ class Stack:
             "bmc": s.standin_url(5),
             "os_images": s.standin_url(6),
             "payments_sandbox": s.standin_url(7),
+            "s3": dict(item.split("=", 1) for item in self.s3_endpoints().split(",")),
             "amqp": s.amqp_uri.rsplit("@", 1)[-1],
             "metrics": metrics,
             "databases": {name: s.database_url(name) for name in SERVICES + ("gateway",)},

@@ -6,6 +6,7 @@ read from the service class, so a route cannot exist without appearing here.
 """
 
 import re
+import sys
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -35,6 +36,15 @@ def http_routes(service_cls):
     return sorted(routes, key=lambda route: route[0])
 
 
+def schema_registry(service_cls):
+    """Every named schema: the shared ones of ``gateway.schemas`` then those of each route
+    module (a route module of an area may define its own and export them as ``SCHEMAS``)."""
+    registry = dict(SCHEMAS)
+    for cls in reversed(service_cls.__mro__):
+        registry.update(getattr(sys.modules.get(cls.__module__), "SCHEMAS", None) or {})
+    return registry
+
+
 def build_spec(service_cls, version="1.0.0"):
     spec = APISpec(
         title="Hosting panel API",
@@ -44,7 +54,7 @@ def build_spec(service_cls, version="1.0.0"):
         info={"description": "The gateway's HTTP API (see API.md). Errors use the Error schema."},
         servers=[{"url": "/"}],
     )
-    for name, schema in SCHEMAS.items():
+    for name, schema in schema_registry(service_cls).items():
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "session"})

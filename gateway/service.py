@@ -16,11 +16,15 @@ from gateway.routes.auth import AuthRoutes
 from gateway.routes.billing import BillingRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.orders import OrderRoutes
 from gateway.routes.servers import ServerRoutes
+from gateway.routes.storage import StorageRoutes
+from gateway.routes.support import SupportRoutes
 from gateway.sessions import Sessions
 
 
-class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes):
+class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes, OrderRoutes,
+                     StorageRoutes, SupportRoutes):
     name = "gateway"
 
     config = Config()

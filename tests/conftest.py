@@ -21,7 +21,7 @@ from common.db import create_engine  # noqa: E402
 
 # Fixtures that start stand-in processes (module-scoped): `standins` (SMS, voice, mail) and
 # `bmc` (the Redfish emulator).
-pytest_plugins = ("tests.standins", "tests.bmc")
+pytest_plugins = ("tests.standins", "tests.bmc", "tests.s3")
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
 RABBIT_API = os.environ.get("TEST_RABBIT_API", "http://127.0.0.1:15672/api")

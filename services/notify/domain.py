@@ -32,6 +32,29 @@ def entry_for(envelope):
         body = "You signed out on every device." if data.get("everywhere") else "You logged out."
         return {"user_id": data["user_id"], "session_id": data.get("session_id"), "operation_id": None,
                 "level": "info", "title": "Logged out", "body": body}
+    if kind == "storage_usage_alert":
+        percent = data["percent"]
+        used_gb, limit_gb = data["used_bytes"] / 10**9, data["limit_bytes"] / 10**9
+        title = f"Storage {data['name']} is full" if percent >= 100 else f"Storage {data['name']} is {percent}% full"
+        return {"user_id": data["user_id"], "session_id": None, "operation_id": None,
+                "level": "error" if percent >= 90 else "info", "title": title,
+                "body": f"{used_gb:.2f} GB of {limit_gb:g} GB used."}
+    if kind == "ticket_opened":
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "info", "title": "Support request opened", "body": f"#{data['ticket_id']}: {data['subject']}"}
+    if kind == "ticket_message_added":
+        if data.get("author") == "staff":
+            who = data.get("staff_name") or "Support"
+            return {"user_id": data["user_id"], "session_id": None, "operation_id": None, "level": "info",
+                    "title": f"{who} replied to your request", "body": f"#{data['ticket_id']}: {data['subject']}"}
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "info", "title": "You replied to a support request",
+                "body": f"#{data['ticket_id']}: {data['subject']}"}
+    if kind == "ticket_status_changed":
+        by_staff = data.get("by") == "staff"
+        return {"user_id": data["user_id"], "session_id": None if by_staff else envelope.get("session_id"),
+                "operation_id": None, "level": "success" if data["status"] == "closed" else "info",
+                "title": f"Support request {data['status']}", "body": f"#{data['ticket_id']}: {data['subject']}"}
     return None
 
 

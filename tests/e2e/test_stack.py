@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from common.config import REPO_ROOT, SERVICES
-from deploy.devstack import free_port_block
+from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
 from tests.support import http_ok, wait_for
 
@@ -39,7 +39,7 @@ def stack_env(var_dir, amqp_uri):
     env.update(
         PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
         GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(8)),
+        STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORT_COUNT)),
         STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
     )
     return env

@@ -1,0 +1,7 @@
+"""Support ticket routes (API.md "Support", R-SUP)."""
+
+SCHEMAS = {}
+
+
+class SupportRoutes:
+    pass
