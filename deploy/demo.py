@@ -98,10 +98,19 @@ def main():
           f"{len(SERVERS)} demo servers ({servers} created now)")
 
 
-def write_bmc_systems(path):
-    """The emulator's systems file for the demo servers."""
+def catalog_systems(catalog_file):
+    """One Redfish system per catalog unit (powered off until an order delivers it)."""
+    from services.orders.catalog import load_catalog
+
+    return [{"uuid": unit["system_id"], "name": unit["unit_id"], "power_state": "Off"}
+            for offer in load_catalog(catalog_file).values() for unit in offer["units"]]
+
+
+def write_bmc_systems(path, catalog_file=None):
+    """The emulator's systems file: the demo servers, and the catalog's units."""
+    systems = bmc_systems() + (catalog_systems(catalog_file) if catalog_file else [])
     with open(path, "w") as handle:
-        json.dump(bmc_systems(), handle, indent=2)
+        json.dump(systems, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -271,7 +271,7 @@ class Stack:
 
     def bmc_systems_file(self):
         path = self.settings.var_dir / "bmc-systems.json"
-        demo.write_bmc_systems(path)
+        demo.write_bmc_systems(path, REPO_ROOT / "deploy" / "catalog" / "offers.yaml")
         return path
 
     def service_env(self, service):
@@ -290,6 +290,10 @@ class Stack:
             return {"OS_IMAGE_BASE_URL": s.standin_url(6)}
         if service == "billing":
             return {"PAYMENTS_BASE_URL": s.standin_url(7), "PANEL_URL": s.gateway_url}
+        if service == "orders":
+            # A stock order's business day passes in about ten seconds in the demo.
+            return {"BMC_ENDPOINT": s.standin_url(5), "STOCK_DELIVERY_SPEEDUP": "8640",
+                    "ORDER_SCHEDULER_SECONDS": "2"}
         if service == "storage":
             return {"S3_ENDPOINTS": self.s3_endpoints()}
         if service == "support":

@@ -293,6 +293,28 @@ class InvoiceSchema(Schema):
 InvoiceListSchema = page_of(InvoiceSchema, "InvoiceListSchema")
 
 
+class PageQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class TransactionSchema(Schema):
+    id = fields.String(required=True)
+    direction = fields.String(required=True, metadata={"enum": ["credit", "debit"]})
+    amount = fields.String(required=True, metadata={"example": "49.00"})
+    currency = fields.String(required=True)
+    reason = fields.String(required=True, metadata={"description": "topup, refund, order, renewal …"})
+    reference = fields.String(allow_none=True, metadata={"description": "what it was for, e.g. order-<id>"})
+    balance_after = fields.String(required=True)
+    at = fields.String(required=True)
+
+
+TransactionListSchema = page_of(TransactionSchema, "TransactionList")
+
+
 class PaymentMethodSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
@@ -326,6 +348,8 @@ SCHEMAS = {
     "Error": ErrorSchema,
     "Account": AccountSchema,
     "Invoice": InvoiceSchema,
+    "Transaction": TransactionSchema,
+    "TransactionList": TransactionListSchema,
     "InvoiceList": InvoiceListSchema,
     "PaymentMethodList": PaymentMethodListSchema,
     "TopupCreate": TopupCreateSchema,

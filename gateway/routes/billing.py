@@ -4,7 +4,7 @@ import base64
 
 from common.errors import ValidationFailed
 from gateway.http import http, load_json
-from gateway.schemas import InvoiceQuerySchema, TopupCreateSchema
+from gateway.schemas import InvoiceQuerySchema, PageQuerySchema, TopupCreateSchema
 
 BASE = "/api/v1/billing"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -42,6 +42,21 @@ class BillingRoutes:
         """
         self.sessions.authenticate(request)
         return self.cluster.billing.list_invoices(**InvoiceQuerySchema().load(request.args.to_dict()))
+
+    @http("GET", f"{BASE}/transactions")
+    def list_transactions(self, request):
+        """The statement: every credit (top-ups, refunds) and debit (orders, renewals), newest first.
+        ---
+        get:
+          tags: [billing]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: PageQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: TransactionList}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.billing.list_transactions(**PageQuerySchema().load(request.args.to_dict()))
 
     @http("GET", f"{BASE}/payment-methods")
     def payment_methods(self, request):

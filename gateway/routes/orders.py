@@ -1,7 +1,169 @@
-"""Catalog and order routes (API.md "Catalog and orders", R-INST, R-STOCK)."""
+"""Catalog and order routes (API.md "Catalog and orders", R-INST, R-STOCK).
 
-SCHEMAS = {}
+The catalogs are public (a visitor can browse offers); ordering needs a session. An order
+answers 202 at once with the order and its operation; the saga runs in the orders service.
+"""
+
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from common.errors import ValidationFailed
+from gateway.http import http, load_json
+from gateway.schemas import OperationSchema, page_of
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+class CatalogQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    category = fields.String(load_default="all", metadata={"description": "instant: all, gpu, vps, dedicated; "
+                                                                          "stock: all, 1cpu, 2cpu, amd-ryzen, "
+                                                                          "amd-legacy, intel, gpu"})
+    location = fields.String(validate=validate.Length(min=2, max=8))
+
+
+class OfferSchema(Schema):
+    id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": ["instant", "stock"]})
+    name = fields.String(required=True)
+    category = fields.String(required=True, metadata={"description": "the most specific category"})
+    categories = fields.List(fields.String(), required=True, metadata={"description": "every category it is in"})
+    cpu = fields.String(required=True, metadata={"example": "1× AMD Ryzen 5 3600 (6 cores)"})
+    ram_gb = fields.Integer(required=True)
+    disk = fields.String(required=True)
+    gpu = fields.String(allow_none=True)
+    virtual = fields.Boolean(required=True)
+    location = fields.String(required=True)
+    price_month = fields.String(required=True)
+    currency = fields.String(required=True)
+    available = fields.Integer(required=True, metadata={"description": "units left"})
+    deploy_eta = fields.String(metadata={"description": "stock only: when an order placed now is delivered"})
+
+
+OfferListSchema = page_of(OfferSchema, "OfferList")
+
+
+class OrderCreateSchema(Schema):
+    offer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    location = fields.String(required=True, validate=validate.Length(min=2, max=8))
+    os = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    tag = fields.String(allow_none=True, validate=validate.Length(max=64))
+
+
+class OrderSchema(Schema):
+    id = fields.String(required=True)
+    offer_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    name = fields.String(required=True)
+    location = fields.String(required=True)
+    os = fields.String(required=True)
+    tag = fields.String(allow_none=True)
+    price_month = fields.String(required=True)
+    currency = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["placed", "paid", "failing", "completed", "failed"]})
+    operation_id = fields.String(required=True)
+    deploy_eta = fields.String(allow_none=True)
+    server_id = fields.String(allow_none=True, metadata={"description": "the delivered server (completed)"})
+    reason = fields.String(allow_none=True, metadata={"description": "why it failed"})
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+class OrderAcceptedSchema(Schema):
+    order = fields.Nested(OrderSchema, required=True)
+    operation = fields.Nested(OperationSchema, required=True)
+
+
+OrderListSchema = page_of(OrderSchema, "OrderList")
+
+
+class OrderQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(validate=validate.OneOf(["placed", "paid", "failing", "completed", "failed"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+SCHEMAS = {
+    "Offer": OfferSchema,
+    "OfferList": OfferListSchema,
+    "OrderCreate": OrderCreateSchema,
+    "Order": OrderSchema,
+    "OrderAccepted": OrderAcceptedSchema,
+    "OrderList": OrderListSchema,
+}
 
 
 class OrderRoutes:
-    pass
+    @http("GET", "/api/v1/catalog/<kind>")
+    def catalog(self, request, kind):
+        """Instant or stock offers in a category, with the units left (R-INST-2, R-STOCK-2/3).
+        ---
+        get:
+          tags: [orders]
+          parameters:
+          - {in: query, schema: CatalogQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: OfferList}}}
+            400: {description: "unknown category or location", content: {application/json: {schema: Error}}}
+            404: {description: "kind is neither instant nor stock", content: {application/json: {schema: Error}}}
+        """
+        query = CatalogQuerySchema().load(request.args.to_dict())
+        return self.cluster.orders.catalog(kind, query["category"], query.get("location"))
+
+    @http("POST", "/api/v1/orders")
+    def place_order(self, request):
+        """Order an offer: 202 with the order and its operation (R-INST-1, R-STOCK-1).
+        ---
+        post:
+          tags: [orders]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: header, name: Idempotency-Key, schema: {type: string, maxLength: 200},
+             description: "the same key again answers the first order, placing nothing new"}
+          requestBody: {content: {application/json: {schema: OrderCreate}}}
+          responses:
+            202: {content: {application/json: {schema: OrderAccepted}}}
+            400: {description: "unknown offer, wrong location or OS", content: {application/json: {schema: Error}}}
+            409: {description: "insufficient_funds or out_of_stock", content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        body = load_json(request, OrderCreateSchema())
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not 1 <= len(key) <= 200:
+            raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+        accepted = self.cluster.orders.place_order(body["offer_id"], body["location"], body["os"], body.get("tag"),
+                                                   idempotency_key=key)
+        return 202, accepted
+
+    @http("GET", "/api/v1/orders")
+    def list_orders(self, request):
+        """The customer's orders, newest first.
+        ---
+        get:
+          tags: [orders]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: OrderQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: OrderList}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.orders.list_orders(**OrderQuerySchema().load(request.args.to_dict()))
+
+    @http("GET", "/api/v1/orders/<order_id>")
+    def get_order(self, request, order_id):
+        """One order and its state.
+        ---
+        get:
+          tags: [orders]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200: {content: {application/json: {schema: Order}}}
+            404: {content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.orders.get_order(order_id)

@@ -64,14 +64,25 @@ class Account(Aggregate):
     user_id: str
     version: int = 0
     balance: Decimal = Decimal("0.00")
-    charged: set = field(default_factory=set)
+    charged: dict = field(default_factory=dict)  # reference -> amount taken
+    refunded: set = field(default_factory=set)
 
     def _on_account_credited(self, data):
         self.balance += money(data["amount"])
+        if data.get("reason") == "refund":
+            self.refunded.add(data["reference"])
 
     def _on_account_debited(self, data):
         self.balance -= money(data["amount"])
-        self.charged.add(data["reference"])
+        self.charged[data["reference"]] = money(data["amount"])
+
+    def refund(self, reference):
+        """Give back what was taken for ``reference``, once; [] when nothing was taken under
+        it (a charge that never happened) or it was already given back."""
+        if reference not in self.charged or reference in self.refunded:
+            return []
+        return [NewEvent("account_credited", {"amount": str(self.charged[reference]), "reason": "refund",
+                                              "reference": reference})]
 
     def credit(self, amount, reason, reference):
         return [NewEvent("account_credited", {"amount": str(money(amount)), "reason": reason, "reference": reference})]

@@ -55,27 +55,50 @@ subscriptions = sa.Table(
     sa.Column("open_invoice", sa.String(64), nullable=True),
 )
 
+# Every movement of a balance, for the customer's statement (credits and debits).
+ledger = sa.Table(
+    "ledger", metadata,
+    sa.Column("position", sa.BigInteger, primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(6), nullable=False),
+    sa.Column("amount", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("reference", sa.String(200), nullable=True),
+    sa.Column("balance_after", sa.String(20), nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Index("ix_ledger_user_position", "user_id", "position"),
+)
+
 
 def _key(event, prefix):
     return event.stream_id.removeprefix(prefix)
 
 
 class BillingProjection(Projection):
-    tables = (accounts, topups, invoices, subscriptions)
+    tables = (accounts, topups, invoices, subscriptions, ledger)
 
     def _move(self, conn, user_id, delta):
         row = conn.execute(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id)).scalar()
+        balance = money(delta) if row is None else money(row) + money(delta)
         if row is None:
-            conn.execute(accounts.insert().values(user_id=user_id, balance=str(money(delta))))
+            conn.execute(accounts.insert().values(user_id=user_id, balance=str(balance)))
         else:
-            conn.execute(accounts.update().where(accounts.c.user_id == user_id).values(
-                balance=str(money(row) + money(delta))))
+            conn.execute(accounts.update().where(accounts.c.user_id == user_id).values(balance=str(balance)))
+        return balance
+
+    def _record(self, conn, event, direction, delta):
+        user_id = _key(event, "account-")
+        balance = self._move(conn, user_id, delta)
+        conn.execute(ledger.insert().values(
+            position=event.position, user_id=user_id, direction=direction, amount=event.data["amount"],
+            reason=event.data.get("reason") or "", reference=event.data.get("reference"), balance_after=str(balance),
+            at=event.recorded_at.isoformat()))
 
     def when_account_credited(self, conn, event):
-        self._move(conn, _key(event, "account-"), money(event.data["amount"]))
+        self._record(conn, event, "credit", money(event.data["amount"]))
 
     def when_account_debited(self, conn, event):
-        self._move(conn, _key(event, "account-"), -money(event.data["amount"]))
+        self._record(conn, event, "debit", -money(event.data["amount"]))
 
     def when_topup_requested(self, conn, event):
         data = event.data

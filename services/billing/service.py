@@ -38,6 +38,11 @@ class BillingService(PanelService):
         return self.billing.list_invoices(self._customer(), status, page, per_page)
 
     @rpc
+    def list_transactions(self, page=1, per_page=50):
+        """The customer's statement: credits (top-ups, refunds) and debits (orders, renewals)."""
+        return self.billing.list_transactions(self._customer(), page, per_page)
+
+    @rpc
     def payment_methods(self):
         return [{"id": key, **value} for key, value in METHODS.items()]
 
@@ -60,8 +65,9 @@ class BillingService(PanelService):
         return self.billing.charge(user_id, amount, reference, reason)
 
     @rpc
-    def refund(self, user_id, amount, reference):
-        return self.billing.refund(user_id, amount, reference)
+    def refund(self, user_id, reference):
+        """Give back what ``reference`` was charged (once; nothing if it was never charged)."""
+        return self.billing.refund(user_id, reference)
 
     @rpc
     def run_billing(self):

@@ -13,13 +13,18 @@ import sqlalchemy as sa
 
 from common import context
 from common.errors import (
-    ConcurrencyConflict, Conflict, NotFound, ServiceUnavailable, ValidationFailed, error_with_code,
+    ConcurrencyConflict,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_with_code,
 )
-from common.eventstore import ANY_VERSION, NewEvent, utcnow
+from common.eventstore import utcnow
 from services.billing import domain
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 from services.billing.adapters.methods import METHODS
-from services.billing.projections import accounts, invoices, subscriptions, topups
+from services.billing.projections import accounts, invoices, ledger, subscriptions, topups
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +93,18 @@ class BillingUseCases:
             rows = conn.execute(sa.select(invoices).where(*where).order_by(invoices.c.number.desc())
                                 .limit(per_page).offset((page - 1) * per_page)).mappings().all()
         return {"items": [invoice_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+    def list_transactions(self, user_id, page=1, per_page=50):
+        """The statement: every credit and debit of the balance, newest first."""
+        where = [ledger.c.user_id == user_id]
+        with self.store.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(ledger).where(*where)).scalar_one()
+            rows = conn.execute(sa.select(ledger).where(*where).order_by(ledger.c.position.desc())
+                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+        items = [{"id": str(r["position"]), "direction": r["direction"], "amount": r["amount"],
+                  "currency": domain.CURRENCY, "reason": r["reason"], "reference": r["reference"],
+                  "balance_after": r["balance_after"], "at": r["at"]} for r in rows]
+        return {"items": items, "total": total, "page": page, "per_page": per_page}
 
     def get_topup(self, user_id, topup_id):
         row = self._one(sa.select(topups).where(topups.c.topup_id == topup_id, topups.c.user_id == user_id))
@@ -182,9 +199,17 @@ class BillingUseCases:
 
         return retrying(attempt)
 
-    def refund(self, user_id, amount, reference):
-        self.store.append(f"account-{user_id}", ANY_VERSION, [NewEvent("account_credited", {
-            "amount": str(domain.money(amount)), "reason": "refund", "reference": reference})])
+    def refund(self, user_id, reference):
+        """Give back what ``reference`` was charged, once: ``{"refunded": amount}`` ("0.00"
+        when nothing was charged under it, or it was refunded before)."""
+        def attempt():
+            account = domain.Account.replay(user_id, self.store.load_stream(f"account-{user_id}"))
+            events = account.refund(reference)
+            if events:
+                self.store.append(f"account-{user_id}", account.version, events)
+            return {"refunded": events[0].data["amount"] if events else "0.00", "reference": reference}
+
+        return retrying(attempt)
 
     # -- subscriptions and invoices --------------------------------------------------------
 

@@ -55,9 +55,12 @@ class InventoryService(PanelService):
         return domain.os_images()
 
     @rpc
-    def provision_server(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None):
-        """For the orders service and the demo seed (not exposed over HTTP)."""
-        return self.inventory.provision(user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag)
+    def provision_server(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None,
+                         server_id=None, power_on=False):
+        """For the orders service and the demo seed (not exposed over HTTP); ``server_id``
+        makes it idempotent, ``power_on`` delivers the machine powered on (Redfish)."""
+        return self.inventory.provision(user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag,
+                                        server_id, power_on)
 
     @rpc
     def set_overdue(self, server_id, overdue, paid_until=None):

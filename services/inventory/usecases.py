@@ -10,12 +10,25 @@ import time
 import sqlalchemy as sa
 
 from common import context
-from common.errors import NotFound, ValidationFailed
+from common.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+    error_with_code,
+)
 from common.operations import OperationFailed
 from services.inventory import domain
-from services.inventory.adapters import BmcError
+from services.inventory.adapters import BmcError, BmcUnavailable
 from services.inventory.adapters.factory import bmc_for
-from services.inventory.projections import filtered, list_rows, next_number, rows_after, servers
+from services.inventory.projections import (
+    filtered,
+    list_rows,
+    next_number,
+    rows_after,
+    servers,
+)
 
 POWER_CACHE_SECONDS = 10
 MAX_PER_PAGE = 500
@@ -102,17 +115,49 @@ class InventoryUseCases:
             self.store.append(f"server-{server_id}", server.version, events)
         return list_item(self._row(server_id, user_id))
 
-    def provision(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None):
-        """Create a server for a customer (orders, the demo seed); numbers are sequential."""
-        server_id = context.new_id()
-        with self.store.transaction() as tx:
-            tx.lock_log()
-            number = next_number(tx.conn)
-            events = domain.Server.provision(
-                server_id, user_id=user_id, number=number, location=location, plan=plan, hardware=hardware,
-                ips=ips, os=os, bmc=bmc, paid_until=paid_until, price_month=price_month, tag=tag)
-            tx.append(f"server-{server_id}", 0, events)
+    def provision(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None,
+                  server_id=None, power_on=False):
+        """Create a server for a customer (orders, the demo seed); numbers are sequential.
+
+        ``server_id``, when the caller chooses it (orders: one per order), makes a repeated
+        call — a retry after a time-out — return the server the first call created.
+        ``power_on`` powers the machine on through its BMC before it is handed over: a BMC
+        that does not answer is ``unavailable`` (worth retrying), one that refuses is a
+        ``bmc_error`` conflict."""
+        if server_id is not None:
+            existing = domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}"))
+            if existing.exists:
+                return self._existing(existing, user_id)
+        server_id = server_id or context.new_id()
+        check = dict(user_id=user_id, location=location, plan=plan, hardware=hardware, ips=ips, os=os, bmc=bmc,
+                     paid_until=paid_until, price_month=price_month, tag=tag)
+        domain.Server.provision(server_id, number="check", **check)  # refuse bad input before any BMC call
+        if power_on:
+            self._power_on_for_delivery(bmc)
+        try:
+            with self.store.transaction() as tx:
+                tx.lock_log()
+                events = domain.Server.provision(server_id, number=next_number(tx.conn), **check)
+                tx.append(f"server-{server_id}", 0, events)
+        except ConcurrencyConflict:  # the same delivery, done concurrently
+            return self._existing(domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}")),
+                                  user_id)
         return list_item(self._row(server_id, user_id))
+
+    def _existing(self, server, user_id):
+        if server.user_id != user_id:
+            raise error_with_code(Conflict, "server_id_taken", "That server id belongs to another server.")
+        return list_item(self._row(server.server_id, user_id))
+
+    def _power_on_for_delivery(self, binding):
+        client = bmc_for(binding, self.config, self.observe)
+        try:
+            client.power_on()
+            client.wait_for_power("on", self.power_wait_seconds)
+        except BmcUnavailable as error:
+            raise ServiceUnavailable(str(error), extra={"service": "bmc"})
+        except BmcError as error:
+            raise error_with_code(Conflict, "bmc_error", str(error))
 
     def set_overdue(self, server_id, overdue, paid_until=None, reason="invoice unpaid"):
         """Billing's verdict: mark a server overdue, or paid (clearing overdue)."""

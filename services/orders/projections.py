@@ -1,5 +1,98 @@
-"""Schema and read models of the orders service."""
+"""Schema and read models of the orders service: the customer's orders (with what the
+scheduler needs to find the ones to move on) and the claimed units of each offer."""
 
+import sqlalchemy as sa
+
+from common.eventstore import Projection
 from common.service import ServiceSchema
 
 schema = ServiceSchema("orders")
+metadata = schema.metadata
+
+orders = sa.Table(
+    "orders", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False),
+    sa.Column("offer_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("location", sa.String(8), nullable=False),
+    sa.Column("os", sa.String(40), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=True),
+    sa.Column("price_month", sa.String(20), nullable=False),
+    sa.Column("status", sa.String(20), nullable=False, index=True),
+    sa.Column("operation_id", sa.String(100), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=True),
+    sa.Column("deploy_eta", sa.String(40), nullable=True),
+    sa.Column("next_attempt_at", sa.String(40), nullable=True, index=True),
+    sa.Column("server_id", sa.String(64), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("ix_orders_user_created", "user_id", "created_at"),
+    sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
+)
+
+unit_claims = sa.Table(
+    "unit_claims", metadata,
+    sa.Column("unit_id", sa.String(80), primary_key=True),
+    sa.Column("offer_id", sa.String(64), nullable=False, index=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+)
+
+
+def _order_id(event):
+    return event.stream_id.removeprefix("order-")
+
+
+class OrdersProjection(Projection):
+    tables = (orders, unit_claims)
+
+    def _update(self, conn, event, **values):
+        values["updated_at"] = event.recorded_at.isoformat()
+        conn.execute(orders.update().where(orders.c.order_id == _order_id(event)).values(**values))
+
+    def when_order_placed(self, conn, event):
+        data = event.data
+        conn.execute(orders.insert().values(
+            order_id=data["order_id"], user_id=data["user_id"], offer_id=data["offer_id"], kind=data["kind"],
+            name=data["name"], location=data["location"], os=data["os"], tag=data.get("tag"),
+            price_month=data["price_month"], status="placed", operation_id=data["operation_id"],
+            idempotency_key=data.get("idempotency_key"), deploy_eta=data.get("deploy_eta"),
+            next_attempt_at=data["placed_at"], created_at=data["placed_at"], updated_at=data["placed_at"]))
+
+    def when_order_charged(self, conn, event):
+        # Provisioning is due at once (instant) or when the deploy date comes (stock).
+        self._update(conn, event, status="paid", next_attempt_at=event.data.get("due_at") or event.recorded_at.isoformat())
+
+    def when_order_step_failed(self, conn, event):
+        self._update(conn, event, reason=event.data["reason"], next_attempt_at=event.data.get("retry_at"))
+
+    def when_order_failing(self, conn, event):
+        self._update(conn, event, status="failing", reason=event.data["reason"],
+                     next_attempt_at=event.recorded_at.isoformat())
+
+    def when_order_refunded(self, conn, event):
+        self._update(conn, event)
+
+    def when_order_completed(self, conn, event):
+        self._update(conn, event, status="completed", server_id=event.data["server_id"], next_attempt_at=None,
+                     reason=None)
+
+    def when_order_failed(self, conn, event):
+        self._update(conn, event, status="failed", reason=event.data["reason"], next_attempt_at=None)
+
+    def when_unit_reserved(self, conn, event):
+        data = event.data
+        conn.execute(unit_claims.insert().values(unit_id=data["unit_id"], offer_id=data["offer_id"],
+                                                 order_id=data["order_id"], status="reserved"))
+
+    def when_unit_sold(self, conn, event):
+        conn.execute(unit_claims.update().where(unit_claims.c.unit_id == event.data["unit_id"]).values(status="sold"))
+
+    def when_unit_released(self, conn, event):
+        conn.execute(unit_claims.delete().where(unit_claims.c.unit_id == event.data["unit_id"]))
+
+
+schema.add_projection(OrdersProjection())

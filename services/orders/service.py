@@ -1,10 +1,64 @@
 """Entrypoints of the orders service (run: ``nameko run --config deploy/config/orders.yaml
-services.orders.service``)."""
+services.orders.service:OrdersService``).
 
+Customer calls take the customer from the call context. An accepted order's saga runs from
+this service's own published ``operation_requested`` (a durable queue, acked after the
+work), and a scheduler moves on whatever is due: stock deploy dates, retries, sagas a crash
+interrupted. Both only advance the order as far as its recorded state allows, so running
+them twice, or on two replicas, does each step once.
+"""
+
+from common.errors import Unauthenticated
+from common.messaging import reliable_event_handler
+from common.rpc import TimedClusterRpcProxy, rpc
 from common.service import PanelService
+from common.timers import configured_timer
+from services.orders.dependencies import OrdersUseCasesProvider
 from services.orders.projections import schema
 
 
 class OrdersService(PanelService):
     name = "orders"
     schema = schema
+
+    orders = OrdersUseCasesProvider()
+    cluster = TimedClusterRpcProxy()
+
+    def _customer(self):
+        user_id = self.call_context().get("user_id")
+        if not user_id:
+            raise Unauthenticated()
+        return user_id
+
+    @rpc
+    def catalog(self, kind, category="all", location=None):
+        """Offers of the ``instant`` or ``stock`` catalog in ``category``, with units available."""
+        return self.orders.catalog(kind, category, location)
+
+    @rpc
+    def place_order(self, offer_id, location, os, tag=None, idempotency_key=None):
+        """Accept an order: ``{"order", "operation"}`` (409 insufficient_funds / out_of_stock)."""
+        return self.orders.place(self.cluster, self._customer(), offer_id, location, os, tag, idempotency_key)
+
+    @rpc
+    def list_orders(self, status=None, page=1, per_page=50):
+        return self.orders.list(self._customer(), status, page, per_page)
+
+    @rpc
+    def get_order(self, order_id):
+        return self.orders.get(self._customer(), order_id)
+
+    @rpc
+    def run_scheduler(self):
+        """Advance every order that is due now (the timer does it every ORDER_SCHEDULER_SECONDS)."""
+        return self.orders.run_scheduler(self.cluster)
+
+    @configured_timer("ORDER_SCHEDULER_SECONDS", 5)
+    def scheduler(self):
+        self.orders.run_scheduler(self.cluster)
+
+    @reliable_event_handler("orders", "operation_requested")
+    def carry_out(self, payload):
+        """Start an accepted order's saga."""
+        if payload["data"]["kind"].startswith("order."):
+            self.orders.advance(self.cluster, payload["data"]["params"]["order_id"])

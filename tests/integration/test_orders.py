@@ -1,0 +1,294 @@
+"""Ordering through the gateway (R-INST-1/2, R-STOCK-1…3): the real orders, billing and
+inventory services and the gateway on a real broker; accounts funded through the payments
+sandbox (a signed provider notification); catalog units bound to systems of a real Redfish
+emulator. A small catalog of the test's own keeps the stock counts easy to reason about."""
+
+import sys
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from common import migrations, topology
+from common.db import create_engine
+from gateway.service import GatewayService
+from gateway.sessions import SessionStore
+from services.billing.service import BillingService
+from services.inventory.service import InventoryService
+from services.orders.catalog import parse_catalog
+from services.orders.service import OrdersService
+from tests.bmc import running_bmc
+from tests.support import ChildProcess, free_port, http_ok, wait_for
+
+CPU = {"vendor": "AMD", "family": "Ryzen", "microarchitecture": "Zen 3", "model": "Ryzen 5 5600X", "count": 1,
+       "cores": 6}
+CATALOG = {
+    "instant": [
+        {"id": "ax-nl", "name": "AX Test", "location": "NL", "virtual": False, "cpu": CPU, "ram_gb": 64,
+         "disks": ["2x 512 GB NVMe"], "gpu": None, "price_month": "30.00", "units": 4},
+        {"id": "solo-nl", "name": "Solo", "location": "NL", "virtual": False, "cpu": CPU, "ram_gb": 64,
+         "disks": ["1 TB NVMe"], "gpu": {"model": "RTX 4000", "count": 1, "mode": "dedicated"},
+         "price_month": "35.00", "units": 1},
+        # Its unit's system is not on the emulator: delivery fails and the order is compensated.
+        {"id": "ghost-nl", "name": "Ghost", "location": "NL", "virtual": False, "cpu": CPU, "ram_gb": 64,
+         "disks": ["1 TB NVMe"], "gpu": None, "price_month": "25.00", "units": 1},
+    ],
+    "stock": [
+        {"id": "st-nl", "name": "Stock Test", "location": "NL", "virtual": False, "cpu": CPU, "ram_gb": 64,
+         "disks": ["2x 2 TB HDD"], "gpu": None, "price_month": "20.00", "units": 2},
+    ],
+}
+OFFERS = parse_catalog(CATALOG)
+
+
+class Shop:
+    def __init__(self, amqp_uri, api, sandbox, sessions, bmc):
+        self.amqp_uri, self.api, self.sandbox, self.sessions, self.bmc = amqp_uri, api, sandbox, sessions, bmc
+        self.tokens = {}
+
+    def login(self, user_id):
+        self.tokens[user_id], _ = self.sessions.create(f"session-{user_id}-{uuid.uuid4().hex[:6]}", user_id)
+
+    def headers(self, user_id, **extra):
+        return {"Authorization": f"Bearer {self.tokens[user_id]}", **extra}
+
+    def get(self, path, user_id="ann", **kwargs):
+        return requests.get(f"{self.api}{path}", headers=self.headers(user_id), timeout=30, **kwargs)
+
+    def post(self, path, body, user_id="ann", **headers):
+        return requests.post(f"{self.api}{path}", json=body, headers=self.headers(user_id, **headers), timeout=30)
+
+    def fund(self, user_id, amount):
+        """Top up through stripe in the sandbox; wait until the signed notification is credited."""
+        before = float(self.balance(user_id))
+        topup = self.post("/billing/topups", {"amount": amount, "method": "stripe"}, user_id).json()
+        paid = requests.post(f"{self.sandbox}/payments/{topup['provider_payment_id']}/complete",
+                             json={"outcome": "succeeded"}, timeout=10)
+        assert paid.status_code in (200, 202), paid.text
+        wait_for(lambda: float(self.balance(user_id)) == before + float(amount), timeout=20, message="credited")
+
+    def balance(self, user_id="ann"):
+        return self.get("/billing/account", user_id).json()["balance"]
+
+    def order(self, offer_id, user_id="ann", key=None, **body):
+        offer = OFFERS.get(offer_id, {"location": "NL"})
+        payload = {"offer_id": offer_id, "location": offer["location"], "os": "ubuntu-24.04", **body}
+        return self.post("/orders", payload, user_id, **({"Idempotency-Key": key} if key else {}))
+
+    def wait_operation(self, operation_id, user_id="ann", timeout=60):
+        def finished():
+            operation = self.get(f"/operations/{operation_id}", user_id).json()
+            return operation if operation["status"] in ("succeeded", "failed") else None
+
+        return wait_for(finished, timeout=timeout, interval=0.1, message=f"operation {operation_id} finished")
+
+    def servers(self, user_id="ann"):
+        return self.get("/servers", user_id).json()["items"]
+
+    def rpc(self, service):
+        return ServiceRpcProxy(service, {"AMQP_URI": self.amqp_uri})
+
+    def available(self, kind, offer_id):
+        items = self.get(f"/catalog/{kind}").json()["items"]
+        return next(item["available"] for item in items if item["id"] == offer_id)
+
+
+@pytest.fixture
+def shop(start_service, amqp_uri, tmp_path):
+    catalog_file = tmp_path / "offers.yaml"
+    catalog_file.write_text(yaml.safe_dump(CATALOG))
+    systems = [{"uuid": unit["system_id"], "name": unit["unit_id"], "power_state": "Off"}
+               for offer in OFFERS.values() if offer["id"] != "ghost-nl" for unit in offer["units"]]
+    urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("billing", "inventory", "orders", "gateway")}
+    for name, url in urls.items():
+        migrations.upgrade(name, create_engine(url))
+    gateway_port, sandbox_port = free_port(), free_port()
+    api = f"http://127.0.0.1:{gateway_port}/api/v1"
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    sandbox = ChildProcess("payments sandbox", [sys.executable, "-m", "deploy.standins.payments", "--port",
+                                                str(sandbox_port), "--webhook-base", f"{api}/billing/webhooks"],
+                           Path(tmp_path) / "payments.log")
+    with running_bmc(tmp_path / "bmc", systems) as bmc:
+        topology.declare(amqp_uri, [BillingService, InventoryService, OrdersService])
+        start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", PAYMENTS_BASE_URL=sandbox_url,
+                      OUTBOX_POLL_SECONDS=0.2)
+        start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
+                      **bmc.config)
+        orders_config = dict(DATABASE_URL=urls["orders"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
+                             CATALOG_FILE=str(catalog_file), BMC_ENDPOINT=bmc.endpoint, CLOCK_ADJUSTABLE=True,
+                             ORDER_SCHEDULER_SECONDS=0.5, ORDER_RETRY_BASE_SECONDS=0.5, ORDER_MAX_ATTEMPTS=3,
+                             PROVISION_TIMEOUT_SECONDS=30)
+        orders_container = start_service(OrdersService, **orders_config)
+        start_service(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{gateway_port}", DATABASE_URL=urls["gateway"],
+                      METRICS_PORT="off", SESSION_COOKIE_SECURE=False)
+        wait_for(lambda: sandbox.check_alive() or http_ok(f"{sandbox_url}/payments"), message="payments sandbox")
+        shop = Shop(amqp_uri, api, sandbox_url, SessionStore(create_engine(urls["gateway"])), bmc)
+        shop.orders_container, shop.orders_config, shop.start_service = orders_container, orders_config, start_service
+        for user in ("ann", "bob"):
+            shop.login(user)
+        yield shop
+        sandbox.terminate()
+        sandbox.stop()
+
+
+def test_catalogs_list_offers_by_category_and_location(shop):
+    instant = shop.get("/catalog/instant").json()
+    assert {item["id"] for item in instant["items"]} == {"ax-nl", "solo-nl", "ghost-nl"}
+    assert [item["id"] for item in shop.get("/catalog/instant", params={"category": "gpu"}).json()["items"]] == [
+        "solo-nl"]
+    assert shop.get("/catalog/instant", params={"category": "vps"}).json()["items"] == []
+    assert shop.get("/catalog/instant", params={"location": "US"}).status_code == 400
+    stock = shop.get("/catalog/stock", params={"category": "1cpu"}).json()["items"]
+    assert [(item["id"], item["available"]) for item in stock] == [("st-nl", 2)]
+    now = datetime.now(timezone.utc)
+    assert now + timedelta(hours=23) < datetime.fromisoformat(stock[0]["deploy_eta"]) <= now + timedelta(days=4)
+    unknown = shop.get("/catalog/stock", params={"category": "arm"})
+    assert unknown.status_code == 400 and "category" in unknown.json()["error"]["fields"]
+    assert shop.get("/catalog/rented").status_code == 404
+
+
+def test_an_instant_order_delivers_a_server_powered_through_redfish_and_charged_in_the_ledger(shop):
+    shop.fund("ann", 50)
+    answer = shop.order("ax-nl", tag="shop-1")
+    assert answer.status_code == 202, answer.text
+    order, operation = answer.json()["order"], answer.json()["operation"]
+    assert order["status"] == "placed" and operation["kind"] == "order.instant"
+    assert shop.wait_operation(operation["id"])["status"] == "succeeded"
+
+    order = shop.get(f"/orders/{order['id']}").json()
+    assert order["status"] == "completed"
+    servers = shop.servers()
+    assert [(s["id"], s["tag"], s["power"]) for s in servers] == [(order["server_id"], "shop-1", "on")]
+    unit = OFFERS["ax-nl"]["units"][0]
+    system = {"uuid": unit["system_id"]}
+    assert shop.bmc.power_state(system) == "On"  # the order powered the machine on
+    assert servers[0]["ip"] == unit["ips"][0]
+
+    off = shop.post(f"/servers/{order['server_id']}/actions", {"action": "power_off"})
+    assert off.status_code == 202
+    assert shop.wait_operation(off.json()["operation"]["id"])["status"] == "succeeded"
+    assert shop.bmc.power_state(system) == "Off"
+
+    assert shop.balance() == "20.00"
+    ledger = shop.get("/billing/transactions").json()["items"]
+    assert (ledger[0]["direction"], ledger[0]["amount"], ledger[0]["reason"], ledger[0]["reference"]) == (
+        "debit", "30.00", "order", f"order-{order['id']}")
+    assert shop.available("instant", "ax-nl") == 3
+    assert shop.get("/orders").json()["items"][0]["id"] == order["id"]
+
+
+def test_insufficient_funds_is_refused_before_anything_is_reserved(shop):
+    shop.fund("ann", 25)
+    answer = shop.order("ax-nl")
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "insufficient_funds"
+    assert shop.available("instant", "ax-nl") == 4
+    assert shop.get("/orders").json()["total"] == 0
+    assert shop.balance() == "25.00"
+
+
+def test_bad_orders_name_the_field(shop):
+    shop.fund("ann", 50)
+    assert set(shop.order("nope-nl").json()["error"]["fields"]) == {"offer_id"}
+    assert set(shop.order("ax-nl", location="US").json()["error"]["fields"]) == {"location"}
+    assert set(shop.order("ax-nl", os="windows-95").json()["error"]["fields"]) == {"os"}
+    assert set(shop.post("/orders", {"offer_id": "ax-nl"}).json()["error"]["fields"]) == {"location", "os"}
+
+
+def test_two_customers_racing_for_the_last_unit_one_gets_it_and_the_other_is_out_of_stock(shop):
+    shop.fund("ann", 40)
+    shop.fund("bob", 40)
+    answers = {}
+    start = threading.Barrier(2)
+
+    def race(user):
+        start.wait()
+        answers[user] = shop.order("solo-nl", user)
+
+    threads = [threading.Thread(target=race, args=(user,)) for user in ("ann", "bob")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    codes = sorted(answer.status_code for answer in answers.values())
+    assert codes == [202, 409], {u: a.text for u, a in answers.items()}
+    loser = next(user for user, answer in answers.items() if answer.status_code == 409)
+    winner = next(user for user, answer in answers.items() if answer.status_code == 202)
+    assert answers[loser].json()["error"]["code"] == "out_of_stock"
+    assert shop.wait_operation(answers[winner].json()["operation"]["id"], winner)["status"] == "succeeded"
+    assert len(shop.servers(winner)) == 1 and shop.servers(loser) == []
+    assert shop.balance(loser) == "40.00" and shop.balance(winner) == "5.00"
+    assert shop.available("instant", "solo-nl") == 0
+
+
+def test_a_retried_order_with_the_same_idempotency_key_places_nothing_new(shop):
+    shop.fund("ann", 80)
+    first = shop.order("ax-nl", key="order-once")
+    again = shop.order("ax-nl", key="order-once")
+    assert first.status_code == again.status_code == 202
+    assert again.json()["order"]["id"] == first.json()["order"]["id"]
+    shop.wait_operation(first.json()["operation"]["id"])
+    assert shop.get("/orders").json()["total"] == 1
+    assert shop.balance() == "50.00"
+    assert len(shop.servers()) == 1
+
+
+def test_a_delivery_that_fails_refunds_the_charge_and_releases_the_unit(shop):
+    shop.fund("ann", 30)
+    answer = shop.order("ghost-nl")
+    assert answer.status_code == 202
+    operation = shop.wait_operation(answer.json()["operation"]["id"])
+    assert operation["status"] == "failed"
+    assert "could not be set up" in operation["detail"] and "25.00 EUR went back" in operation["detail"]
+    order = shop.get(f"/orders/{answer.json()['order']['id']}").json()
+    assert order["status"] == "failed" and order["reason"]
+    assert shop.balance() == "30.00"
+    reasons = [(t["direction"], t["reason"]) for t in shop.get("/billing/transactions").json()["items"]]
+    assert reasons[:2] == [("credit", "refund"), ("debit", "order")]
+    assert shop.servers() == []
+    assert shop.available("instant", "ghost-nl") == 1
+
+
+def test_a_stock_order_is_delivered_when_its_business_day_has_passed(shop):
+    shop.fund("ann", 20)
+    answer = shop.order("st-nl")
+    assert answer.status_code == 202
+    order = answer.json()["order"]
+    assert order["kind"] == "stock" and order["deploy_eta"] > order["created_at"]
+    wait_for(lambda: shop.get(f"/orders/{order['id']}").json()["status"] == "paid", message="charged")
+    assert shop.servers() == [] and shop.balance() == "0.00"
+    with shop.rpc("orders") as orders:
+        orders.advance_clock(4 * 24 * 3600)  # past any weekend and holiday
+        orders.run_scheduler()
+    assert shop.wait_operation(order["operation_id"])["status"] == "succeeded"
+    assert shop.get(f"/orders/{order['id']}").json()["status"] == "completed"
+    assert len(shop.servers()) == 1
+
+
+def test_another_customers_order_is_not_found(shop):
+    shop.fund("ann", 40)
+    order = shop.order("ax-nl").json()["order"]
+    assert shop.get(f"/orders/{order['id']}", "bob").status_code == 404
+    assert shop.get(f"/operations/{order['operation_id']}", "bob").status_code == 404
+    assert shop.get("/orders", "bob").json()["total"] == 0
+
+
+def test_killing_the_orders_service_mid_saga_and_restarting_it_completes_the_order_once(shop):
+    shop.fund("ann", 40)
+    answer = shop.order("ax-nl")
+    assert answer.status_code == 202
+    order_id = answer.json()["order"]["id"]
+    # Kill it while inventory is powering the machine on (the emulator takes seconds).
+    wait_for(lambda: shop.get(f"/orders/{order_id}").json()["status"] == "paid", interval=0.02, message="charged")
+    shop.orders_container.kill()
+    shop.start_service(OrdersService, **shop.orders_config)
+    assert shop.wait_operation(answer.json()["operation"]["id"])["status"] == "succeeded"
+    assert shop.get(f"/orders/{order_id}").json()["status"] == "completed"
+    assert len(shop.servers()) == 1
+    assert shop.balance() == "10.00"
+    debits = [t for t in shop.get("/billing/transactions").json()["items"] if t["direction"] == "debit"]
+    assert len(debits) == 1
