@@ -72,6 +72,24 @@ def seed_servers(cluster, bmc_endpoint):
     return created
 
 
+DEMO_BALANCE = "500.00"  # the first customer's, so the catalogs can be tried at once
+
+
+def seed_balance(user_id, payments_url):
+    """Top the first customer's balance up through the real path: a Stripe top-up, paid in
+    the payments sandbox, credited when its signed notification reaches the gateway."""
+    import requests
+
+    with ClusterRpcProxy(CONFIG, context_data={"user_id": user_id}, timeout=30) as as_customer:
+        if float(as_customer.billing.get_account()["balance"]) > 0:
+            return False
+        topup = as_customer.billing.create_topup(DEMO_BALANCE, "stripe", idempotency_key="demo-balance")
+        if topup["status"] == "pending":
+            requests.post(f"{payments_url}/payments/{topup['provider_payment_id']}/complete",
+                          json={"outcome": "succeeded"}, timeout=10).raise_for_status()
+    return True
+
+
 def seed_users(cluster):
     created = []
     for user in USERS:
@@ -93,6 +111,9 @@ def main():
     with ClusterRpcProxy(CONFIG, timeout=30) as cluster:
         created = seed_users(cluster)
         servers = seed_servers(cluster, bmc_endpoint)
+        payments_url = os.environ.get("DEMO_PAYMENTS_URL")
+        if payments_url:
+            seed_balance(cluster.auth.user_id_of(USERS[0]["username"]), payments_url)
     names = ", ".join(u["username"] for u in USERS)
     print(f"[stack] demo customers: {names} ({len(created)} created now); "
           f"{len(SERVERS)} demo servers ({servers} created now)")

@@ -374,7 +374,8 @@ class Stack:
 
     def seed(self):
         """Demo data through the services' own RPCs (idempotent)."""
-        env = self.child_env({"DEMO_BMC_ENDPOINT": self.settings.standin_url(5)})
+        env = self.child_env({"DEMO_BMC_ENDPOINT": self.settings.standin_url(5),
+                              "DEMO_PAYMENTS_URL": self.settings.standin_url(7)})
         result = subprocess.run([sys.executable, "-m", "deploy.demo"], cwd=REPO_ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)
         if result.returncode != 0:

@@ -226,6 +226,42 @@ def test_a_top_up_paid_at_the_sandbox_is_credited_and_logged(stack):
              timeout=30, message="the top-up in the action log")
 
 
+def test_instant_and_stock_orders_are_delivered_on_the_stack(stack):
+    """R-INST-1, R-STOCK-1 through every process: the demo clock delivers a stock order's
+    business day in seconds (STOCK_DELIVERY_SPEEDUP)."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][1]
+    token = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                     "password": customer["password"]}, timeout=10).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    topup = requests.post(f"{api}/billing/topups", json={"amount": "50.00", "method": "stripe"}, headers=bearer,
+                          timeout=15).json()
+    requests.post(f"{stack['payments_sandbox']}/payments/{topup['provider_payment_id']}/complete",
+                  json={"outcome": "succeeded"}, timeout=10).raise_for_status()
+    wait_for(lambda: requests.get(f"{api}/billing/topups/{topup['id']}", headers=bearer,
+                                  timeout=10).json()["status"] == "succeeded", timeout=30, message="credited")
+    servers_before = requests.get(f"{api}/servers", headers=bearer, timeout=10).json()["total"]
+    vps = requests.get(f"{api}/catalog/instant", params={"category": "vps", "location": "NL"}, timeout=10).json()
+    stock = requests.get(f"{api}/catalog/stock", params={"category": "intel", "location": "NL"}, timeout=10).json()
+    cheapest = [min(catalog["items"], key=lambda o: float(o["price_month"])) for catalog in (vps, stock)]
+    operations = []
+    for offer in cheapest:
+        accepted = requests.post(f"{api}/orders", json={"offer_id": offer["id"], "location": "NL",
+                                                        "os": "debian-12"}, headers=bearer, timeout=15)
+        assert accepted.status_code == 202, accepted.text
+        operations.append(accepted.json()["operation"]["id"])
+    for operation_id in operations:
+        final = wait_for(lambda: (lambda o: o if o["status"] in ("succeeded", "failed") else None)(
+            requests.get(f"{api}/operations/{operation_id}", headers=bearer, timeout=10).json()),
+            timeout=120, message=f"order {operation_id} delivered")
+        assert final["status"] == "succeeded", final
+    servers = requests.get(f"{api}/servers", headers=bearer, timeout=10).json()
+    assert servers["total"] == servers_before + 2
+    statement = requests.get(f"{api}/billing/transactions", headers=bearer, timeout=10).json()["items"]
+    assert sorted(t["amount"] for t in statement if t["reason"] == "order") == sorted(
+        o["price_month"] for o in cheapest)
+
+
 def test_a_second_stack_on_the_same_folder_is_refused(stack):
     result = subprocess.run([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=stack["env"],
                             capture_output=True, text=True, timeout=60)
