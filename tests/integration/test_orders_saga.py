@@ -1,5 +1,5 @@
-"""The order saga with a failure injected at each step: the orders use cases on a real SQLite
-event store, billing and inventory replaced by in-memory fakes that keep a ledger and a
+"""The order saga with a failure injected at each step: the orders use cases on a real event
+store (SQLite and PostgreSQL), billing and inventory replaced by in-memory fakes that keep a ledger and a
 server list and fail when told. After every scenario the invariants a customer would check
 hold: the balance is what it was unless a server was delivered, a unit is claimed exactly
 when a server exists, and no step happened twice."""
@@ -91,8 +91,8 @@ class Cluster:
 
 
 @pytest.fixture
-def saga(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'orders.db'}")
+def saga(database_url):
+    engine = make_engine(database_url)
     schema.metadata.create_all(engine)
     store = schema.create_store(engine)
     clock = Clock(adjustable=True)
@@ -208,6 +208,27 @@ def test_a_crash_after_the_charge_resumes_without_charging_again(saga):
     usecases.run_scheduler(cluster)
     assert usecases.get("ann", order_id)["status"] == "completed"
     assert cluster.billing.balance == Decimal("70.00") and len(cluster.inventory.servers) == 1
+
+
+def test_orders_for_the_last_unit_from_many_greenthreads_sell_it_once(saga):
+    import eventlet
+
+    usecases, cluster, clock = saga
+    outcomes = []
+
+    def order():
+        try:
+            outcomes.append(place(usecases, cluster))
+        except Conflict as refusal:
+            outcomes.append(refusal.code)
+
+    pool = eventlet.GreenPool()
+    for _ in range(6):
+        pool.spawn(order)
+    pool.waitall()
+    placed = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+    assert len(placed) == 2 and outcomes.count("out_of_stock") == 4  # the offer has two units
+    assert sorted(c["order_id"] for c in claimed(usecases)) == sorted(order_id for order_id, _ in placed)
 
 
 def test_a_retry_waits_for_its_time(saga):
