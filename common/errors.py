@@ -110,6 +110,22 @@ class RateLimited(PanelError):
 
 
 @_remote
+class PayloadTooLarge(PanelError):
+    """The request or one of its files is too large."""
+
+    default_code = "payload_too_large"
+    http_status = 413
+
+
+@_remote
+class UnsupportedMediaType(PanelError):
+    """This type of file is not accepted."""
+
+    default_code = "unsupported_media_type"
+    http_status = 415
+
+
+@_remote
 class ServiceUnavailable(PanelError):
     """A service did not answer in time."""
 

@@ -43,6 +43,12 @@ class InventoryService(PanelService):
         return self.inventory.get_server(self._customer(), server_id)
 
     @rpc
+    def server_summary(self, server_id):
+        """The customer's server as lists show it, without asking its BMC (for other
+        services: support links a ticket to it)."""
+        return self.inventory.server_summary(self._customer(), server_id)
+
+    @rpc
     def set_tag(self, server_id, tag):
         return self.inventory.retag(self._customer(), server_id, tag)
 

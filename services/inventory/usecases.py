@@ -93,6 +93,11 @@ class InventoryUseCases:
             recent_operations=self.operations.recent(server_id, user_id),
         )
 
+    def server_summary(self, user_id, server_id):
+        """The server as lists show it, from the read model only (no BMC call): for other
+        services checking that a server is the customer's."""
+        return list_item(self._row(server_id, user_id))
+
     def _live_power(self, row):
         """The BMC's power state, cached a few seconds; the last known one when the BMC
         does not answer."""
