@@ -244,8 +244,8 @@ class Stack:
         ]
         for index, location in enumerate(S3_LOCATIONS):
             processes.append(Process(
-                f"s3-{location.lower()}", [python, "-m", "moto.server", "-H", "127.0.0.1",
-                                           "-p", str(s.standin_port(S3_PORT_OFFSET + index))],
+                f"s3-{location.lower()}", [python, "-m", "deploy.standins.s3",
+                                           "--port", str(s.standin_port(S3_PORT_OFFSET + index))],
                 standins_env, log_dir / f"s3-{location.lower()}.log", kind="standin"))
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
@@ -295,7 +295,8 @@ class Stack:
             return {"BMC_ENDPOINT": s.standin_url(5), "STOCK_DELIVERY_SPEEDUP": "8640",
                     "ORDER_SCHEDULER_SECONDS": "2"}
         if service == "storage":
-            return {"S3_ENDPOINTS": self.s3_endpoints()}
+            return {"S3_ENDPOINTS": self.s3_endpoints(),
+                    "STORAGE_SECRETS_KEY_FILE": str(s.var_dir / "storage-secrets.key")}
         if service == "support":
             return {"SUPPORT_BLOB_DIR": str(s.var_dir / "support-attachments")}
         return {}
@@ -325,7 +326,6 @@ class Stack:
             "processes": {p.name: p.popen.pid for p in self.processes},
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
-            # s3 arrives with the storage issue.
             "users": demo.USERS,
         }
 

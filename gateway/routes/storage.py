@@ -1,7 +1,337 @@
-"""S3 storage routes (API.md "S3 storage", R-S3)."""
+"""S3 storage routes (API.md "S3 storage", R-S3-1…5): storages, buckets, credentials, usage.
 
-SCHEMAS = {}
+Every route authenticates and calls the storage service, which takes the customer from the
+call context: another customer's storage is a 404 on every route. Bucket creation, bucket
+deletion and storage deletion answer 202 with the operation (their result arrives in the
+action log); bucket names are checked by the storage service's domain (S3 naming rules, the
+rule broken named in ``fields.name``).
+"""
 
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from common.errors import ValidationFailed
+from gateway.http import http, load_json
+from gateway.schemas import OperationSchema, page_of
+
+BASE = "/api/v1/storage/s3"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+# -- schemas ------------------------------------------------------------------------------
+
+class StoragePageQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class StorageCreateSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    limit_gb = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=0.001, max=100_000),
+                            metadata={"description": "the limit in GB (10^9 bytes), at most 3 decimals (1 MB steps)"})
+    location = fields.String(required=True, validate=validate.Length(min=1, max=8),
+                             metadata={"description": "a location code of GET /storage/s3/locations (NL, US, …)"})
+
+
+class StorageSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    limit_gb = fields.Float(required=True, metadata={"description": "GB (10^9 bytes); a whole number when it is one"})
+    limit_bytes = fields.Integer(required=True)
+    location = fields.String(required=True)
+    s3uid = fields.String(required=True, metadata={"description": "the storage's unique id"})
+    used_bytes = fields.Integer(required=True, metadata={"description": "at the latest usage sample"})
+    status = fields.String(required=True, metadata={"enum": ["active", "deleting"]})
+    writes_suspended = fields.Boolean(required=True, metadata={
+        "description": "true while the storage is full: its key can read and delete, not write"})
+    created_at = fields.String(required=True)
+
+
+StorageListSchema = page_of(StorageSchema, "StorageListSchema")
+
+
+class StorageDetailSchema(StorageSchema):
+    bucket_count = fields.Integer()
+    endpoint = fields.String(allow_none=True)
+    recent_operations = fields.List(fields.Nested(OperationSchema))
+
+
+class StorageLocationSchema(Schema):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    endpoint = fields.String(required=True)
+
+
+StorageLocationListSchema = page_of(StorageLocationSchema, "StorageLocationListSchema")
+
+
+class BucketCreateSchema(Schema):
+    name = fields.String(required=True, metadata={
+        "description": "3–63 lowercase letters, digits, hyphens and dots; begins and ends with a letter or "
+                       "digit; no '..'; not an IP address"})
+
+
+class BucketSchema(Schema):
+    name = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["creating", "active", "deleting"]})
+    created_at = fields.String()
+    operation_id = fields.String(allow_none=True)
+
+
+BucketListSchema = page_of(BucketSchema, "BucketListSchema")
+
+
+class BucketAcceptedSchema(Schema):
+    operation = fields.Nested(OperationSchema, required=True)
+    bucket = fields.Nested(BucketSchema, required=True)
+
+
+class BucketDeleteQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    force = fields.Boolean(load_default=False, metadata={"description": "also delete the bucket's objects"})
+
+
+class StorageCredentialsSchema(Schema):
+    access_key = fields.String(required=True)
+    secret_key = fields.String(required=True)
+    endpoints = fields.List(fields.String(), required=True)
+    region = fields.String(required=True)
+    location = fields.String()
+    path_style = fields.Boolean(metadata={"description": "address buckets as <endpoint>/<bucket>"})
+    writes_suspended = fields.Boolean()
+
+
+class StorageUsageQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    metric = fields.String(required=True, validate=validate.OneOf(["storage", "bandwidth"]))
+    start = fields.String(data_key="from", validate=validate.Length(max=40), metadata={
+        "description": "ISO-8601 date/time or unix seconds; default 24 h before `to`"})
+    end = fields.String(data_key="to", validate=validate.Length(max=40), metadata={
+        "description": "ISO-8601 date/time or unix seconds; default now"})
+    step = fields.String(validate=validate.Length(max=12), metadata={
+        "description": "seconds, or 5m, 1h, 1d (60 s to 31 days; at most 2000 points); default 300"})
+
+
+class StorageUsageSchema(Schema):
+    metric = fields.String(required=True, metadata={"enum": ["storage", "bandwidth"]})
+    unit = fields.String(required=True, metadata={"enum": ["bytes"]})
+    points = fields.List(fields.List(fields.Integer()), required=True, metadata={
+        "description": "[unix seconds at the start of the step, value]: storage: the most bytes stored in the "
+                       "step; bandwidth: bytes in + out measured in the step"})
+    step = fields.Integer()
+    start = fields.Integer(data_key="from")
+    end = fields.Integer(data_key="to")
+    bytes_in = fields.List(fields.List(fields.Integer()), data_key="in", metadata={"description": "bandwidth only"})
+    bytes_out = fields.List(fields.List(fields.Integer()), data_key="out", metadata={"description": "bandwidth only"})
+
+
+# Registered in this order: schemas nested in others come before them.
+SCHEMAS = {
+    "StorageCreate": StorageCreateSchema,
+    "Storage": StorageSchema,
+    "StorageList": StorageListSchema,
+    "StorageDetail": StorageDetailSchema,
+    "StorageLocationList": StorageLocationListSchema,
+    "BucketCreate": BucketCreateSchema,
+    "Bucket": BucketSchema,
+    "BucketList": BucketListSchema,
+    "BucketAccepted": BucketAcceptedSchema,
+    "StorageCredentials": StorageCredentialsSchema,
+    "StorageUsageQuery": StorageUsageQuerySchema,
+    "StorageUsage": StorageUsageSchema,
+}
+
+
+# -- routes -------------------------------------------------------------------------------
 
 class StorageRoutes:
-    pass
+    @http("GET", f"{BASE}")
+    def list_storages(self, request):
+        """The customer's S3 storages: name, limit, location, s3uid, bytes used (R-S3-1/2).
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: StoragePageQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: StorageList}}}
+            400: {content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.storage.list_storages(**StoragePageQuerySchema().load(request.args.to_dict()))
+
+    @http("POST", f"{BASE}")
+    def create_storage(self, request):
+        """Create a storage: its IAM user and access key are ready in the answer (R-S3-1).
+        ---
+        post:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: header, name: Idempotency-Key, schema: {type: string, maxLength: 200}}
+          requestBody: {content: {application/json: {schema: StorageCreate}}}
+          responses:
+            201: {content: {application/json: {schema: StorageDetail}}}
+            400: {description: "bad name, limit_gb, or a location that is not offered", content: {application/json: {schema: Error}}}
+            503: {description: the location's cluster did not answer, content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        body = load_json(request, StorageCreateSchema())
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not 1 <= len(key) <= 200:
+            raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+        return 201, self.cluster.storage.create_storage(body["name"], body["limit_gb"], body["location"],
+                                                        idempotency_key=key)
+
+    @http("GET", f"{BASE}/locations")
+    def storage_locations(self, request):
+        """The locations a storage can be created in, with their S3 endpoints.
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200: {content: {application/json: {schema: StorageLocationList}}}
+        """
+        self.sessions.authenticate(request)
+        items = self.cluster.storage.locations()
+        return {"items": items, "total": len(items), "page": 1, "per_page": max(len(items), 1)}
+
+    @http("GET", f"{BASE}/<storage_id>")
+    def get_storage(self, request, storage_id):
+        """One storage, with its endpoint and recent operations.
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200: {content: {application/json: {schema: StorageDetail}}}
+            404: {description: no such storage (or another customer's), content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.storage.get_storage(storage_id)
+
+    @http("DELETE", f"{BASE}/<storage_id>")
+    def delete_storage(self, request, storage_id):
+        """Delete a storage: its buckets, objects, access keys and IAM user go (an operation).
+        ---
+        delete:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            202: {content: {application/json: {schema: OperationAccepted}}}
+            404: {content: {application/json: {schema: Error}}}
+            409: {description: already being deleted, or a bucket operation is running, content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return 202, {"operation": self.cluster.storage.delete_storage(storage_id)}
+
+    @http("GET", f"{BASE}/<storage_id>/buckets")
+    def list_buckets(self, request, storage_id):
+        """The storage's buckets (R-S3-3).
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: StoragePageQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: BucketList}}}
+            404: {content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        query = StoragePageQuerySchema().load(request.args.to_dict())
+        return self.cluster.storage.list_buckets(storage_id, **query)
+
+    @http("POST", f"{BASE}/<storage_id>/buckets")
+    def create_bucket(self, request, storage_id):
+        """Add a bucket by name (R-S3-3): accepted at once, created on the cluster as an operation.
+        ---
+        post:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          requestBody: {content: {application/json: {schema: BucketCreate}}}
+          responses:
+            202: {content: {application/json: {schema: BucketAccepted}}}
+            400: {description: "the S3 naming rule broken, in fields.name", content: {application/json: {schema: Error}}}
+            404: {content: {application/json: {schema: Error}}}
+            409: {description: "bucket_exists, bucket_name_taken (in use in this location), too_many_buckets", content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        body = load_json(request, BucketCreateSchema())
+        return 202, self.cluster.storage.create_bucket(storage_id, body["name"])
+
+    @http("DELETE", f"{BASE}/<storage_id>/buckets/<name>")
+    def delete_bucket(self, request, storage_id, name):
+        """Delete a bucket (R-S3-3); a bucket holding objects only with force=true (an operation).
+        ---
+        delete:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: BucketDeleteQuerySchema}
+          responses:
+            202: {content: {application/json: {schema: OperationAccepted}}}
+            404: {content: {application/json: {schema: Error}}}
+            409: {description: "bucket_not_empty (ask with force=true), bucket_deleting", content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        query = BucketDeleteQuerySchema().load(request.args.to_dict())
+        return 202, {"operation": self.cluster.storage.delete_bucket(storage_id, name, query["force"])}
+
+    @http("GET", f"{BASE}/<storage_id>/credentials")
+    def storage_credentials(self, request, storage_id):
+        """What an S3 client needs to connect: access key, secret key, endpoints, region (R-S3-5).
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200:
+              description: never cached (Cache-Control no-store)
+              content: {application/json: {schema: StorageCredentials}}
+            404: {content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return 200, {"Cache-Control": "no-store"}, self.cluster.storage.get_credentials(storage_id)
+
+    @http("POST", f"{BASE}/<storage_id>/credentials/rotate")
+    def rotate_storage_credentials(self, request, storage_id):
+        """Replace the access key: the new key works at once, the old one stops working.
+        ---
+        post:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200: {content: {application/json: {schema: StorageCredentials}}}
+            404: {content: {application/json: {schema: Error}}}
+            409: {description: the storage is being deleted, content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return 200, {"Cache-Control": "no-store"}, self.cluster.storage.rotate_credentials(storage_id)
+
+    @http("GET", f"{BASE}/<storage_id>/usage")
+    def storage_usage(self, request, storage_id):
+        """Storage used or bandwidth over a period, per step, for the overview charts (R-S3-4).
+        ---
+        get:
+          tags: [storage]
+          security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, schema: StorageUsageQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: StorageUsage}}}
+            400: {description: "bad metric, from, to or step (named in fields)", content: {application/json: {schema: Error}}}
+            404: {content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        query = StorageUsageQuerySchema().load(request.args.to_dict())
+        return self.cluster.storage.get_usage(storage_id, query["metric"], query.get("start"), query.get("end"),
+                                              query.get("step"))

@@ -77,7 +77,9 @@ def test_readyz_is_200_with_every_service_answering(stack):
 
 def test_stack_json_describes_what_runs(stack):
     assert set(stack["metrics"]) == set(SERVICES) | {"gateway"}
-    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail", "bmc", "images", "payments"}
+    assert set(stack["processes"]) == set(SERVICES) | {"gateway", "sms", "voice", "mail", "bmc", "images", "payments",
+                                                       "s3-nl", "s3-us"}
+    assert set(stack["s3"]) == {"NL", "US"}
     first, second = stack["users"]
     assert first["two_factor"] is True and second["two_factor"] is False
     for inbox in ("sms_inbox", "voice_inbox", "mail_inbox"):
@@ -260,6 +262,37 @@ def test_instant_and_stock_orders_are_delivered_on_the_stack(stack):
     statement = requests.get(f"{api}/billing/transactions", headers=bearer, timeout=10).json()["items"]
     assert sorted(t["amount"] for t in statement if t["reason"] == "order") == sorted(
         o["price_month"] for o in cheapest)
+
+
+def test_an_s3_storage_on_the_stack_stores_objects_with_its_own_credentials(stack):
+    """R-S3-1…5 through every process: the storage service, the S3 stand-in of the location
+    (IAM enforced) and a real S3 client with the credentials the API hands out."""
+    import boto3
+    from botocore.config import Config
+
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][1]
+    token = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                     "password": customer["password"]}, timeout=10).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    created = requests.post(f"{api}/storage/s3", json={"name": "e2e", "limit_gb": 1, "location": "US"},
+                            headers=bearer, timeout=15)
+    assert created.status_code == 201, created.text
+    storage = created.json()
+    bucket = f"e2e-{uuid.uuid4().hex[:10]}"
+    accepted = requests.post(f"{api}/storage/s3/{storage['id']}/buckets", json={"name": bucket}, headers=bearer,
+                             timeout=15)
+    assert accepted.status_code == 202, accepted.text
+    operation_id = accepted.json()["operation"]["id"]
+    wait_for(lambda: requests.get(f"{api}/operations/{operation_id}", headers=bearer,
+                                  timeout=10).json()["status"] == "succeeded", timeout=60, message="bucket created")
+    credentials = requests.get(f"{api}/storage/s3/{storage['id']}/credentials", headers=bearer, timeout=10).json()
+    assert credentials["endpoints"] == [stack["s3"]["US"]]
+    client = boto3.client("s3", endpoint_url=credentials["endpoints"][0], region_name=credentials["region"],
+                          aws_access_key_id=credentials["access_key"], aws_secret_access_key=credentials["secret_key"],
+                          config=Config(s3={"addressing_style": "path"}))
+    client.put_object(Bucket=bucket, Key="hello.txt", Body=b"hello from the stack")
+    assert client.get_object(Bucket=bucket, Key="hello.txt")["Body"].read() == b"hello from the stack"
 
 
 def test_a_second_stack_on_the_same_folder_is_refused(stack):
