@@ -203,11 +203,17 @@ class S3Backend:
     # -- S3: buckets -----------------------------------------------------------------------
 
     def create_bucket(self, name):
+        """Create ``name``. One that the panel's administrator already owns counts as created:
+        names are reserved per location in the storage service before this runs, so it can
+        only be this very bucket, created by an earlier attempt that crashed before recording
+        it (a redelivered operation adopts it)."""
         def work():
             try:
                 self.s3.create_bucket(Bucket=name)
             except ClientError as error:
-                if _code(error) in ("BucketAlreadyExists", "BucketAlreadyOwnedByYou"):
+                if _code(error) == "BucketAlreadyOwnedByYou":
+                    return
+                if _code(error) == "BucketAlreadyExists":
                     raise BucketTaken(self.location, f"already has a bucket named {name}", code=_code(error))
                 raise
         self._call(work)
