@@ -18,6 +18,7 @@ default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s), ``STANDINS_B
 import fcntl
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -44,14 +45,17 @@ S3_PORT_OFFSET = 8
 
 
 def free_port_block(size):
-    """A base port such that base..base+size-1 are free now (for a second stack beside
-    the default one: tests, benchmarks)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + size >= 65000:
-            continue
+    """A base port such that base..base+size-1 are free now (for a second stack beside the
+    default one: tests, benchmarks), below the kernel's ephemeral range: a child restarted
+    after a crash must find its port free again, and a port inside that range can meanwhile
+    become the source port of some outgoing connection."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            ephemeral_low = int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    for _ in range(200):
+        base = random.randrange(20000, ephemeral_low - size)
         sockets = []
         try:
             for port in range(base, base + size):
@@ -64,7 +68,7 @@ def free_port_block(size):
         finally:
             for sock in sockets:
                 sock.close()
-    raise RuntimeError("no block of free ports")
+    raise RuntimeError("no block of free ports below the ephemeral range")
 
 
 class StackError(RuntimeError):

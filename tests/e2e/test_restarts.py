@@ -7,10 +7,8 @@ state, and have exactly its two action-log entries (started, result) in notify."
 
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,10 +18,9 @@ import eventlet
 import pytest
 import requests
 
-from common.config import REPO_ROOT
+from common.config import REPO_ROOT, SERVICES
+from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
-from common.config import SERVICES
-from deploy.devstack import STANDIN_PORT_COUNT
 from tests.e2e.test_stack import BOOT_TIMEOUT
 from tests.support import wait_for
 
@@ -34,33 +31,11 @@ EXPECTED_ACTION_ANSWERS = {202, 409, 503}
 ACCEPTED_PER_PHASE = 4
 
 
-def listening_port_block(size):
-    """A base port such that base..base+size-1 are free now, below the kernel's ephemeral
-    range: a restarted child must find its port free again, and a port inside that range
-    can meanwhile be taken as the source port of some outgoing connection."""
-    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    for _ in range(200):
-        base = random.randrange(20000, low - size)
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no block of free ports below the ephemeral range")
-
-
 def stack_env(var_dir, amqp_uri):
     return dict(
         os.environ, PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri, STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
-        GATEWAY_PORT=str(listening_port_block(1)), METRICS_BASE_PORT=str(listening_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(listening_port_block(STANDIN_PORT_COUNT)),
+        GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
+        STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORT_COUNT)),
         # Power changes take 2 s on the emulated BMCs: long enough to stop inventory mid-action.
         BMC_POWER_DELAY="2",
     )
