@@ -73,6 +73,11 @@ class PanelMetrics:
             "Time from an event's recording to the start of its handling.",
             ["service", "source", "event_type"], buckets=LAG_BUCKETS, registry=r,
         )
+        self.refusals = Counter(
+            "panel_refusals_total", "Calls refused with a PanelError, by entrypoint and error code "
+            "(invalid_credentials, invalid_code, rate_limited, invalid_signature, …).",
+            ["service", "entrypoint", "code"], registry=r,
+        )
         self.outbox_published = Counter(
             "panel_outbox_published_total", "Integration events published by the outbox relay.",
             ["service"], registry=r,
@@ -87,6 +92,11 @@ class PanelMetrics:
         )
         self.operations = Gauge(
             "panel_operations", "Operations of this service by status.",
+            ["service", "status"], registry=r,
+        )
+        self.oldest_active_operation = Gauge(
+            "panel_operation_oldest_active_seconds",
+            "Age of the oldest operation still pending or running (0 when none).",
             ["service", "status"], registry=r,
         )
         self.adapter_calls = Counter(
@@ -169,6 +179,8 @@ class Metrics(DependencyProvider):
         kind = entrypoint_kind(worker_ctx.entrypoint)
         service = self.container.service_name
         self.metrics.entrypoint_calls.labels(service, name, kind, outcome_of(exc_info)).inc()
+        if exc_info is not None and isinstance(exc_info[1], PanelError):
+            self.metrics.refusals.labels(service, name, exc_info[1].code).inc()
         if started is not None:
             self.metrics.entrypoint_duration.labels(service, name, kind).observe(
                 time.perf_counter() - started

@@ -17,6 +17,7 @@ and keeps the ``operations`` read model of the service.
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -291,6 +292,19 @@ class Operations:
                 .order_by(table.c.created_at.desc()).limit(limit)
             ).mappings().all()
         return [public_view(row) for row in rows]
+
+    def oldest_active_ages(self, now):
+        """Seconds since the oldest ``pending`` operation was accepted and the oldest
+        ``running`` one started (0 when there is none): the "stuck" alert reads them."""
+        table = self.table
+        with self.store.engine.connect() as conn:
+            pending = conn.execute(sa.select(sa.func.min(table.c.created_at)).where(table.c.status == PENDING)).scalar()
+            running = conn.execute(sa.select(sa.func.min(sa.func.coalesce(table.c.started_at, table.c.created_at)))
+                                   .where(table.c.status == RUNNING)).scalar()
+        ages = {}
+        for status, since in ((PENDING, pending), (RUNNING, running)):
+            ages[status] = max((now - datetime.fromisoformat(since)).total_seconds(), 0.0) if since else 0.0
+        return ages
 
     def count_by_status(self):
         with self.store.engine.connect() as conn:

@@ -19,7 +19,7 @@ from common.clock import ClockProvider
 from common.contracts import integration_types
 from common.db import create_engine
 from common.errors import Unauthenticated
-from common.eventstore import EventStore, define_core_tables
+from common.eventstore import EventStore, define_core_tables, utcnow
 from common.eventstore.outbox import OutboxRelay
 from common.messaging import ConfirmedPublisher
 from common.metrics import Metrics
@@ -190,6 +190,8 @@ class OperationsProvider(DependencyProvider):
         def export(metrics):
             for status, count in self.helper().count_by_status().items():
                 metrics.operations.labels(service, status).set(count)
+            for status, age in self.helper().oldest_active_ages(utcnow()).items():
+                metrics.oldest_active_operation.labels(service, status).set(age)
 
         find_provider(self.container, Metrics).add_scrape_hook(export)
 

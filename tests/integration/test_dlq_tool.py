@@ -17,7 +17,14 @@ from common.service import PanelService
 from deploy import dlq
 from tests.conftest import queue_depth
 from tests.integration.test_outbox_and_consumers import ledger_relay
-from tests.support import credited, free_port, make_schema, make_store, store_of, wait_for
+from tests.support import (
+    credited,
+    free_port,
+    make_schema,
+    make_store,
+    store_of,
+    wait_for,
+)
 
 KEEPER_SCHEMA, KEEPER_BALANCES = make_schema("keeper")
 POISONED = set()

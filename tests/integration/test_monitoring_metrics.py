@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from common import migrations
 from common.cli import service_class
-from common.config import REPO_ROOT, SERVICES
+from common.config import REPO_ROOT
 from common.db import create_engine
 from common.metrics import Metrics
 from common.service import find_provider
@@ -259,3 +259,17 @@ def test_ready_with_wait_passes_once_a_late_service_has_started(start_service, a
             probe.kill()
     assert probe.returncode == 0, err
     assert "notify ready" in out
+
+
+def test_a_refused_call_is_counted_by_its_error_code(running):
+    """What the login-failure and webhook alerts count: refusals by entrypoint and code."""
+    with ClusterRpcProxy({"AMQP_URI": running["amqp_uri"]}, context_data={"user_id": "ann"}, timeout=10) as cluster:
+        for _ in range(2):
+            with pytest.raises(Exception) as refused:
+                cluster.inventory.get_server("no-such-server")
+            assert type(refused.value).__name__ == "NotFound"
+    text = scrape(running["ports"]["inventory"])
+    assert 'panel_refusals_total{code="not_found",entrypoint="get_server",service="inventory"} 2.0' in text
+    # No operation is waiting: the "stuck" alert's gauges read 0.
+    assert 'panel_operation_oldest_active_seconds{service="inventory",status="pending"} 0.0' in text
+    assert 'panel_operation_oldest_active_seconds{service="inventory",status="running"} 0.0' in text

@@ -95,3 +95,32 @@ def test_conclude_starts_and_finishes_a_pending_operation_at_once_and_never_twic
     assert Operation.replay(recorded(history)).conclude(False, "Failed", None, NOW) == []
     failed = [requested()] + Operation.replay(recorded([requested()])).conclude(False, "Declined", None, NOW)
     assert Operation.replay(recorded(failed)).status == "failed"
+
+
+def test_the_oldest_pending_and_running_operations_ages_are_measured(tmp_path):
+    """The gauges behind the "operations stuck" alert."""
+    from datetime import timedelta
+
+    from common import context
+    from common.db import create_engine
+    from common.eventstore import utcnow
+    from common.operations import Operations
+    from common.service import ServiceSchema
+
+    schema = ServiceSchema("lab")
+    engine = create_engine(f"sqlite:///{tmp_path / 'lab.db'}")
+    schema.metadata.create_all(engine)
+    store = schema.create_store(engine)
+    operations = Operations(store, "lab", schema.operations_table)
+    assert operations.oldest_active_ages(utcnow()) == {"pending": 0.0, "running": 0.0}
+    token = context.bind({"user_id": "ann"})
+    try:
+        first, second = [operations.new_id() for _ in range(2)]
+        for operation_id in (first, second):
+            with store.transaction() as tx:
+                operations.request(tx, kind="lab.x", target="t", title="x", operation_id=operation_id)
+        operations.start(first)
+    finally:
+        context.unbind(token)
+    ages = operations.oldest_active_ages(utcnow() + timedelta(minutes=20))
+    assert 20 * 60 <= ages["pending"] < 21 * 60 and 20 * 60 <= ages["running"] < 21 * 60
