@@ -1,25 +1,31 @@
-"""RPC round trips: a raw AMQP floor, nameko RPC, and HTTP through the gateway.
+"""RPC round trips: a raw AMQP floor, nameko RPC, our RPC client, and HTTP through the gateway.
 
-    python -m bench.rpc [--seconds 5] [--warmup 1] [--concurrency 1,20]
+    python -m bench.rpc [--seconds 5] [--warmup 1] [--concurrency 1,10,50]
 
 On a RabbitMQ vhost of its own (created and deleted through the management API) it starts,
 each as an OS process of its own:
 
 - an echo server (``python -m bench.rpc --echo-server``): plain kombu, no nameko, no
   eventlet; replies to every message of its queue through RabbitMQ direct reply-to;
-- the real ``auth`` service (``nameko run``, SQLite database in a temporary folder);
-- the gateway with one extra route, ``GET /bench/rpc``, that makes one RPC
-  (``bench.gateway_probe:BenchGateway``).
+- the real ``auth`` service (``nameko run``, SQLite database in a temporary folder), whose
+  ``@rpc`` replies are transient and unconfirmed (``common.rpc.PanelRpc``);
+- the same service as ``authnameko`` (``bench.nameko_auth``) with
+  ``RPC_TRANSIENT_REPLIES: false``: nameko's default replies, for the plain-nameko baseline;
+- the gateway with two extra routes, ``GET /bench/rpc`` (one RPC to ``auth`` through our
+  client) and ``GET /bench/rpc-nameko`` (one RPC to ``authnameko`` through nameko's
+  ``RpcProxy``) (``bench.gateway_probe:BenchGateway``).
 
 and measures, at each concurrency, for a fixed time after a warm-up:
 
-    raw-amqp       kombu request/reply via amq.rabbitmq.reply-to to the echo server
-    nameko-rpc     ClusterRpcProxy -> auth.health (one SQLite read in the service)
-    http-healthz   GET /healthz on the gateway (no RPC: the HTTP floor)
-    http-rpc       GET /bench/rpc on the gateway (one RPC to auth.health)
+    raw-amqp         kombu request/reply via amq.rabbitmq.reply-to to the echo server
+    nameko-rpc       ClusterRpcProxy -> authnameko.health (one SQLite read in the service)
+    panel-rpc        common.rpc_client.RpcClient (one for all greenthreads) -> auth.health
+    http-healthz     GET /healthz on the gateway (no RPC: the HTTP floor)
+    http-rpc-nameko  GET /bench/rpc-nameko: gateway -> nameko RpcProxy -> authnameko.health
+    http-rpc         GET /bench/rpc: gateway -> our client -> auth.health
 
 The clients are eventlet greenthreads of this process (monkey-patched below), one
-connection each. Every child is stopped and the vhost deleted at the end, also on Ctrl-C.
+connection each (except ``panel-rpc``: one client, one connection, shared by all). Every child is stopped and the vhost deleted at the end, also on Ctrl-C.
 """
 
 import sys
@@ -67,7 +73,7 @@ READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 NOISY_OTHER_CPU_PCT = 25
 
-PATHS = ("raw-amqp", "nameko-rpc", "http-healthz", "http-rpc")
+PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-healthz", "http-rpc-nameko", "http-rpc")
 
 
 class BenchError(RuntimeError):
@@ -160,14 +166,15 @@ class RawClient:
 class NamekoClient:
     """nameko's standalone ``ClusterRpcProxy`` (single-threaded: one per greenthread)."""
 
-    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT):
+    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT, service="authnameko"):
         from nameko.standalone.rpc import ClusterRpcProxy
 
+        self.service = service
         self.runner = ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=timeout)
         self.proxy = self.runner.start()
 
     def call(self):
-        answer = self.proxy.auth.health()
+        answer = getattr(self.proxy, self.service).health()
         if answer.get("status") != "ok":
             raise BenchError(f"auth.health answered {answer!r}")
         return answer
@@ -177,6 +184,40 @@ class NamekoClient:
             self.runner.stop()
         except Exception:
             pass
+
+
+class PanelClient:
+    """``common.rpc_client.RpcClient``: one client (one connection, one reply queue) shared
+    by every greenthread, as in a service process."""
+
+    shared = {}
+
+    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT):
+        from common.rpc_client import RpcClient
+
+        self.timeout = timeout
+        if amqp_uri not in self.shared:
+            client = RpcClient(amqp_uri, name="bench").start()
+            deadline = time.monotonic() + READY_TIMEOUT
+            while not client.link.connected and time.monotonic() < deadline:
+                eventlet.sleep(0.01)
+            self.shared[amqp_uri] = [client, 0]
+        self.amqp_uri = amqp_uri
+        self.shared[amqp_uri][1] += 1
+        self.client = self.shared[amqp_uri][0]
+
+    def call(self):
+        answer = self.client.call("auth", "health", timeout=self.timeout)
+        if answer.get("status") != "ok":
+            raise BenchError(f"auth.health answered {answer!r}")
+        return answer
+
+    def close(self):
+        entry = self.shared.get(self.amqp_uri)
+        if entry is not None:
+            entry[1] -= 1
+            if entry[1] <= 0:
+                self.shared.pop(self.amqp_uri)[0].stop()
 
 
 class HttpClient:
@@ -360,14 +401,14 @@ class Stack:
     def __init__(self, vhost, workdir):
         self.vhost = vhost
         self.workdir = Path(workdir)
-        self.echo = self.auth = self.gateway = None
+        self.echo = self.auth = self.auth_nameko = self.gateway = None
         self.gateway_port = None
         self.gateway_database_url = None
 
     @property
     def children(self):
         """In stopping order."""
-        return [c for c in (self.gateway, self.auth, self.echo) if c is not None]
+        return [c for c in (self.gateway, self.auth, self.auth_nameko, self.echo) if c is not None]
 
     def start(self):
         python = sys.executable
@@ -382,23 +423,35 @@ class Stack:
             child_env({}), self.workdir / "echo.log",
         ).start()
 
-        database_url = f"sqlite:///{self.workdir / 'auth.db'}"
-        migrate = subprocess.run(
-            [panel, "migrate", "auth"], cwd=REPO_ROOT, capture_output=True, text=True,
-            env=child_env({"DATABASE_URL": database_url, "AMQP_URI": uri}),
-        )
-        if migrate.returncode != 0:
-            raise BenchError(f"panel migrate auth failed:\n{migrate.stdout}{migrate.stderr}")
-        self.auth = Child(
-            "auth",
-            [nameko, "run", "--config", str(CONFIG_DIR / "auth.yaml"), "services.auth.service:AuthService"],
-            child_env({
-                "AMQP_URI": uri, "DATABASE_URL": database_url,
-                # auth refuses to start without one; a throwaway key for this run only.
-                "AUTH_SECRET_KEY": secrets.token_urlsafe(48),
-            }),
-            self.workdir / "auth.log",
-        ).start()
+        # auth twice: ours (transient replies) and the plain-nameko baseline, each with a
+        # database of its own; the baseline's config turns our reply path off.
+        nameko_config = self.workdir / "auth-nameko.yaml"
+        nameko_config.write_text((CONFIG_DIR / "auth.yaml").read_text()
+                                 + "\nRPC_TRANSIENT_REPLIES: false\nDATABASE_CHECK_MIGRATED: false\n")
+        for name, config, target in (
+            ("auth", CONFIG_DIR / "auth.yaml", "services.auth.service:AuthService"),
+            ("authnameko", nameko_config, "bench.nameko_auth:NamekoAuth"),
+        ):
+            database_url = f"sqlite:///{self.workdir / (name + '.db')}"
+            migrate = subprocess.run(
+                [panel, "migrate", "auth"], cwd=REPO_ROOT, capture_output=True, text=True,
+                env=child_env({"DATABASE_URL": database_url, "AMQP_URI": uri}),
+            )
+            if migrate.returncode != 0:
+                raise BenchError(f"panel migrate auth failed:\n{migrate.stdout}{migrate.stderr}")
+            child = Child(
+                name, [nameko, "run", "--config", str(config), target],
+                child_env({
+                    "AMQP_URI": uri, "DATABASE_URL": database_url,
+                    # auth refuses to start without one; a throwaway key for this run only.
+                    "AUTH_SECRET_KEY": secrets.token_urlsafe(48),
+                }),
+                self.workdir / f"{name}.log",
+            ).start()
+            if name == "auth":
+                self.auth = child
+            else:
+                self.auth_nameko = child
 
         # The gateway keeps its sessions in a database of its own, migrated like devstack
         # does (``panel migrate`` only knows the services).
@@ -438,17 +491,18 @@ class Stack:
             finally:
                 client.close()
 
-        def auth_answers():
-            if self.vhost.consumers("rpc-auth") < 1:
+        def auth_answers(service):
+            if self.vhost.consumers(f"rpc-{service}") < 1:
                 return False
-            client = NamekoClient(uri, timeout=2)
+            client = NamekoClient(uri, timeout=2, service=service)
             try:
                 return client.call()
             finally:
                 client.close()
 
         wait_until(echo_answers, "the echo server", [self.echo])
-        wait_until(auth_answers, "the auth service", [self.auth])
+        wait_until(lambda: auth_answers("auth"), "the auth service", [self.auth])
+        wait_until(lambda: auth_answers("authnameko"), "the authnameko service", [self.auth_nameko])
 
         # The gateway port was free a moment ago; should another process take it first,
         # the gateway exits and is started again on another port.
@@ -468,17 +522,25 @@ class Stack:
             lambda: HttpClient(self.gateway_port, "/bench/rpc", timeout=3).call(),
             "the gateway's /bench/rpc", [self.gateway, self.auth],
         )
+        wait_until(
+            lambda: HttpClient(self.gateway_port, "/bench/rpc-nameko", timeout=3).call(),
+            "the gateway's /bench/rpc-nameko", [self.gateway, self.auth_nameko],
+        )
 
     def client_factory(self, path):
         uri = self.vhost.amqp_uri
         if path == "raw-amqp":
             return lambda: RawClient(uri), [self.echo]
         if path == "nameko-rpc":
-            return lambda: NamekoClient(uri), [self.auth]
+            return lambda: NamekoClient(uri), [self.auth_nameko]
+        if path == "panel-rpc":
+            return lambda: PanelClient(uri), [self.auth]
         if path == "http-healthz":
             return lambda: HttpClient(self.gateway_port, "/healthz"), [self.gateway]
         if path == "http-rpc":
             return lambda: HttpClient(self.gateway_port, "/bench/rpc"), [self.gateway, self.auth]
+        if path == "http-rpc-nameko":
+            return lambda: HttpClient(self.gateway_port, "/bench/rpc-nameko"), [self.gateway, self.auth_nameko]
         raise ValueError(path)
 
 
@@ -572,7 +634,7 @@ def report(results, args):
     print()
     print(
         f"RPC round trips — {args.seconds:g} s measured after {args.warmup:g} s warm-up per row; "
-        f"clients: eventlet greenthreads in one process, one connection each; "
+        f"clients: eventlet greenthreads in one process, one connection each (panel-rpc: one shared); "
         f"{os.cpu_count()} cores"
     )
     headers = ["path", "conc", "count", "errors", "req/s", "p50 ms", "p99 ms",
@@ -591,8 +653,34 @@ def report(results, args):
         if r["p50_vs_raw"] is None:
             note = "no ratio (no successful call)" if r["count"] == 0 else "no ratio"
         else:
-            note = f"p50 ×{r['p50_vs_raw']:.1f} of raw, throughput {r['throughput_vs_raw']:.2f}× raw"
-        print(f"  {r['path']:<13} c={r['concurrency']:<3} {note}")
+            note = f"p50 ×{r['p50_vs_raw']:.2f} of raw, throughput {r['throughput_vs_raw']:.2f}× raw"
+        print(f"  {r['path']:<15} c={r['concurrency']:<3} {note}")
+    by_key = {(r["path"], r["concurrency"]): r for r in results}
+    comparisons = []
+    for concurrency in sorted({r["concurrency"] for r in results}):
+        for ours, theirs in (("http-rpc", "http-rpc-nameko"), ("panel-rpc", "nameko-rpc")):
+            a, b = by_key.get((ours, concurrency)), by_key.get((theirs, concurrency))
+            if a and b and a["p50_ms"] and b["p50_ms"] and b["throughput"]:
+                comparisons.append(
+                    f"  {ours:<9} vs {theirs:<15} c={concurrency:<3} p50 ×{a['p50_ms'] / b['p50_ms']:.2f}, "
+                    f"throughput ×{a['throughput'] / b['throughput']:.2f}"
+                )
+    if comparisons:
+        print()
+        print("Our client against nameko's (same concurrency):")
+        print("\n".join(comparisons))
+    aims = []
+    one, ten = by_key.get(("http-rpc", 1)), by_key.get(("http-rpc", 10))
+    if one and one["p50_vs_raw"] is not None:
+        aims.append(f"  http-rpc p50 at c=1 ≤ 1.5× raw: ×{one['p50_vs_raw']:.2f} — "
+                    + ("met" if one["p50_vs_raw"] <= 1.5 else "NOT met"))
+    if ten and ten["throughput_vs_raw"] is not None:
+        aims.append(f"  http-rpc throughput at c=10 ≥ 0.5× raw: {ten['throughput_vs_raw']:.2f}× — "
+                    + ("met" if ten["throughput_vs_raw"] >= 0.5 else "NOT met"))
+    if aims:
+        print()
+        print("Aims (issue 11):")
+        print("\n".join(aims))
     noisy = [r for r in results if (r["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
     if noisy:
         print(f"  ! other programs used more than {NOISY_OTHER_CPU_PCT}% CPU during "
@@ -622,9 +710,9 @@ def parse_args(argv):
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per row (5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per row (1)")
     parser.add_argument(
-        "--concurrency", default="1,20",
+        "--concurrency", default="1,10,50",
         type=lambda text: [int(part) for part in text.split(",") if part.strip()],
-        help="comma-separated concurrency levels (1,20)",
+        help="comma-separated concurrency levels (1,10,50)",
     )
     parser.add_argument("--paths", default=",".join(PATHS),
                         type=lambda text: [p.strip() for p in text.split(",") if p.strip()],
@@ -665,6 +753,7 @@ def main(argv=None):
         print(f"[bench] vhost {vhost.name}; starting echo server, auth and gateway (logs in {workdir})", flush=True)
         stack.start()
         print(f"[bench] ready: echo pid {stack.echo.pid}, auth pid {stack.auth.pid}, "
+              f"authnameko pid {stack.auth_nameko.pid}, "
               f"gateway pid {stack.gateway.pid} on 127.0.0.1:{stack.gateway_port}", flush=True)
         results = []
         for concurrency in args.concurrency:

@@ -304,8 +304,8 @@ def ignore_signals():
 
 class Settle:
     """Whether the stack has finished the work that events started: every service's outbox
-    relay has read its whole log (``relay_checkpoints`` vs the newest ``events`` position in
-    each service database of ``stack.json``) and no queue of the vhost holds a message
+    relay has published every integration event of its log (none after its
+    ``relay_checkpoints`` position, in each service database of ``stack.json``) and no queue of the vhost holds a message
     (passive ``queue_declare``: exact ready counts; queue names from the management API)."""
 
     def __init__(self, stack):
@@ -316,15 +316,24 @@ class Settle:
                         if name != "gateway"}
 
     def relay_lags(self):
+        """Integration events each relay has yet to publish (a relay may leave its
+        checkpoint behind events that publish nothing: ``OutboxRelay.idle_advance_after``)."""
         import sqlalchemy as sa
+
+        from common.contracts import integration_types
 
         lags = {}
         for name, engine in self.engines.items():
+            types = sorted(integration_types(name))
             with engine.connect() as conn:
-                last = conn.execute(sa.text("SELECT COALESCE(MAX(position), 0) FROM events")).scalar_one()
                 checkpoint = conn.execute(sa.text("SELECT MIN(position) FROM relay_checkpoints")).scalar()
-            if checkpoint is not None:  # no row: that service has no relay running yet
-                lags[name] = max(last - checkpoint, 0)
+                if checkpoint is None:  # no row: that service has no relay running yet
+                    continue
+                if not types:
+                    continue
+                query = sa.text("SELECT COUNT(*) FROM events WHERE position > :checkpoint AND type IN :types")
+                query = query.bindparams(sa.bindparam("types", expanding=True))
+                lags[name] = conn.execute(query, {"checkpoint": checkpoint, "types": types}).scalar_one()
         return lags
 
     def queue_depths(self):

@@ -1,10 +1,24 @@
 """The outbox relay: the event log *is* the outbox.
 
 ``OutboxRelay.relay_once`` reads the events after its stored checkpoint, publishes the
-integration ones in position order (the publisher waits for the broker's confirm of each)
-and only then advances the checkpoint. A crash between publish and checkpoint publishes the
-same events again on the next run — consumers deduplicate by ``event_id`` (the inbox) — so
-an event can be published twice but never lost.
+integration ones in position order as one batch (the publisher pipelines them on one
+channel and waits for the broker's confirms of the whole batch, instead of one confirm
+round trip per event) and only then advances the checkpoint — past every event when the
+whole batch was confirmed; when only a prefix was (a nack, a return, a lost connection:
+``common.messaging.PublishIncomplete``), only up to the first unconfirmed event, and the
+error is raised so that the next run publishes again from there. Nothing is skipped. A
+crash between publish and checkpoint publishes the same events again on the next run —
+consumers deduplicate by ``event_id`` (the inbox) — so an event can be published twice but
+never lost.
+
+Order: the events go out in log order on one channel, and the publisher never has two
+events of one stream unconfirmed at a time, so a stream's events reach each queue in
+order, even when one is nacked and published again.
+
+Commits that publish nothing: with ``idle_advance_after=N`` the relay neither takes its
+lease nor moves its checkpoint (two writes) for events that are all internal until it is
+``N`` positions behind; a single indexed read tells it whether an integration event waits.
+``None`` (the default) moves past them at once, as before.
 
 Replicas of a service share one checkpoint row; a lease in that row lets one relay at a time
 publish, so the order of the log is the order on the wire.
@@ -20,14 +34,18 @@ from sqlalchemy.exc import IntegrityError
 from common import context
 from common.contracts import envelope
 from common.eventstore.store import as_utc, utcnow
+from common.messaging import PublishIncomplete
 
 log = logging.getLogger(__name__)
 
 
 class OutboxRelay:
-    def __init__(self, store, publisher, source, types, name="outbox", batch=500, lease_seconds=15):
-        """``publisher(envelopes)`` must return only once the broker confirmed them all."""
+    def __init__(self, store, publisher, source, types, name="outbox", batch=500, lease_seconds=15,
+                 idle_advance_after=None):
+        """``publisher(envelopes)`` must return only once the broker confirmed them all, or
+        raise (``PublishIncomplete`` when a prefix of them was confirmed)."""
         self.store = store
+        self.idle_advance_after = idle_advance_after
         self.publisher = publisher
         self.source = source
         self.types = frozenset(types)
@@ -103,39 +121,59 @@ class OutboxRelay:
                 .values(owner=None, lease_until=None)
             )
 
+    def _integration_waiting(self, position):
+        """True when an integration event follows ``position``."""
+        events = self.store.tables.events
+        with self.store.engine.connect() as conn:
+            return conn.execute(
+                sa.select(events.c.position).where(
+                    events.c.position > position, events.c.type.in_(list(self.types))
+                ).order_by(events.c.position).limit(1)
+            ).first() is not None
+
     def relay_once(self):
         """Publish one batch; returns how many events were published (0: nothing to do, or
         another replica holds the lease). An idle relay only reads: it writes (takes the
         lease) when events wait."""
-        if self.store.last_position() <= self.checkpoint():
-            return 0
+        return self._relay_batch()[0]
+
+    def _relay_batch(self):
+        """One batch: (events published, whether the checkpoint moved)."""
+        checkpoint = self.checkpoint()
+        last = self.store.last_position()
+        if last <= checkpoint:
+            return 0, False
+        if (self.idle_advance_after is not None and last - checkpoint < self.idle_advance_after
+                and not self._integration_waiting(checkpoint)):
+            return 0, False  # only internal events wait: no writes until far behind
         position = self._acquire_lease()
         if position is None:
-            return 0
+            return 0, False
         events = self.store.read_after(position, limit=self.batch)
         if not events:
-            return 0
-        envelopes = [envelope(event, self.source) for event in events if event.type in self.types]
-        if envelopes:
-            self.publisher(envelopes)
+            return 0, False
+        pending = [(event, envelope(event, self.source)) for event in events if event.type in self.types]
+        if pending:
+            try:
+                self.publisher([item for _, item in pending])
+            except PublishIncomplete as incomplete:
+                self._advance_before(events, pending[min(incomplete.confirmed, len(pending) - 1)][0].position)
+                raise
         self._advance(events[-1].position)
-        return len(envelopes)
+        return len(pending), True
+
+    def _advance_before(self, events, first_unconfirmed):
+        """Move the checkpoint past every event before ``first_unconfirmed`` (those were
+        confirmed, or publish nothing), so that a retry starts at that event."""
+        before = [event.position for event in events if event.position < first_unconfirmed]
+        if before:
+            self._advance(before[-1])
 
     def drain(self):
         """Relay until nothing is left; returns the number published."""
         total = 0
         while True:
-            published = self.relay_once()
+            published, moved = self._relay_batch()
             total += published
-            if not published and self.store.read_after(self.checkpoint(), limit=1) == []:
+            if not moved:
                 return total
-            if not published and self._lease_held_elsewhere():
-                return total
-
-    def _lease_held_elsewhere(self):
-        table = self.store.tables.relay_checkpoints
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(table.c.owner, table.c.lease_until).where(table.c.name == self.name)
-            ).one()
-        return row.owner not in (None, self.owner) and as_utc(row.lease_until) > utcnow()
