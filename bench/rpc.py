@@ -20,7 +20,10 @@ and measures, at each concurrency, for a fixed time after a warm-up:
     raw-amqp         kombu request/reply via amq.rabbitmq.reply-to to the echo server
     nameko-rpc       ClusterRpcProxy -> authnameko.health (one SQLite read in the service)
     panel-rpc        common.rpc_client.RpcClient (one for all greenthreads) -> auth.health
-    http-healthz     GET /healthz on the gateway (no RPC: the HTTP floor)
+    http-raw         GET on a raw HTTP forwarder (``python -m bench.rpc --raw-gateway``:
+                     eventlet's WSGI server, no nameko, a pool of kombu clients) -> the echo
+                     server: the floor of the whole HTTP -> gateway -> service -> reply path
+    http-healthz     GET /healthz on the gateway (no RPC: the gateway's HTTP floor)
     http-rpc-nameko  GET /bench/rpc-nameko: gateway -> nameko RpcProxy -> authnameko.health
     http-rpc         GET /bench/rpc: gateway -> our client -> auth.health
 
@@ -31,6 +34,7 @@ connection each (except ``panel-rpc``: one client, one connection, shared by all
 import sys
 
 ECHO_FLAG = "--echo-server"
+RAW_GATEWAY_FLAG = "--raw-gateway"
 if ECHO_FLAG not in sys.argv:
     # The bench client runs like the services do: cooperative greenthreads. The echo
     # server stays a plain blocking process: it is the floor.
@@ -73,7 +77,7 @@ READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 NOISY_OTHER_CPU_PCT = 25
 
-PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-healthz", "http-rpc-nameko", "http-rpc")
+PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-raw", "http-healthz", "http-rpc-nameko", "http-rpc")
 
 
 class BenchError(RuntimeError):
@@ -120,6 +124,40 @@ def run_echo_server(amqp_uri, queue, prefetch):
     return 0
 
 
+# -- the raw HTTP forwarder (a child process) --------------------------------------------------
+
+
+def run_raw_gateway(amqp_uri, port, queue):
+    """HTTP in, one raw AMQP request/reply to the echo server, its answer out: eventlet's
+    WSGI server (the one nameko's ``@http`` runs on) without nameko, each request on a
+    kombu client taken from a pool (one connection per concurrent request, as the floor
+    client does). The floor of the HTTP -> gateway -> service -> reply path."""
+    from eventlet import wsgi
+    from eventlet.queue import LightQueue
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    idle = LightQueue()
+
+    def app(environ, start_response):
+        try:
+            client = idle.get_nowait()
+        except Exception:
+            client = RawClient(amqp_uri, queue)
+        try:
+            body = client.call()
+        finally:
+            idle.put(client)
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    listener = eventlet.listen(("127.0.0.1", port))
+    try:
+        wsgi.server(listener, app, log_output=False)
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    return 0
+
+
 # -- clients (one per greenthread) -----------------------------------------------------------
 
 
@@ -132,6 +170,10 @@ class RawClient:
         self.queue = queue
         self.connection = Connection(amqp_uri)
         self.connection.connect()
+        # The floor measures kombu and py-amqp as they ship: when this process has imported
+        # ``common`` (the panel-rpc client), its read-ahead must not speed the floor up.
+        if "common.amqp_readahead" in sys.modules:
+            sys.modules["common.amqp_readahead"].use_library_read(self.connection.connection.transport)
         channel = self.connection.channel()
         self.replies = {}
         # Direct reply-to: consume the pseudo-queue (no-ack) before publishing on the channel.
@@ -401,14 +443,14 @@ class Stack:
     def __init__(self, vhost, workdir):
         self.vhost = vhost
         self.workdir = Path(workdir)
-        self.echo = self.auth = self.auth_nameko = self.gateway = None
-        self.gateway_port = None
+        self.echo = self.auth = self.auth_nameko = self.gateway = self.raw_gateway = None
+        self.gateway_port = self.raw_gateway_port = None
         self.gateway_database_url = None
 
     @property
     def children(self):
         """In stopping order."""
-        return [c for c in (self.gateway, self.auth, self.auth_nameko, self.echo) if c is not None]
+        return [c for c in (self.gateway, self.raw_gateway, self.auth, self.auth_nameko, self.echo) if c is not None]
 
     def start(self):
         python = sys.executable
@@ -421,6 +463,13 @@ class Stack:
             [python, "-m", "bench.rpc", ECHO_FLAG, "--amqp-uri", uri, "--queue", ECHO_QUEUE,
              "--prefetch", str(ECHO_PREFETCH)],
             child_env({}), self.workdir / "echo.log",
+        ).start()
+        self.raw_gateway_port = free_port()
+        self.raw_gateway = Child(
+            "raw-gateway",
+            [python, "-m", "bench.rpc", RAW_GATEWAY_FLAG, "--amqp-uri", uri, "--queue", ECHO_QUEUE,
+             "--port", str(self.raw_gateway_port)],
+            child_env({}), self.workdir / "raw-gateway.log",
         ).start()
 
         # auth twice: ours (transient replies) and the plain-nameko baseline, each with a
@@ -501,6 +550,8 @@ class Stack:
                 client.close()
 
         wait_until(echo_answers, "the echo server", [self.echo])
+        wait_until(lambda: HttpClient(self.raw_gateway_port, "/", timeout=2).call(), "the raw HTTP forwarder",
+                   [self.raw_gateway, self.echo])
         wait_until(lambda: auth_answers("auth"), "the auth service", [self.auth])
         wait_until(lambda: auth_answers("authnameko"), "the authnameko service", [self.auth_nameko])
 
@@ -535,6 +586,8 @@ class Stack:
             return lambda: NamekoClient(uri), [self.auth_nameko]
         if path == "panel-rpc":
             return lambda: PanelClient(uri), [self.auth]
+        if path == "http-raw":
+            return lambda: HttpClient(self.raw_gateway_port, "/"), [self.raw_gateway, self.echo]
         if path == "http-healthz":
             return lambda: HttpClient(self.gateway_port, "/healthz"), [self.gateway]
         if path == "http-rpc":
@@ -622,12 +675,17 @@ def measure(path, make_client, servers, concurrency, warmup, seconds, bystanders
 
 
 def add_ratios(results):
-    floors = {r["concurrency"]: r for r in results if r["path"] == "raw-amqp"}
-    for result in results:
-        floor = floors.get(result["concurrency"])
-        ok = floor and floor["p50_ms"] and floor["throughput"] and result["p50_ms"] is not None
-        result["p50_vs_raw"] = result["p50_ms"] / floor["p50_ms"] if ok else None
-        result["throughput_vs_raw"] = result["throughput"] / floor["throughput"] if ok else None
+    """Each path against the raw AMQP floor, and the HTTP paths also against the raw HTTP
+    forwarder (the floor of the same path: HTTP in, one AMQP round trip, HTTP out)."""
+    for floor_path, suffix, paths in (("raw-amqp", "raw", None), ("http-raw", "http_raw", "http-")):
+        floors = {r["concurrency"]: r for r in results if r["path"] == floor_path}
+        for result in results:
+            if paths and not result["path"].startswith(paths):
+                continue
+            floor = floors.get(result["concurrency"])
+            ok = floor and floor["p50_ms"] and floor["throughput"] and result["p50_ms"] is not None
+            result[f"p50_vs_{suffix}"] = result["p50_ms"] / floor["p50_ms"] if ok else None
+            result[f"throughput_vs_{suffix}"] = result["throughput"] / floor["throughput"] if ok else None
 
 
 def report(results, args):
@@ -655,6 +713,13 @@ def report(results, args):
         else:
             note = f"p50 ×{r['p50_vs_raw']:.2f} of raw, throughput {r['throughput_vs_raw']:.2f}× raw"
         print(f"  {r['path']:<15} c={r['concurrency']:<3} {note}")
+    http_rows = [r for r in results if r.get("p50_vs_http_raw") is not None]
+    if http_rows:
+        print()
+        print("HTTP paths against the raw HTTP -> AMQP floor (http-raw) at the same concurrency:")
+        for r in http_rows:
+            print(f"  {r['path']:<15} c={r['concurrency']:<3} p50 ×{r['p50_vs_http_raw']:.2f} of http-raw, "
+                  f"throughput {r['throughput_vs_http_raw']:.2f}× http-raw")
     by_key = {(r["path"], r["concurrency"]): r for r in results}
     comparisons = []
     for concurrency in sorted({r["concurrency"] for r in results}):
@@ -671,12 +736,14 @@ def report(results, args):
         print("\n".join(comparisons))
     aims = []
     one, ten = by_key.get(("http-rpc", 1)), by_key.get(("http-rpc", 10))
-    if one and one["p50_vs_raw"] is not None:
-        aims.append(f"  http-rpc p50 at c=1 ≤ 1.5× raw: ×{one['p50_vs_raw']:.2f} — "
-                    + ("met" if one["p50_vs_raw"] <= 1.5 else "NOT met"))
-    if ten and ten["throughput_vs_raw"] is not None:
-        aims.append(f"  http-rpc throughput at c=10 ≥ 0.5× raw: {ten['throughput_vs_raw']:.2f}× — "
-                    + ("met" if ten["throughput_vs_raw"] >= 0.5 else "NOT met"))
+    for floor, key in (("raw AMQP", "raw"), ("the raw HTTP -> AMQP path", "http_raw")):
+        if one and one.get(f"p50_vs_{key}") is not None:
+            ratio = one[f"p50_vs_{key}"]
+            aims.append(f"  http-rpc p50 at c=1 ≤ 1.5× {floor}: ×{ratio:.2f} — " + ("met" if ratio <= 1.5 else "NOT met"))
+        if ten and ten.get(f"throughput_vs_{key}") is not None:
+            ratio = ten[f"throughput_vs_{key}"]
+            aims.append(f"  http-rpc throughput at c=10 ≥ 0.5× {floor}: {ratio:.2f}× — "
+                        + ("met" if ratio >= 0.5 else "NOT met"))
     if aims:
         print()
         print("Aims (issue 11):")
@@ -723,6 +790,8 @@ def parse_args(argv):
     parser.add_argument("--amqp-uri", help=argparse.SUPPRESS)
     parser.add_argument("--queue", default=ECHO_QUEUE, help=argparse.SUPPRESS)
     parser.add_argument("--prefetch", type=int, default=ECHO_PREFETCH, help=argparse.SUPPRESS)
+    parser.add_argument(RAW_GATEWAY_FLAG, dest="raw_gateway", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = [p for p in args.paths if p not in PATHS]
     if unknown:
@@ -738,6 +807,8 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.echo_server:
         return run_echo_server(args.amqp_uri, args.queue, args.prefetch)
+    if args.raw_gateway:
+        return run_raw_gateway(args.amqp_uri, args.port, args.queue)
 
     def on_sigterm(*_):
         raise KeyboardInterrupt

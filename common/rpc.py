@@ -130,7 +130,21 @@ class TransientReplies(SharedExtension):
         return result, exc_info
 
 
-class PanelRpc(Rpc):
+class SignatureShapes:
+    """Entrypoint mixin: nameko checks every call's arguments against the method with
+    ``inspect.getcallargs`` (tens of microseconds); whether they fit depends only on how
+    many positional arguments and which keyword names a call has, so a shape that fitted
+    once is remembered and not checked again. Bad shapes are still refused every time."""
+
+    def check_signature(self, args, kwargs):
+        shapes = self.__dict__.setdefault("_fitting_shapes", set())
+        shape = (len(args), tuple(sorted(kwargs)))
+        if shape not in shapes:
+            super().check_signature(args, kwargs)
+            shapes.add(shape)
+
+
+class PanelRpc(SignatureShapes, Rpc):
     """``@rpc`` with ``PanelError`` expected and transient, unconfirmed replies."""
 
     replies = TransientReplies()

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from common import context
 from common.errors import PanelError, RateLimited, ValidationFailed
+from common.rpc import SignatureShapes
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ class JsonWebServer(WebServer):
         return JsonWsgiApp(self)
 
 
-class JsonHttpHandler(HttpRequestHandler):
+class JsonHttpHandler(SignatureShapes, HttpRequestHandler):
     """``@http`` with JSON errors and request ids (see the module docstring)."""
 
     server = JsonWebServer()

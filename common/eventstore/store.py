@@ -151,6 +151,7 @@ class Statements:
         self.stream_version = sa.select(sa.func.coalesce(sa.func.max(events.c.version), 0)).where(
             events.c.stream_id == sa.bindparam("stream_id"))
         self.insert_event = events.insert().returning(events.c.position)
+        self.last_position = sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0))
 
 
 class EventStore:
@@ -246,7 +247,7 @@ class EventStore:
         return self._fetch(query.order_by(events.c.position).limit(limit), conn)
 
     def last_position(self, conn=None):
-        query = sa.select(sa.func.coalesce(sa.func.max(self.tables.events.c.position), 0))
+        query = self.statements.last_position
         if conn is not None:
             return conn.execute(query).scalar_one()
         with self.engine.connect() as own:
