@@ -88,9 +88,16 @@ class SupportService(PanelService):
         return self.support.get_ticket(None, ticket_id)
 
     @rpc
-    def staff_reply(self, ticket_id, staff_name, body):
+    def staff_reply(self, ticket_id, staff_name, body, uploads=()):
+        """Answer as ``staff_name``; ``uploads`` from ``staff_stage_attachment``."""
         self._staff()
-        return self.support.staff_reply(ticket_id, staff_name, body)
+        return self.support.staff_reply(ticket_id, staff_name, body, uploads)
+
+    @rpc
+    def staff_stage_attachment(self, filename, content_type, data_base64):
+        """One file for a staff reply to come: ``{"upload_id", "filename", "content_type", "size"}``."""
+        self._staff()
+        return self.support.stage_staff_upload(filename, content_type, data_base64)
 
     @rpc
     def staff_close_ticket(self, ticket_id, staff_name):

@@ -2,7 +2,7 @@
 
     python -m services.support.staff list [--status open|closed|all] [--page N] [--per-page K]
     python -m services.support.staff show TICKET_ID
-    python -m services.support.staff reply TICKET_ID --as NAME (--body TEXT | --body-file PATH|-)
+    python -m services.support.staff reply TICKET_ID --as NAME (--body TEXT | --body-file PATH|-) [--attach PATH]...
     python -m services.support.staff close TICKET_ID --as NAME
     python -m services.support.staff reopen TICKET_ID --as NAME
 
@@ -14,7 +14,9 @@ invalid, conflict), 2 the service could not be reached.
 """
 
 import argparse
+import base64
 import json
+import mimetypes
 import os
 import sys
 import textwrap
@@ -81,7 +83,17 @@ def parser():
             body = command.add_mutually_exclusive_group(required=True)
             body.add_argument("--body", help="the answer")
             body.add_argument("--body-file", help="read the answer from a file ('-': standard input)")
+            command.add_argument("--attach", action="append", default=[], metavar="PATH",
+                                 help="attach a file (repeatable; the customers' limits and types apply)")
     return main
+
+
+def stage(support, path):
+    """Send one file to the service for the reply to come."""
+    content_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    with open(path, "rb") as handle:
+        data = base64.b64encode(handle.read()).decode("ascii")
+    return support.staff_stage_attachment(os.path.basename(path), content_type, data)
 
 
 def run(args, support):
@@ -97,7 +109,9 @@ def run(args, support):
         else:
             with open(args.body_file, encoding="utf-8") as handle:
                 body = handle.read()
-        return support.staff_reply(args.ticket_id, args.staff_name, body), lambda m: print_status(m["ticket"])
+        uploads = [stage(support, path)["upload_id"] for path in args.attach]
+        return (support.staff_reply(args.ticket_id, args.staff_name, body, uploads),
+                lambda m: print_status(m["ticket"]))
     if args.command == "close":
         return support.staff_close_ticket(args.ticket_id, args.staff_name), print_status
     return support.staff_reopen_ticket(args.ticket_id, args.staff_name), print_status

@@ -35,6 +35,8 @@ from services.support.adapters import BlobNotFound, BlobStoreError, check_key
 from services.support.projections import ticket_attachments, ticket_messages, tickets
 
 log = logging.getLogger(__name__)
+# Who staged an upload that staff attach (customers' uploads carry their user id).
+STAFF_UPLOADER = "staff"
 
 MAX_PER_PAGE = 500
 
@@ -294,7 +296,8 @@ class SupportUseCases:
             if earlier is not None:
                 return self._message(ticket_id, earlier["message_id"])
         domain.check_body(body)
-        records = self._claim(row["user_id"], uploads) if uploads else []
+        owner = STAFF_UPLOADER if author == domain.STAFF else row["user_id"]
+        records = self._claim(owner, uploads) if uploads else []
         message_id = context.new_id()
 
         def attempt():
@@ -338,6 +341,11 @@ class SupportUseCases:
 
     # -- staff -------------------------------------------------------------------------------
 
-    def staff_reply(self, ticket_id, staff_name, body):
-        """A staff member's answer: the request becomes answered."""
-        return self._post(ticket_id, None, domain.STAFF, body, (), staff_name=staff_name)
+    def staff_reply(self, ticket_id, staff_name, body, uploads=()):
+        """A staff member's answer, with files staged by staff (``stage_staff_upload``): the
+        request becomes answered."""
+        return self._post(ticket_id, None, domain.STAFF, body, uploads, staff_name=staff_name)
+
+    def stage_staff_upload(self, filename, declared_type, data_base64):
+        """A file for a staff reply to come (the same checks as a customer's)."""
+        return self.stage_upload(STAFF_UPLOADER, filename, declared_type, data_base64)

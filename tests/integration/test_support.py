@@ -3,6 +3,7 @@ services and gateway on a real broker, attachments in a real directory, and the 
 run as a separate process (``python -m services.support.staff``) against the running
 service, as support staff would."""
 
+import base64
 import hashlib
 import io
 import json
@@ -20,7 +21,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from common import migrations, topology
 from common.config import REPO_ROOT
 from common.db import create_engine
-from common.errors import Forbidden
+from common.errors import Forbidden, ValidationFailed
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.inventory.service import InventoryService
@@ -391,3 +392,34 @@ def test_the_staff_tool_lists_and_shows_every_customers_requests(desk):
     assert code == 1 and "not_found" in err
     code, _, err = desk.staff("reply", ann["id"], "--as", "", "--body", "x")
     assert code == 1 and "staff_name" in err
+
+
+def test_a_staff_reply_carries_files_the_customer_downloads_byte_for_byte(desk, tmp_path):
+    ticket = desk.opened("Where is my invoice?")
+    invoice = tmp_path / "invoice-2026-11.pdf"
+    invoice.write_bytes(binary(PDF, 40_000))
+    forged = tmp_path / "report.pdf"
+    forged.write_bytes(EXE)  # a program dressed as a PDF
+    code, _, err = desk.staff("reply", ticket["id"], "--as", "Alice", "--body", "Here it is.", "--attach", str(forged))
+    assert code == 1 and "unsupported_media_type" in err
+    code, out, err = desk.staff("reply", ticket["id"], "--as", "Alice", "--body", "Here it is.",
+                                "--attach", str(invoice))
+    assert code == 0, err
+    reply = desk.ticket(ticket["id"])["messages"][-1]
+    assert (reply["author"], reply["staff_name"]) == ("staff", "Alice")
+    [attachment] = reply["attachments"]
+    assert (attachment["filename"], attachment["content_type"]) == ("invoice-2026-11.pdf", "application/pdf")
+    download = desk.get(f"/support/tickets/{ticket['id']}/attachments/{attachment['id']}")
+    assert download.status_code == 200 and download.content == invoice.read_bytes()
+    assert desk.get(f"/support/tickets/{ticket['id']}/attachments/{attachment['id']}", "bob").status_code == 404
+
+
+def test_a_customer_cannot_attach_a_file_staff_uploaded(desk):
+    ticket = desk.opened("Mixing uploads")
+    with ClusterRpcProxy({"AMQP_URI": desk.amqp_uri}, timeout=30) as staff:
+        staged = staff.support.staff_stage_attachment("notes.txt", "text/plain",
+                                                      base64.b64encode(b"internal notes").decode())
+    with ClusterRpcProxy({"AMQP_URI": desk.amqp_uri}, context_data={"user_id": "ann"}, timeout=30) as customer:
+        with pytest.raises(ValidationFailed) as refused:
+            customer.support.add_message(ticket["id"], "Look at this", [staged["upload_id"]])
+    assert "attachments" in refused.value.fields
