@@ -7,6 +7,7 @@ read from the service class, so a route cannot exist without appearing here.
 
 import re
 import sys
+from http import HTTPStatus
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -65,6 +66,11 @@ def build_spec(service_cls, version="1.0.0"):
             operation = dict(documented.get(method.lower(), {}))
             operation.setdefault("summary", (function.__doc__ or "").strip().split("\n")[0])
             operation.setdefault("responses", {"200": {"description": "OK"}})
+            for status, response in operation["responses"].items():
+                # OpenAPI requires a description on every response; the docstrings name one
+                # only where it says more than the status does.
+                if isinstance(response, dict) and "$ref" not in response:
+                    response.setdefault("description", HTTPStatus(int(status)).phrase)
             operation["operationId"] = f"{function.__name__}_{method.lower()}"
             operations[method.lower()] = operation
         parameters = [

@@ -6,6 +6,7 @@ from marshmallow import (
     ValidationError,
     fields,
     validate,
+    validates,
     validates_schema,
 )
 
@@ -325,10 +326,17 @@ PaymentMethodListSchema = page_of(PaymentMethodSchema, "PaymentMethodListSchema"
 
 
 class TopupCreateSchema(Schema):
+    # A decimal in a string ("25.00") or a JSON number; documented as a decimal string.
     amount = fields.Decimal(required=True, places=2, as_string=True,
-                            validate=validate.Range(min=20, error="At least 20."))
+                            metadata={"type": "string", "format": "decimal", "example": "25.00",
+                                      "description": "at least 20.00"})
     method = fields.String(required=True, validate=validate.OneOf(
         ["paypal", "stripe", "bank_wire", "bitpay", "coinbase", "revolut"]))
+
+    @validates("amount")
+    def at_least_20(self, value, **kwargs):
+        if value < 20:
+            raise ValidationError("At least 20.")
 
 
 class TopupSchema(Schema):

@@ -36,7 +36,7 @@ class AuthRoutes:
                     oneOf: [{$ref: "#/components/schemas/SessionStarted"}, {$ref: "#/components/schemas/Challenge"}]
             400: {description: validation_error, content: {application/json: {schema: Error}}}
             401: {description: invalid_credentials (same for unknown users), content: {application/json: {schema: Error}}}
-            429: {description: rate_limited, with Retry-After, content: {application/json: {schema: Error}}}
+            429: {description: "rate_limited, with Retry-After", content: {application/json: {schema: Error}}}
         """
         body = load_json(request, LoginSchema())
         session_id = context.new_id()
@@ -55,7 +55,7 @@ class AuthRoutes:
           requestBody: {content: {application/json: {schema: Verify}}}
           responses:
             200: {content: {application/json: {schema: SessionStarted}}}
-            401: {description: invalid_code (wrong, used, expired, or too many guesses), content: {application/json: {schema: Error}}}
+            401: {description: "invalid_code (wrong, used, expired, or too many guesses)", content: {application/json: {schema: Error}}}
         """
         body = load_json(request, VerifySchema())
         session_id = context.new_id()
@@ -160,7 +160,7 @@ class AuthRoutes:
           tags: [auth]
           requestBody: {content: {application/json: {schema: Reset}}}
           responses:
-            204: {description: password changed, sessions ended}
+            204: {description: "password changed, sessions ended"}
             400: {description: validation_error (weak password), content: {application/json: {schema: Error}}}
             401: {description: invalid_token, content: {application/json: {schema: Error}}}
         """

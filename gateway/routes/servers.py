@@ -145,7 +145,7 @@ class ServerRoutes:
           responses:
             202: {content: {application/json: {schema: OperationAccepted}}}
             404: {content: {application/json: {schema: Error}}}
-            409: {description: another operation runs on this server, or it is suspended, content: {application/json: {schema: Error}}}
+            409: {description: "another operation runs on this server, or it is suspended", content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
         body = load_json(request, ServerActionSchema())
@@ -173,7 +173,7 @@ class ServerRoutes:
           security: [{bearer: []}, {cookie: []}]
           responses:
             200: {content: {application/json: {schema: Operation}}}
-            404: {description: unknown, or another customer's, content: {application/json: {schema: Error}}}
+            404: {description: "unknown, or another customer's", content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
         owner = owner_of(operation_id)

@@ -228,7 +228,7 @@ class StorageRoutes:
           responses:
             202: {content: {application/json: {schema: OperationAccepted}}}
             404: {content: {application/json: {schema: Error}}}
-            409: {description: already being deleted, or a bucket operation is running, content: {application/json: {schema: Error}}}
+            409: {description: "already being deleted, or a bucket operation is running", content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
         return 202, {"operation": self.cluster.storage.delete_storage(storage_id)}
