@@ -220,13 +220,18 @@ class PanelService:
         """Move this replica's clock forward (tests and demo only: CLOCK_ADJUSTABLE)."""
         return self.clock.advance(seconds).isoformat()
 
-    @rpc
-    def get_operation(self, operation_id):
-        """One of this service's operations, if it belongs to the calling customer."""
+    def _customer(self):
+        """The calling customer's user id, from the call context the gateway set;
+        ``Unauthenticated`` when the call carries none."""
         user_id = self.call_context().get("user_id")
         if not user_id:
             raise Unauthenticated()
-        return self.operations.get(operation_id, user_id=user_id)
+        return user_id
+
+    @rpc
+    def get_operation(self, operation_id):
+        """One of this service's operations, if it belongs to the calling customer."""
+        return self.operations.get(operation_id, user_id=self._customer())
 
     @rpc
     def health(self):

@@ -14,6 +14,7 @@ from common.eventstore.store import (
     RecordedEvent,
     Transaction,
     as_utc,
+    retrying,
     utcnow,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "as_utc",
     "create_core_tables_v1",
     "define_core_tables",
+    "retrying",
     "utcnow",
 ]

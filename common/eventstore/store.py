@@ -317,3 +317,14 @@ class EventStore:
                     tuple(sorted((k, repr(v)) for k, v in row.items())) for row in rows
                 )
         return snapshot
+
+
+def retrying(command, attempts=6):
+    """Run ``command`` (which reads a stream and appends at the version it read) again when
+    a concurrent writer got there first; the last ``ConcurrencyConflict`` is raised."""
+    for attempt in range(attempts):
+        try:
+            return command()
+        except ConcurrencyConflict:
+            if attempt == attempts - 1:
+                raise

@@ -8,7 +8,6 @@ A timer issues renewal invoices as the (adjustable) clock passes servers' paid p
 
 from nameko.timer import timer
 
-from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
@@ -22,12 +21,6 @@ class BillingService(PanelService):
     schema = schema
 
     billing = BillingUseCasesProvider()
-
-    def _customer(self):
-        user_id = self.call_context().get("user_id")
-        if not user_id:
-            raise Unauthenticated()
-        return user_id
 
     @rpc
     def get_account(self):

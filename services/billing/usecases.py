@@ -13,30 +13,26 @@ import sqlalchemy as sa
 
 from common import context
 from common.errors import (
-    ConcurrencyConflict,
     Conflict,
     NotFound,
     ServiceUnavailable,
     ValidationFailed,
     error_with_code,
 )
-from common.eventstore import utcnow
+from common.eventstore import retrying, utcnow
 from services.billing import domain
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 from services.billing.adapters.methods import METHODS
-from services.billing.projections import accounts, invoices, ledger, subscriptions, topups
+from services.billing.projections import (
+    accounts,
+    invoices,
+    ledger,
+    subscriptions,
+    topups,
+)
 
 log = logging.getLogger(__name__)
 
-
-def retrying(command, attempts=6):
-    """Run ``command`` again when a concurrent writer got there first."""
-    for attempt in range(attempts):
-        try:
-            return command()
-        except ConcurrencyConflict:
-            if attempt == attempts - 1:
-                raise
 
 
 def topup_view(row):

@@ -7,7 +7,6 @@ once, carried out by ``carry_out`` from this service's own published
 ``operation_requested`` (a durable queue, acked after the work), so they survive a crash.
 """
 
-from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
@@ -22,12 +21,6 @@ class InventoryService(PanelService):
     schema = schema
 
     inventory = InventoryUseCasesProvider()
-
-    def _customer(self):
-        user_id = self.call_context().get("user_id")
-        if not user_id:
-            raise Unauthenticated()
-        return user_id
 
     @rpc
     def list_servers(self, location=None, status=None, q=None, sort="number", order="asc", page=1, per_page=50):

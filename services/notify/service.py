@@ -39,7 +39,7 @@ class NotifyService(PanelService):
     on_billing_event = _consumer("billing")
     on_support_event = _consumer("support")
 
-    def _customer(self):
+    def _customer_and_session(self):
         values = self.call_context()
         if not values.get("user_id"):
             raise Unauthenticated()
@@ -47,13 +47,13 @@ class NotifyService(PanelService):
 
     @rpc
     def list_notifications(self, scope="session", page=1, per_page=50):
-        user_id, session_id = self._customer()
+        user_id, session_id = self._customer_and_session()
         return self.notify.list(user_id, session_id, scope, page, per_page)
 
     @rpc
     def notifications_after(self, position, limit=500):
-        return self.notify.after(self._customer()[0], int(position), limit)
+        return self.notify.after(self._customer_and_session()[0], int(position), limit)
 
     @rpc
     def mark_read(self, ids=None, everything=False):
-        self.notify.mark_read(self._customer()[0], ids, everything)
+        self.notify.mark_read(self._customer_and_session()[0], ids, everything)

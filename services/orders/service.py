@@ -8,7 +8,6 @@ interrupted. Both only advance the order as far as its recorded state allows, so
 them twice, or on two replicas, does each step once.
 """
 
-from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import TimedClusterRpcProxy, rpc
 from common.service import PanelService
@@ -23,12 +22,6 @@ class OrdersService(PanelService):
 
     orders = OrdersUseCasesProvider()
     cluster = TimedClusterRpcProxy()
-
-    def _customer(self):
-        user_id = self.call_context().get("user_id")
-        if not user_id:
-            raise Unauthenticated()
-        return user_id
 
     @rpc
     def catalog(self, kind, category="all", location=None):

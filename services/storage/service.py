@@ -8,7 +8,6 @@ deletion are operations, carried out by ``carry_out`` from this service's own pu
 A timer samples usage every ``USAGE_SAMPLE_SECONDS``; ``sample_usage`` does it now.
 """
 
-from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
@@ -25,12 +24,6 @@ class StorageService(PanelService):
     schema = schema
 
     storage = StorageUseCasesProvider()
-
-    def _customer(self):
-        user_id = self.call_context().get("user_id")
-        if not user_id:
-            raise Unauthenticated()
-        return user_id
 
     @rpc
     def locations(self):

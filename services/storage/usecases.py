@@ -31,6 +31,7 @@ from common.errors import (
     ValidationFailed,
     error_with_code,
 )
+from common.eventstore import retrying
 from common.operations import Operation, OperationFailed, stream_of
 from services.storage import domain
 from services.storage.adapters import BackendError, BucketNotEmpty, BucketTaken
@@ -74,14 +75,6 @@ def _params(tx, view):
     """The parameters an operation was requested with (the outcome's view does not carry them)."""
     return Operation.replay(tx.load_stream(stream_of(view["operation_id"]))).params
 
-
-def retrying(command, attempts=6):
-    for attempt in range(attempts):
-        try:
-            return command()
-        except ConcurrencyConflict:
-            if attempt == attempts - 1:
-                raise
 
 
 class StorageUseCases:

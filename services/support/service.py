@@ -10,7 +10,7 @@ Linking a server asks inventory (with the customer's context) whether it is thei
 
 from nameko.timer import timer
 
-from common.errors import Forbidden, Unauthenticated
+from common.errors import Forbidden
 from common.rpc import TimedClusterRpcProxy, rpc
 from common.service import PanelService
 from services.support import domain
@@ -26,12 +26,6 @@ class SupportService(PanelService):
 
     support = SupportUseCasesProvider()
     cluster = TimedClusterRpcProxy()
-
-    def _customer(self):
-        user_id = self.call_context().get("user_id")
-        if not user_id:
-            raise Unauthenticated()
-        return user_id
 
     def _staff(self):
         if self.call_context().get("user_id"):

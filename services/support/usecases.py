@@ -21,14 +21,13 @@ import sqlalchemy as sa
 
 from common import context
 from common.errors import (
-    ConcurrencyConflict,
     Conflict,
     NotFound,
     ServiceUnavailable,
     ValidationFailed,
     error_with_code,
 )
-from common.eventstore import utcnow
+from common.eventstore import retrying, utcnow
 from services.support import attachments as policy
 from services.support import domain
 from services.support.adapters import BlobNotFound, BlobStoreError, check_key
@@ -40,15 +39,6 @@ STAFF_UPLOADER = "staff"
 
 MAX_PER_PAGE = 500
 
-
-def retrying(command, attempts=6):
-    """Run ``command`` again when a concurrent writer got there first."""
-    for attempt in range(attempts):
-        try:
-            return command()
-        except ConcurrencyConflict:
-            if attempt == attempts - 1:
-                raise
 
 
 def ticket_item(row, staff=False):
