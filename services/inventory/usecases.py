@@ -126,9 +126,10 @@ class InventoryUseCases:
 
         ``server_id``, when the caller chooses it (orders: one per order), makes a repeated
         call — a retry after a time-out — return the server the first call created.
-        ``power_on`` powers the machine on through its BMC before it is handed over: a BMC
-        that does not answer is ``unavailable`` (worth retrying), one that refuses is a
-        ``bmc_error`` conflict."""
+        ``power_on`` delivers the machine through its BMC before it is handed over: the
+        installer of ``os`` inserted as virtual media and the machine booted from it once
+        (the installation then runs on the server), and it is on. A BMC that does not answer
+        is ``unavailable`` (worth retrying), one that refuses is a ``bmc_error`` conflict."""
         if server_id is not None:
             existing = domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}"))
             if existing.exists:
@@ -138,7 +139,7 @@ class InventoryUseCases:
                      paid_until=paid_until, price_month=price_month, tag=tag)
         domain.Server.provision(server_id, number="check", **check)  # refuse bad input before any BMC call
         if power_on:
-            self._power_on_for_delivery(bmc)
+            self._deliver(bmc, os)
         try:
             with self.store.transaction() as tx:
                 tx.lock_log()
@@ -154,10 +155,10 @@ class InventoryUseCases:
             raise error_with_code(Conflict, "server_id_taken", "That server id belongs to another server.")
         return list_item(self._row(server.server_id, user_id))
 
-    def _power_on_for_delivery(self, binding):
+    def _deliver(self, binding, os):
         client = bmc_for(binding, self.config, self.observe)
         try:
-            client.power_on()
+            client.reinstall(f"{self.image_base_url}/{domain.OS_IMAGES[os][1]}")
             client.wait_for_power("on", self.power_wait_seconds)
         except BmcUnavailable as error:
             raise ServiceUnavailable(str(error), extra={"service": "bmc"})

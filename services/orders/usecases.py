@@ -277,7 +277,8 @@ class OrdersUseCases:
             tx.append(f"stock-{order.offer_id}", stock.version, stock.sell(order.order_id))
             tx.append(f"order-{order.order_id}", order.version, order.completed(server, now))
 
-        self.operations.succeed(order.operation_id, f"{server.get('number', 'Your server')} is ready.",
+        self.operations.succeed(order.operation_id, f"{server.get('number', 'Your server')} is ready; "
+                                                    f"its operating system is being installed.",
                                 {"order_id": order.order_id, "server_id": server["id"]}, also=complete)
 
     def _refund(self, cluster, order):

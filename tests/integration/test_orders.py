@@ -113,12 +113,18 @@ def shop(start_service, amqp_uri, tmp_path):
     sandbox = ChildProcess("payments sandbox", [sys.executable, "-m", "deploy.standins.payments", "--port",
                                                 str(sandbox_port), "--webhook-base", f"{api}/billing/webhooks"],
                            Path(tmp_path) / "payments.log")
+    images_port = free_port()
+    images = ChildProcess("OS images", [sys.executable, "-m", "deploy.standins.images", "--port", str(images_port),
+                                        "--directory", str(tmp_path / "images")], Path(tmp_path) / "images.log")
+    images_url = f"http://127.0.0.1:{images_port}"
+    wait_for(lambda: images.check_alive() or http_ok(f"{images_url}/debian-12-amd64-netinst.iso"),
+             message="the OS image stand-in")
     with running_bmc(tmp_path / "bmc", systems) as bmc:
         topology.declare(amqp_uri, [BillingService, InventoryService, OrdersService])
         start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", PAYMENTS_BASE_URL=sandbox_url,
                       OUTBOX_POLL_SECONDS=0.2)
         start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
-                      **bmc.config)
+                      OS_IMAGE_BASE_URL=images_url, **bmc.config)
         orders_config = dict(DATABASE_URL=urls["orders"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
                              CATALOG_FILE=str(catalog_file), BMC_ENDPOINT=bmc.endpoint, CLOCK_ADJUSTABLE=True,
                              ORDER_SCHEDULER_SECONDS=0.5, ORDER_RETRY_BASE_SECONDS=0.5, ORDER_MAX_ATTEMPTS=3,
@@ -134,6 +140,8 @@ def shop(start_service, amqp_uri, tmp_path):
         yield shop
         sandbox.terminate()
         sandbox.stop()
+    images.terminate()
+    images.stop()
 
 
 def test_catalogs_list_offers_by_category_and_location(shop):
@@ -166,7 +174,12 @@ def test_an_instant_order_delivers_a_server_powered_through_redfish_and_charged_
     assert [(s["id"], s["tag"], s["power"]) for s in servers] == [(order["server_id"], "shop-1", "on")]
     unit = OFFERS["ax-nl"]["units"][0]
     system = {"uuid": unit["system_id"]}
-    assert shop.bmc.power_state(system) == "On"  # the order powered the machine on
+    # Delivered through Redfish: the chosen OS's installer inserted, booted once, powered on.
+    assert shop.bmc.power_state(system) == "On"
+    cd = shop.bmc.virtual_cd(system)
+    assert cd["Inserted"] is True and cd["Image"].endswith("/ubuntu-24.04-server-amd64.iso")
+    assert shop.bmc.boot(system)["BootSourceOverrideTarget"] == "Cd"
+    assert "being installed" in shop.get(f"/operations/{operation['id']}").json()["detail"]
     assert servers[0]["ip"] == unit["ips"][0]
 
     off = shop.post(f"/servers/{order['server_id']}/actions", {"action": "power_off"})
