@@ -15,6 +15,7 @@ Other services are only called outside transactions.
 import logging
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -121,7 +122,7 @@ class OrdersUseCases:
         os_names = {image["id"] for image in cluster.inventory.os_images()}
         domain.check_order(offer, location, os, tag, os_names)
         account = cluster.billing.get_account()
-        if float(account["balance"]) < float(offer["price_month"]):
+        if Decimal(account["balance"]) < Decimal(offer["price_month"]):
             raise error_with_code(
                 Conflict, "insufficient_funds",
                 f"The balance ({account['balance']} {CURRENCY}) does not cover the first month "
@@ -226,10 +227,17 @@ class OrdersUseCases:
             except ConcurrencyConflict:
                 continue  # another worker moved it first: look again
             except ServiceUnavailable as error:
-                self._append(order, order.step_failed(step, error.message, self.max_attempts, self.clock.now(),
-                                                      self.retry_base_seconds))
-                if self._load(order_id).status == order.status:
-                    return order.status
+                reason = error.message
+            except Exception:  # a bug or an answer nobody expected: counted like an outage, so
+                # the order is compensated after its attempts instead of retried forever
+                log.exception("an order step failed unexpectedly", extra={"order_id": order_id, "step": step})
+                reason = "an internal error"
+            else:
+                continue
+            self._append(order, order.step_failed(step, reason, self.max_attempts, self.clock.now(),
+                                                  self.retry_base_seconds))
+            if self._load(order_id).status == order.status:
+                return order.status
         return self._load(order_id).status
 
     def _retry_due(self, order_id):

@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from greenlet import GreenletExit
 
 from common import context
 from common.clock import Clock
@@ -200,8 +201,9 @@ def test_a_refund_that_fails_is_retried_until_the_money_is_back(saga):
 def test_a_crash_after_the_charge_resumes_without_charging_again(saga):
     usecases, cluster, clock = saga
     order_id, _ = place(usecases, cluster)
-    cluster.inventory.fail = [RuntimeError("the process died here")]
-    with pytest.raises(RuntimeError):
+    # What a killed worker sees: its greenthread ends in the middle of the delivery.
+    cluster.inventory.fail = [GreenletExit()]
+    with pytest.raises(GreenletExit):
         usecases.advance(cluster, order_id)
     clock.advance(60)
     assert usecases.due_orders() == [order_id]  # the scheduler finds it
@@ -229,6 +231,15 @@ def test_orders_for_the_last_unit_from_many_greenthreads_sell_it_once(saga):
     placed = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
     assert len(placed) == 2 and outcomes.count("out_of_stock") == 4  # the offer has two units
     assert sorted(c["order_id"] for c in claimed(usecases)) == sorted(order_id for order_id, _ in placed)
+
+
+def test_a_step_that_keeps_crashing_is_compensated_after_its_attempts(saga):
+    usecases, cluster, clock = saga
+    order_id, operation_id = place(usecases, cluster)
+    cluster.inventory.fail = [KeyError("server_id")] * 3  # a bug in the answer's handling, every time
+    assert run_until_settled(usecases, cluster, clock, order_id) == "failed"
+    assert cluster.billing.balance == Decimal("100.00") and claimed(usecases) == []
+    assert "internal error" in usecases.get("ann", order_id)["reason"]
 
 
 def test_a_retry_waits_for_its_time(saga):
