@@ -295,6 +295,36 @@ def test_an_s3_storage_on_the_stack_stores_objects_with_its_own_credentials(stac
     assert client.get_object(Bucket=bucket, Key="hello.txt")["Body"].read() == b"hello from the stack"
 
 
+def test_a_support_request_with_a_file_is_answered_by_staff_on_the_stack(stack):
+    """R-SUP-1…4 through every process: multipart through the gateway, the file stored where
+    the stack keeps attachments, a staff reply from the staff tool, the customer's log."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][1]
+    token = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                     "password": customer["password"]}, timeout=10).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    log_file = b"kernel: eth0 link down\n" * 200
+    opened = requests.post(f"{api}/support/tickets", headers=bearer, timeout=30,
+                           data={"subject": "Network drops", "description": "Since this morning."},
+                           files=[("attachments", ("syslog.txt", log_file, "text/plain"))])
+    assert opened.status_code == 201, opened.text
+    ticket = requests.get(f"{api}/support/tickets/{opened.json()['id']}", headers=bearer, timeout=10).json()
+    [attachment] = ticket["messages"][0]["attachments"]
+    download = requests.get(f"{api}/support/tickets/{ticket['id']}/attachments/{attachment['id']}", headers=bearer,
+                            timeout=10)
+    assert download.content == log_file
+    assert any(path.is_file() for path in (stack["var_dir"] / "support-attachments").rglob("*"))
+    staff = subprocess.run([sys.executable, "-m", "services.support.staff", "reply", ticket["id"], "--as", "Alice",
+                            "--body", "We replaced the cable."], cwd=REPO_ROOT, capture_output=True, text=True,
+                           env=dict(stack["env"]), timeout=60)
+    assert staff.returncode == 0, staff.stderr
+    assert requests.get(f"{api}/support/tickets", params={"status": "open"}, headers=bearer,
+                        timeout=10).json()["items"][0]["status"] == "answered"
+    wait_for(lambda: any(i["title"] == "Alice replied to your request" for i in requests.get(
+        f"{api}/notifications", params={"scope": "all"}, headers=bearer, timeout=10).json()["items"]),
+        timeout=30, message="the staff reply in the action log")
+
+
 def test_a_second_stack_on_the_same_folder_is_refused(stack):
     result = subprocess.run([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=stack["env"],
                             capture_output=True, text=True, timeout=60)
