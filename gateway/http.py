@@ -82,6 +82,18 @@ def load_json(request, schema):
     return schema.load(data)
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request):
+    """The request's ``Idempotency-Key`` (None when absent): a command sent again with the
+    same key answers what the first one did. Longer than 200 characters: 400 naming it."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is not None and not 1 <= len(key) <= 200:
+        raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+    return key
+
+
 class JsonWsgiApp(WsgiApp):
     """nameko's WSGI app, answering unmatched routes and methods with JSON errors."""
 

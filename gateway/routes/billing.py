@@ -3,11 +3,10 @@
 import base64
 
 from common.errors import ValidationFailed
-from gateway.http import http, load_json
+from gateway.http import http, idempotency_key, load_json
 from gateway.schemas import InvoiceQuerySchema, PageQuerySchema, TopupCreateSchema
 
 BASE = "/api/v1/billing"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_WEBHOOK_BYTES = 256 * 1024
 # Headers a provider signs or identifies itself with; nothing else is forwarded.
 FORWARDED_HEADER_PREFIXES = ("stripe-", "paypal-", "x-cc-", "revolut-", "x-bank-", "x-signature", "content-type",
@@ -86,9 +85,7 @@ class BillingRoutes:
         """
         self.sessions.authenticate(request)
         body = load_json(request, TopupCreateSchema())
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= 200:
-            raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+        key = idempotency_key(request)
         return 201, self.cluster.billing.create_topup(str(body["amount"]), body["method"], idempotency_key=key)
 
     @http("GET", f"{BASE}/topups/<topup_id>")

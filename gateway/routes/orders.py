@@ -6,11 +6,8 @@ answers 202 at once with the order and its operation; the saga runs in the order
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from common.errors import ValidationFailed
-from gateway.http import http, load_json
+from gateway.http import http, idempotency_key, load_json
 from gateway.schemas import OperationSchema, page_of
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class CatalogQuerySchema(Schema):
@@ -132,9 +129,7 @@ class OrderRoutes:
         """
         self.sessions.authenticate(request)
         body = load_json(request, OrderCreateSchema())
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= 200:
-            raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+        key = idempotency_key(request)
         accepted = self.cluster.orders.place_order(body["offer_id"], body["location"], body["os"], body.get("tag"),
                                                    idempotency_key=key)
         return 202, accepted

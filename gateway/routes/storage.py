@@ -9,12 +9,10 @@ rule broken named in ``fields.name``).
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from common.errors import ValidationFailed
-from gateway.http import http, load_json
+from gateway.http import http, idempotency_key, load_json
 from gateway.schemas import OperationSchema, page_of
 
 BASE = "/api/v1/storage/s3"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 # -- schemas ------------------------------------------------------------------------------
@@ -184,9 +182,7 @@ class StorageRoutes:
         """
         self.sessions.authenticate(request)
         body = load_json(request, StorageCreateSchema())
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key) <= 200:
-            raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
+        key = idempotency_key(request)
         return 201, self.cluster.storage.create_storage(body["name"], body["limit_gb"], body["location"],
                                                         idempotency_key=key)
 
@@ -257,6 +253,9 @@ class StorageRoutes:
         post:
           tags: [storage]
           security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: header, name: Idempotency-Key, schema: {type: string, maxLength: 200},
+             description: "the same key again answers the first request, creating nothing new"}
           requestBody: {content: {application/json: {schema: BucketCreate}}}
           responses:
             202: {content: {application/json: {schema: BucketAccepted}}}
@@ -266,7 +265,8 @@ class StorageRoutes:
         """
         self.sessions.authenticate(request)
         body = load_json(request, BucketCreateSchema())
-        return 202, self.cluster.storage.create_bucket(storage_id, body["name"])
+        return 202, self.cluster.storage.create_bucket(storage_id, body["name"],
+                                                       idempotency_key=idempotency_key(request))
 
     @http("DELETE", f"{BASE}/<storage_id>/buckets/<name>")
     def delete_bucket(self, request, storage_id, name):

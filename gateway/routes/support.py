@@ -23,12 +23,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from gateway.http import JSON_TYPE, http, load_json
+from gateway.http import JSON_TYPE, http, idempotency_key, load_json
 from gateway.schemas import page_of
 from services.support import attachments as policy
 
 BASE = "/api/v1/support"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Moving up to 10 MiB (base64) through the broker and the blob store takes longer than a query.
 TRANSFER_TIMEOUT_SECONDS = 30
 STATUSES = ["open", "answered", "closed", "reopened"]
@@ -135,12 +134,6 @@ SCHEMAS = {
 
 
 # -- helpers ------------------------------------------------------------------------------
-
-def idempotency_key(request):
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not 1 <= len(key) <= 200:
-        raise ValidationFailed("Bad Idempotency-Key.", fields={IDEMPOTENCY_HEADER: ["1 to 200 characters."]})
-    return key
 
 
 def read_form(request, schema):

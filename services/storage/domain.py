@@ -113,6 +113,7 @@ class Storage(Aggregate):
     secret_sealed: str = None
     retired_keys: list = field(default_factory=list)
     buckets: dict = field(default_factory=dict)  # name -> CREATING | ACTIVE | DELETING
+    bucket_requests: dict = field(default_factory=dict)  # Idempotency-Key -> (name, operation_id)
     writes_suspended: bool = False
     alerted: set = field(default_factory=set)
     operation_id: str = None  # the storage's own deletion, while it runs
@@ -130,6 +131,8 @@ class Storage(Aggregate):
 
     def _on_bucket_requested(self, data):
         self.buckets[data["name"]] = CREATING
+        if data.get("idempotency_key"):
+            self.bucket_requests[data["idempotency_key"]] = (data["name"], data["operation_id"])
 
     def _on_bucket_created(self, data):
         self.buckets[data["name"]] = ACTIVE
@@ -209,9 +212,21 @@ class Storage(Aggregate):
         if len(self.buckets) >= MAX_BUCKETS:
             raise error_with_code(Conflict, "too_many_buckets", f"A storage holds at most {MAX_BUCKETS} buckets.")
 
-    def request_bucket(self, name, operation_id):
+    def earlier_bucket_request(self, name, idempotency_key):
+        """The operation id of the request this ``Idempotency-Key`` made before (None when it
+        is new); ``idempotency_key_reused`` when it named another bucket."""
+        earlier = self.bucket_requests.get(idempotency_key) if idempotency_key else None
+        if earlier is None:
+            return None
+        if earlier[0] != name:
+            raise error_with_code(Conflict, "idempotency_key_reused",
+                                  "This Idempotency-Key was used for another bucket.")
+        return earlier[1]
+
+    def request_bucket(self, name, operation_id, idempotency_key=None):
         self.check_new_bucket(name)
-        return [NewEvent("bucket_requested", {"name": name, "operation_id": operation_id})]
+        return [NewEvent("bucket_requested", {"name": name, "operation_id": operation_id,
+                                              "idempotency_key": idempotency_key})]
 
     def finish_bucket(self, name, operation_id, succeeded, reason=None):
         if self.buckets.get(name) != CREATING:

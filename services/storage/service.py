@@ -52,8 +52,8 @@ class StorageService(PanelService):
         return self.storage.list_buckets(self._customer(), storage_id, page, per_page)
 
     @rpc
-    def create_bucket(self, storage_id, name):
-        return self.storage.create_bucket(self._customer(), storage_id, name)
+    def create_bucket(self, storage_id, name, idempotency_key=None):
+        return self.storage.create_bucket(self._customer(), storage_id, name, idempotency_key)
 
     @rpc
     def delete_bucket(self, storage_id, name, force=False):

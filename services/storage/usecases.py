@@ -253,10 +253,16 @@ class StorageUseCases:
 
     # -- buckets ---------------------------------------------------------------------------
 
-    def create_bucket(self, user_id, storage_id, name):
+    def create_bucket(self, user_id, storage_id, name, idempotency_key=None):
+        """Accept a bucket as an operation; the same ``idempotency_key`` again answers the
+        first request (its operation and the bucket as it is now)."""
         storage = self._load(storage_id, user_id)
+        earlier = storage.earlier_bucket_request(name, idempotency_key)
+        if earlier is not None:
+            return {"operation": self.operations.get(earlier), "bucket": {
+                "name": name, "status": storage.buckets.get(name, "deleted"), "operation_id": earlier}}
         operation_id = self.operations.new_id()
-        events = storage.request_bucket(name, operation_id)
+        events = storage.request_bucket(name, operation_id, idempotency_key)
         try:
             with self.store.transaction() as tx:
                 tx.append(f"storage-{storage_id}", storage.version, events)

@@ -40,9 +40,9 @@ class Panel:
     def login(self, user_id):
         self.tokens[user_id], _ = self.sessions.create(f"session-{user_id}-{uuid.uuid4().hex[:6]}", user_id)
 
-    def call(self, method, path, user="ann", **kwargs):
-        return requests.request(method, f"{self.api}{path}", headers={"Authorization": f"Bearer {self.tokens[user]}"},
-                                timeout=30, **kwargs)
+    def call(self, method, path, user="ann", headers=None, **kwargs):
+        return requests.request(method, f"{self.api}{path}", timeout=30, **kwargs,
+                                headers={"Authorization": f"Bearer {self.tokens[user]}", **(headers or {})})
 
     def get(self, path, user="ann", **kwargs):
         return self.call("GET", path, user, **kwargs)
@@ -368,3 +368,21 @@ def test_deleting_a_storage_removes_its_buckets_objects_keys_and_iam_user(panel,
     assert panel.get("/storage/s3").json()["total"] == 0
     titles = [n["title"] for n in panel.notifications()]
     assert titles.count("Delete storage Backups") == 2  # started, then its result (R-LOG-2)
+
+
+def test_a_bucket_request_retried_with_its_idempotency_key_creates_it_once(panel):
+    storage = panel.create_storage()
+    name = unique("retried")
+    path = f"/storage/s3/{storage['id']}/buckets"
+    first = panel.call("POST", path, "ann", json={"name": name}, headers={"Idempotency-Key": "bucket-once"})
+    assert first.status_code == 202, first.text
+    again = panel.call("POST", path, "ann", json={"name": name}, headers={"Idempotency-Key": "bucket-once"})
+    assert again.status_code == 202 and again.json()["operation"]["id"] == first.json()["operation"]["id"]
+    assert panel.wait_operation(first.json()["operation"]["id"])["status"] == "succeeded"
+    after = panel.call("POST", path, "ann", json={"name": name}, headers={"Idempotency-Key": "bucket-once"})
+    assert after.json()["bucket"]["status"] == "active"
+    other = panel.call("POST", path, "ann", json={"name": unique("other")}, headers={"Idempotency-Key": "bucket-once"})
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    without_key = panel.post(path, {"name": name})
+    assert without_key.status_code == 409  # the name is taken: only the key makes a retry harmless
+    assert [b["name"] for b in panel.get(path).json()["items"]] == [name]
