@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common import context
-from common.db import IMMEDIATE, is_locked_error, is_sqlite, wait_for_write_lock
+from common.db import IMMEDIATE, SINGLE_READ, is_locked_error, is_sqlite, wait_for_write_lock
 from common.errors import ConcurrencyConflict
 
 ANY_VERSION = None
@@ -250,7 +250,7 @@ class EventStore:
         query = self.statements.last_position
         if conn is not None:
             return conn.execute(query).scalar_one()
-        with self.engine.connect() as own:
+        with self.engine.connect().execution_options(**{SINGLE_READ: True}) as own:
             return own.execute(query).scalar_one()
 
     def _fetch(self, query, conn):
