@@ -9,6 +9,9 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from gateway.http import http, idempotency_key, load_json
 from gateway.schemas import OperationSchema, page_of
 
+# placed → paid → completed; failing → failed (compensated); cancelling → cancelled (the customer's cancel)
+ORDER_STATUSES = ("placed", "paid", "failing", "cancelling", "completed", "failed", "cancelled")
+
 
 class CatalogQuerySchema(Schema):
     class Meta:
@@ -58,7 +61,7 @@ class OrderSchema(Schema):
     tag = fields.String(allow_none=True)
     price_month = fields.String(required=True)
     currency = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": ["placed", "paid", "failing", "completed", "failed"]})
+    status = fields.String(required=True, metadata={"enum": list(ORDER_STATUSES)})
     operation_id = fields.String(required=True)
     deploy_eta = fields.String(allow_none=True)
     server_id = fields.String(allow_none=True, metadata={"description": "the delivered server (completed)"})
@@ -79,7 +82,7 @@ class OrderQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    status = fields.String(validate=validate.OneOf(["placed", "paid", "failing", "completed", "failed"]))
+    status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
@@ -162,3 +165,20 @@ class OrderRoutes:
         """
         self.sessions.authenticate(request)
         return self.cluster.orders.get_order(order_id)
+
+    @http("POST", "/api/v1/orders/<order_id>/cancel")
+    def cancel_order(self, request, order_id):
+        """Withdraw an order before its delivery started (a stock server waiting for its date):
+        the charge goes back to the balance and the unit to the shelf.
+        ---
+        post:
+          tags: [orders]
+          security: [{bearer: []}, {cookie: []}]
+          responses:
+            200: {content: {application/json: {schema: Order}}}
+            404: {content: {application/json: {schema: Error}}}
+            409: {description: "order_not_cancellable: delivered, ended or being delivered",
+                  content: {application/json: {schema: Error}}}
+        """
+        self.sessions.authenticate(request)
+        return self.cluster.orders.cancel_order(order_id)

@@ -19,7 +19,8 @@ from common.eventstore import NewEvent
 from common.eventstore.aggregate import Aggregate
 
 PLACED, PAID, FAILING, COMPLETED, FAILED = "placed", "paid", "failing", "completed", "failed"
-ACTIVE = (PLACED, PAID, FAILING)
+CANCELLED = "cancelled"  # shown for a failed order the customer cancelled
+CANCEL_REASON = "Cancelled at your request."
 STEPS = ("charge", "provision", "refund")
 MAX_TAG_LENGTH = 64
 
@@ -129,6 +130,8 @@ class Order(Aggregate):
     server_id: str = None
     failure: str = None
     attempts: int = 0
+    delivering: bool = False
+    cancelled: bool = False
     refund_amount: str = "0.00"
 
     def _on_order_placed(self, data):
@@ -140,8 +143,12 @@ class Order(Aggregate):
     def _on_order_step_failed(self, data):
         self.attempts += 1
 
+    def _on_order_delivery_started(self, data):
+        self.delivering = True
+
     def _on_order_failing(self, data):
         self.status, self.failure, self.attempts = FAILING, data["reason"], 0
+        self.cancelled = bool(data.get("cancelled"))
 
     def _on_order_refunded(self, data):
         self.refunded, self.attempts = True, 0
@@ -207,6 +214,21 @@ class Order(Aggregate):
             events += self.give_up(f"{reason} (gave up after {max_attempts} attempts)")
         return events
 
+    def delivery_started(self):
+        """Recorded before inventory is asked for the server: from then on the order cannot
+        be cancelled (a cancel racing with it loses on the order's version, or wins and the
+        delivery does not start)."""
+        return [] if self.delivering else [NewEvent("order_delivery_started", {})]
+
+    def cancel(self):
+        """The customer withdraws the order before its delivery started (a stock server
+        waiting for its date, or an instant one not yet charged): refunded, unit released."""
+        if self.status in (PLACED, PAID) and not self.delivering:
+            return [NewEvent("order_failing", {"reason": CANCEL_REASON, "cancelled": True})]
+        why = {COMPLETED: "it was delivered", FAILED: "it has ended", FAILING: "it is being cancelled or failed"}.get(
+            self.status, "its server is being delivered")
+        raise error_with_code(Conflict, "order_not_cancellable", f"This order cannot be cancelled: {why}.")
+
     def give_up(self, reason):
         """A step failed for good: compensate what was done, then fail."""
         if self.status not in (PLACED, PAID):
@@ -222,6 +244,7 @@ class Order(Aggregate):
 
     def failed(self, now):
         return [NewEvent("order_failed", {"reason": self.failure, "refunded": self.refund_amount,
+                                          "cancelled": self.cancelled,
                                           "failed_at": now.isoformat()})]
 
 

@@ -42,6 +42,11 @@ unit_claims = sa.Table(
 )
 
 
+# Statuses of the read model (the saga's, plus how a customer's cancel shows).
+ACTIVE_STATUSES = ("placed", "paid", "failing", "cancelling")
+STATUSES = ACTIVE_STATUSES + ("completed", "failed", "cancelled")
+
+
 def _order_id(event):
     return event.stream_id.removeprefix("order-")
 
@@ -70,7 +75,8 @@ class OrdersProjection(Projection):
         self._update(conn, event, reason=event.data["reason"], next_attempt_at=event.data.get("retry_at"))
 
     def when_order_failing(self, conn, event):
-        self._update(conn, event, status="failing", reason=event.data["reason"],
+        status = "cancelling" if event.data.get("cancelled") else "failing"
+        self._update(conn, event, status=status, reason=event.data["reason"],
                      next_attempt_at=event.recorded_at.isoformat())
 
     def when_order_refunded(self, conn, event):
@@ -81,7 +87,8 @@ class OrdersProjection(Projection):
                      reason=None)
 
     def when_order_failed(self, conn, event):
-        self._update(conn, event, status="failed", reason=event.data["reason"], next_attempt_at=None)
+        status = "cancelled" if event.data.get("cancelled") else "failed"
+        self._update(conn, event, status=status, reason=event.data["reason"], next_attempt_at=None)
 
     def when_unit_reserved(self, conn, event):
         data = event.data

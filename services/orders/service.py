@@ -42,6 +42,11 @@ class OrdersService(PanelService):
         return self.orders.get(self._customer(), order_id)
 
     @rpc
+    def cancel_order(self, order_id):
+        """Withdraw an order before its delivery started (refund, unit released)."""
+        return self.orders.cancel(self.cluster, self._customer(), order_id)
+
+    @rpc
     def run_scheduler(self):
         """Advance every order that is due now (the timer does it every ORDER_SCHEDULER_SECONDS)."""
         return self.orders.run_scheduler(self.cluster)

@@ -29,14 +29,14 @@ from common.errors import (
     ValidationFailed,
     error_with_code,
 )
+from common.eventstore import retrying
 from services.orders import catalog as catalog_rules
 from services.orders import domain
-from services.orders.projections import orders, unit_claims
+from services.orders.projections import ACTIVE_STATUSES, STATUSES, orders, unit_claims
 
 log = logging.getLogger(__name__)
 
 CURRENCY = "EUR"
-ORDER_STATUSES = ("placed", "paid", "failing", "completed", "failed")
 
 
 def order_view(row):
@@ -46,7 +46,7 @@ def order_view(row):
         "location": row["location"], "os": row["os"], "tag": row["tag"], "price_month": row["price_month"],
         "currency": CURRENCY, "status": row["status"], "operation_id": row["operation_id"],
         "deploy_eta": row["deploy_eta"], "server_id": row["server_id"],
-        "reason": row["reason"] if row["status"] in ("failing", "failed") else None,
+        "reason": row["reason"] if row["status"] in ("failing", "failed", "cancelling", "cancelled") else None,
         "created_at": row["created_at"], "updated_at": row["updated_at"],
     }
 
@@ -180,8 +180,8 @@ class OrdersUseCases:
 
     def list(self, user_id, status=None, page=1, per_page=50):
         problems = {}
-        if status is not None and status not in ORDER_STATUSES:
-            problems["status"] = [f"One of {', '.join(ORDER_STATUSES)}."]
+        if status is not None and status not in STATUSES:
+            problems["status"] = [f"One of {', '.join(STATUSES)}."]
         if not isinstance(page, int) or page < 1:
             problems["page"] = ["A whole number ≥ 1."]
         if not isinstance(per_page, int) or not 1 <= per_page <= 200:
@@ -234,6 +234,7 @@ class OrdersUseCases:
                 reason = "an internal error"
             else:
                 continue
+            order = self._load(order_id)  # the step may have recorded something first
             self._append(order, order.step_failed(step, reason, self.max_attempts, self.clock.now(),
                                                   self.retry_base_seconds))
             if self._load(order_id).status == order.status:
@@ -266,6 +267,10 @@ class OrdersUseCases:
         self._append(order, order.charged_event())
 
     def _provision(self, cluster, order):
+        started = order.delivery_started()
+        if started:  # from here on a cancel is refused (or, had it come first, this conflicts)
+            self._append(order, started)
+            order = self._load(order.order_id)
         offer = self.offers.get(order.offer_id) or {}
         paid_until = domain.add_month(self.clock.now().date()).isoformat()
         try:
@@ -309,6 +314,22 @@ class OrdersUseCases:
             with self.store.transaction() as tx:
                 release(tx, None)
 
+    def cancel(self, cluster, user_id, order_id):
+        """The customer withdraws an order whose delivery has not started: it is refunded
+        and its unit released (``order_not_cancellable`` otherwise)."""
+        self.get(user_id, order_id)  # another customer's order: 404
+
+        def attempt():
+            order = self._load(order_id)
+            self._append(order, order.cancel())
+
+        retrying(attempt)
+        try:
+            self.advance(cluster, order_id)  # refund and release now; the scheduler would otherwise
+        except Exception:
+            log.exception("finishing a cancelled order failed; the scheduler retries", extra={"order_id": order_id})
+        return self.get(user_id, order_id)
+
     # -- the scheduler -----------------------------------------------------------------------
 
     def due_orders(self, limit=100):
@@ -316,7 +337,7 @@ class OrdersUseCases:
         now = self.clock.now().isoformat()
         with self.store.engine.connect() as conn:
             return [row[0] for row in conn.execute(
-                sa.select(orders.c.order_id).where(orders.c.status.in_(domain.ACTIVE),
+                sa.select(orders.c.order_id).where(orders.c.status.in_(ACTIVE_STATUSES),
                                                    orders.c.next_attempt_at <= now)
                 .order_by(orders.c.next_attempt_at).limit(limit))]
 

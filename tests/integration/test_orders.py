@@ -305,3 +305,20 @@ def test_killing_the_orders_service_mid_saga_and_restarting_it_completes_the_ord
     assert shop.balance() == "10.00"
     debits = [t for t in shop.get("/billing/transactions").json()["items"] if t["direction"] == "debit"]
     assert len(debits) == 1
+
+
+def test_a_stock_order_cancelled_before_its_deploy_date_is_refunded(shop):
+    shop.fund("ann", 20)
+    order = shop.order("st-nl").json()["order"]
+    wait_for(lambda: shop.get(f"/orders/{order['id']}").json()["status"] == "paid", message="charged")
+    assert shop.balance() == "0.00" and shop.available("stock", "st-nl") == 1
+    cancelled = shop.post(f"/orders/{order['id']}/cancel", {})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert shop.balance() == "20.00" and shop.available("stock", "st-nl") == 2
+    assert shop.wait_operation(order["operation_id"])["status"] == "failed"
+    assert shop.get("/orders", params={"status": "cancelled"}).json()["total"] == 1
+    again = shop.post(f"/orders/{order['id']}/cancel", {})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "order_not_cancellable"
+    assert shop.post(f"/orders/{order['id']}/cancel", {}, "bob").status_code == 404
+    assert shop.servers() == []

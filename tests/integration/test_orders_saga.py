@@ -15,6 +15,7 @@ from common.clock import Clock
 from common.db import create_engine as make_engine
 from common.errors import (
     Conflict,
+    NotFound,
     ServiceUnavailable,
     ValidationFailed,
     error_with_code,
@@ -251,3 +252,60 @@ def test_a_retry_waits_for_its_time(saga):
     clock.advance(timedelta(seconds=1).total_seconds())
     assert usecases.due_orders() == [order_id]
     assert usecases.advance(cluster, order_id) == "completed"
+
+
+STOCK_OFFERS = catalog.parse_catalog({"stock": [
+    {"id": "st-nl", "name": "ST", "location": "NL", "virtual": False, "ram_gb": 64, "disks": ["2 TB"],
+     "cpu": {"vendor": "Intel", "family": "Xeon", "microarchitecture": "Ice Lake", "model": "4314", "count": 1,
+             "cores": 16}, "gpu": None, "price_month": "40.00", "units": 1}]})
+
+
+@pytest.fixture
+def stock_saga(saga):
+    usecases, cluster, clock = saga
+    usecases.offers = STOCK_OFFERS
+    return saga
+
+
+def place_stock(usecases, cluster):
+    accepted = usecases.place(cluster, "ann", "st-nl", "NL", "ubuntu-24.04")
+    return accepted["order"]["id"], accepted["operation"]["id"]
+
+
+def test_a_stock_order_cancelled_while_it_waits_is_refunded_and_its_unit_released(stock_saga):
+    usecases, cluster, clock = stock_saga
+    order_id, operation_id = place_stock(usecases, cluster)
+    assert usecases.advance(cluster, order_id) == "paid"  # charged, waiting for its deploy date
+    assert cluster.billing.balance == Decimal("60.00")
+    cancelled = usecases.cancel(cluster, "ann", order_id)
+    assert cancelled["status"] == "cancelled" and cancelled["reason"] == "Cancelled at your request."
+    assert cluster.billing.balance == Decimal("100.00") and claimed(usecases) == []
+    assert cluster.inventory.servers == {}
+    assert "40.00 EUR went back" in usecases.operations.get(operation_id)["detail"]
+    clock.advance(10 * 24 * 3600)
+    usecases.run_scheduler(cluster)  # its deploy date passes: nothing is delivered
+    assert cluster.inventory.servers == {} and usecases.get("ann", order_id)["status"] == "cancelled"
+
+
+def test_an_order_being_delivered_or_delivered_cannot_be_cancelled(stock_saga):
+    usecases, cluster, clock = stock_saga
+    order_id, _ = place_stock(usecases, cluster)
+    usecases.advance(cluster, order_id)
+    clock.advance(10 * 24 * 3600)
+    cluster.inventory.fail = [ServiceUnavailable("inventory did not answer")]  # delivery started, then stalled
+    usecases.advance(cluster, order_id)
+    with pytest.raises(Conflict) as refused:
+        usecases.cancel(cluster, "ann", order_id)
+    assert refused.value.code == "order_not_cancellable"
+    clock.advance(600)
+    assert usecases.advance(cluster, order_id) == "completed"
+    with pytest.raises(Conflict):
+        usecases.cancel(cluster, "ann", order_id)
+    assert cluster.billing.balance == Decimal("60.00") and len(cluster.inventory.servers) == 1
+
+
+def test_another_customers_order_cannot_be_cancelled(stock_saga):
+    usecases, cluster, _ = stock_saga
+    order_id, _ = place_stock(usecases, cluster)
+    with pytest.raises(NotFound):
+        usecases.cancel(cluster, "bob", order_id)
