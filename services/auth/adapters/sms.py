@@ -8,6 +8,7 @@ on the same provider: a time-out may still have delivered, and a second SMS thro
 another provider is better than none.
 """
 
+import abc
 import logging
 
 from services.auth.adapters import DeliveryFailed
@@ -16,7 +17,7 @@ from services.auth.adapters._calls import field, observed, post
 log = logging.getLogger(__name__)
 
 
-class SmsProvider:
+class SmsProvider(abc.ABC):
     """One SMS provider. ``send(to, text)`` returns the provider's message id or raises
     ``DeliveryFailed``."""
 
@@ -28,8 +29,9 @@ class SmsProvider:
         self.sender = sender
         self.timeout = float(timeout)
 
+    @abc.abstractmethod
     def send(self, to, text):
-        raise NotImplementedError
+        """Send ``text`` to the number ``to``; ``DeliveryFailed`` when the provider refused."""
 
     def __repr__(self):  # never the credentials
         return f"<{type(self).__name__} {self.name} {self.base_url}>"

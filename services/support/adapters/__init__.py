@@ -7,6 +7,7 @@ file name is never part of a key or a path. Every call is bounded in time and re
 the adapter metrics; failures are ``BlobStoreError``.
 """
 
+import abc
 import re
 
 KEY = re.compile(r"^[0-9a-f]{32}(\.meta)?$")
@@ -30,26 +31,27 @@ def check_key(key):
     return key
 
 
-class BlobStore:
+class BlobStore(abc.ABC):
     """The interface: bytes in, bytes out, by generated key."""
 
     name = "blobstore"
 
+    @abc.abstractmethod
     def put(self, key, data, content_type):
-        raise NotImplementedError
+        """Store ``data`` under ``key`` (replacing what was there)."""
 
+    @abc.abstractmethod
     def get(self, key):
         """The bytes; ``BlobNotFound`` when there are none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def size(self, key):
         """The size in bytes, or None when there is no such blob."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def delete(self, key):
         """Remove the blob (nothing happens when there is none)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def keys_older_than(self, cutoff):
         """Every key last written before ``cutoff`` (an aware datetime)."""
-        raise NotImplementedError
