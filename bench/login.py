@@ -43,7 +43,7 @@ from collections import Counter  # noqa: E402
 
 import requests  # noqa: E402
 
-from bench.measure import CpuWindow, fmt, oldest_pid_named, table  # noqa: E402
+from bench.measure import CpuWindow, fmt, oldest_pid_named, table, timed_window  # noqa: E402
 from bench.stack import (  # noqa: E402
     BenchError,
     BenchStack,
@@ -153,51 +153,26 @@ def make_clients(stack, mode, concurrency, extra_users):
 
 def measure(stack, mode, concurrency, warmup, seconds, extra_users):
     clients = make_clients(stack, mode, concurrency, extra_users)
-    latencies, steps, errors = [], [], []
-    start = time.perf_counter() + 0.05
-    window_start = start + warmup
-    window_end = window_start + seconds
 
-    def worker(client):
-        while time.perf_counter() < start:
-            eventlet.sleep(0.001)
-        while True:
-            began = time.perf_counter()
-            if began >= window_end:
-                return
-            try:
-                client.login()
-                failed = None
-            except Failed as error:
-                failed = error
-            except Exception as error:  # a dropped connection, a time-out
-                failed = Failed(f"{type(error).__name__}: {error}")
-            ended = time.perf_counter()
-            if window_start <= ended <= window_end:
-                if failed is None:
-                    latencies.append(ended - began)
-                    if client.steps:
-                        steps.append(dict(client.steps))
-                else:
-                    errors.append(failed)
-            if failed is not None:
-                eventlet.sleep(0.2)  # do not hammer a refusing path (429 comes with Retry-After)
+    def login(client):
+        client.login()
+        return dict(client.steps) if client.steps else None
+
+    def as_failure(error):
+        return error if isinstance(error, Failed) else Failed(f"{type(error).__name__}: {error}")
 
     pids = stack.info["processes"]
     broker = oldest_pid_named("beam.smp")
     stack_pids = list(pids.values())
     cpu = CpuWindow([os.getpid()] + stack_pids + ([broker] if broker else []))
     try:
-        pool = [eventlet.spawn(worker, client) for client in clients]
-        eventlet.sleep(max(window_start - time.perf_counter(), 0))
-        cpu.start()
-        eventlet.sleep(max(window_end - time.perf_counter(), 0))
-        used, machine = cpu.stop()
-        for thread in pool:
-            thread.wait()
+        # After a refusal wait a little: do not hammer a refusing path (429 comes with Retry-After).
+        latencies, step_results, errors, used, machine = timed_window(
+            clients, login, warmup, seconds, cpu, record_error=as_failure, error_pause=0.2)
     finally:
         for client in clients:
             client.close()
+    steps = [s for s in step_results if s]
     stats = ms_stats(latencies)
     known = [used.get(pid) for pid in [os.getpid()] + stack_pids] + ([used.get(broker)] if broker else [])
     other = None if machine is None or None in known else max(machine - sum(known), 0.0)

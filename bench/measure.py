@@ -115,3 +115,48 @@ def table(headers, rows, right=None):
     out = [line(cells[0]), line(["-" * w for w in widths])]
     out.extend(line(row) for row in cells[1:])
     return "\n".join(out)
+
+
+def timed_window(clients, call, warmup, seconds, cpu, record_error=str, error_pause=0.01):
+    """One greenthread per client calls ``call(client)`` in a loop for ``warmup`` seconds
+    (discarded) then ``seconds`` (measured); only calls that *end* inside the measured window
+    count. ``cpu`` (a ``CpuWindow``) is read over exactly that window. A failed call is kept
+    as ``record_error(exception)`` and followed by ``error_pause`` seconds (never spin on a
+    broken path). Returns ``(latencies, results, errors, used, machine)``: seconds of each
+    successful call, what each returned, the recorded errors, and the CPU readings."""
+    import eventlet
+
+    latencies, results, errors = [], [], []
+    start = time.perf_counter() + 0.05
+    window_start = start + warmup
+    window_end = window_start + seconds
+
+    def worker(client):
+        while time.perf_counter() < start:
+            eventlet.sleep(0.001)
+        while True:
+            began = time.perf_counter()
+            if began >= window_end:
+                return
+            try:
+                result, failed = call(client), None
+            except Exception as error:  # any failure of one call is counted, not raised
+                result, failed = None, record_error(error)
+            ended = time.perf_counter()
+            if window_start <= ended <= window_end:
+                if failed is None:
+                    latencies.append(ended - began)
+                    results.append(result)
+                else:
+                    errors.append(failed)
+            if failed is not None:
+                eventlet.sleep(error_pause)
+
+    pool = [eventlet.spawn(worker, client) for client in clients]
+    eventlet.sleep(max(window_start - time.perf_counter(), 0))
+    cpu.start()
+    eventlet.sleep(max(window_end - time.perf_counter(), 0))
+    used, machine = cpu.stop()
+    for thread in pool:
+        thread.wait()
+    return latencies, results, errors, used, machine

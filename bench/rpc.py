@@ -59,7 +59,14 @@ import time  # noqa: E402
 import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from bench.measure import CpuWindow, fmt, latency_ms, oldest_pid_named, table  # noqa: E402
+from bench.measure import (  # noqa: E402
+    CpuWindow,
+    fmt,
+    latency_ms,
+    oldest_pid_named,
+    table,
+    timed_window,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / "deploy" / "config"
@@ -606,46 +613,15 @@ def measure(path, make_client, servers, concurrency, warmup, seconds, bystanders
     ``servers`` are the children serving this path; ``bystanders`` the other (idle)
     children, accounted for so that "other cpu%" is only programs outside this benchmark."""
     clients = [make_client() for _ in range(concurrency)]
-    latencies = []
-    errors = []
-    start = time.perf_counter() + 0.05
-    window_start = start + warmup
-    window_end = window_start + seconds
-
-    def worker(client):
-        while time.perf_counter() < start:
-            eventlet.sleep(0.001)
-        while True:
-            began = time.perf_counter()
-            if began >= window_end:
-                return
-            try:
-                client.call()
-                failed = None
-            except Exception as error:
-                failed = f"{type(error).__name__}: {error}"
-            ended = time.perf_counter()
-            if window_start <= ended <= window_end:
-                if failed is None:
-                    latencies.append(ended - began)
-                else:
-                    errors.append(failed)
-            if failed is not None:
-                eventlet.sleep(0.01)  # do not spin on a broken path
-
     broker = oldest_pid_named("beam.smp")  # RabbitMQ, when it runs on this machine
     idle = [child for child in bystanders if child not in servers]
     cpu = CpuWindow(
         [os.getpid()] + [child.pid for child in servers + idle] + ([broker] if broker else [])
     )
     try:
-        pool = [eventlet.spawn(worker, client) for client in clients]
-        eventlet.sleep(max(window_start - time.perf_counter(), 0))
-        cpu.start()
-        eventlet.sleep(max(window_end - time.perf_counter(), 0))
-        used, machine = cpu.stop()
-        for thread in pool:
-            thread.wait()
+        latencies, _, errors, used, machine = timed_window(
+            clients, lambda client: client.call(), warmup, seconds, cpu,
+            record_error=lambda error: f"{type(error).__name__}: {error}")
     finally:
         for client in clients:
             client.close()
