@@ -16,9 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 IMMEDIATE = "panel_begin_immediate"
-# A connection that runs one read statement needs no transaction of its own on SQLite
-# (each statement reads one consistent snapshot): no BEGIN … ROLLBACK around it.
-SINGLE_READ = "panel_single_read"
 SQLITE_BUSY_SECONDS = 0.05
 WRITE_LOCK_PATIENCE_SECONDS = 30.0
 
@@ -86,7 +83,5 @@ def _setup_sqlite(engine):
     @event.listens_for(engine, "begin")
     def on_begin(connection):
         options = connection.get_execution_options()
-        if options.get(SINGLE_READ):
-            return
         mode = "IMMEDIATE" if options.get(IMMEDIATE) else "DEFERRED"
         connection.exec_driver_sql(f"BEGIN {mode}")

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common import context
-from common.db import IMMEDIATE, SINGLE_READ, is_locked_error, is_sqlite, wait_for_write_lock
+from common.db import IMMEDIATE, is_locked_error, is_sqlite, wait_for_write_lock
 from common.errors import ConcurrencyConflict
 
 ANY_VERSION = None
@@ -161,6 +161,11 @@ class EventStore:
         self.engine = engine
         self.tables = tables
         self.statements = Statements(tables)
+        # The hottest read (health, the outbox relay after every commit) as plain SQL for
+        # this engine's dialect: run on a pooled DBAPI connection it costs a few
+        # microseconds instead of SQLAlchemy's ~40 per execution.
+        self._last_position_sql = str(self.statements.last_position.compile(
+            dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
         self.projections = list(projections)
         self._commit_listeners = []
         # SQLite allows one writer; queue writers of this process here (cooperatively under
@@ -247,11 +252,22 @@ class EventStore:
         return self._fetch(query.order_by(events.c.position).limit(limit), conn)
 
     def last_position(self, conn=None):
-        query = self.statements.last_position
+        """The position of the newest event (0 for an empty log). Without ``conn``: one
+        statement on a pooled connection, outside any transaction of ours (SQLite
+        autocommit; PostgreSQL's implicit one is rolled back when the pool takes the
+        connection back)."""
         if conn is not None:
-            return conn.execute(query).scalar_one()
-        with self.engine.connect().execution_options(**{SINGLE_READ: True}) as own:
-            return own.execute(query).scalar_one()
+            return conn.execute(self.statements.last_position).scalar_one()
+        dbapi_connection = self.engine.raw_connection()
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute(self._last_position_sql)
+                return cursor.fetchone()[0]
+            finally:
+                cursor.close()
+        finally:
+            dbapi_connection.close()
 
     def _fetch(self, query, conn):
         if conn is not None:
