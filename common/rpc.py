@@ -14,13 +14,18 @@ requests pipelined from every greenthread, transient messages, no publisher conf
 ``NamekoClusterRpcProxy`` is the same interface on nameko's own ``RpcProxy`` (the baseline
 of ``bench.rpc``).
 
-**Answering** — ``rpc`` (``PanelRpc``) is nameko's ``@rpc`` with two changes:
+**Answering** — ``rpc`` (``PanelRpc``) is nameko's ``@rpc`` with these changes:
 
 - a ``PanelError`` (a refusal the caller is meant to see, such as not_found or
   invalid_credentials) is an expected exception: nameko does not log it as a crash;
-- replies are sent **transient and without a publisher confirm**, over one long-lived
-  connection per service process (``TransientReplies``), instead of nameko's default
-  (a pooled publisher per reply, persistent message, a confirm round trip per reply).
+- the service's RPC queue (nameko's: ``rpc-<service>``, bound to ``<service>.*``, prefetch
+  ``max_workers``) is consumed by ``PanelRpcConsumer`` on one long-lived connection per
+  service process, which also carries the replies: a request goes from the socket to its
+  worker without kombu's consumer and nameko's extra greenthread, and the reply and the
+  request's ack leave in **one** write;
+- replies are sent **transient and without a publisher confirm**, instead of nameko's
+  default (a pooled publisher per reply, persistent message, a confirm round trip per
+  reply).
 
 Why the reply change is safe: an RPC is answered now or it fails. The reply goes to the
 caller's reply queue, which lives only as long as the caller does; persisting it to disk
@@ -31,12 +36,15 @@ dropped at the wrong moment, broker crash), the caller's time limit ends the cal
 ``ServiceUnavailable`` (503) — the same outcome as a slow service, never a wrong answer:
 every reply carries the ``correlation_id`` of its request and a caller only takes the reply
 with its own. The command itself is not affected: its effects were committed by the
-service before the reply was sent, and the request is acked after the reply in both cases.
-Set ``RPC_TRANSIENT_REPLIES: false`` in a service's config to get nameko's replies back.
+service before the reply was sent, and the request is acked only with (after) its reply,
+as nameko does; a request whose connection was lost before its ack goes back to the queue.
+Set ``RPC_TRANSIENT_REPLIES: false`` in a service's config to get nameko's own consumer
+and replies back.
 """
 
 import logging
 import sys
+from functools import partial
 
 import eventlet
 import kombu.serialization
@@ -53,9 +61,22 @@ from nameko.constants import (
     NON_PERSISTENT,
     SERIALIZER_CONFIG_KEY,
 )
-from nameko.exceptions import UnknownService, UnserializableValueError, serialize
-from nameko.extensions import DependencyProvider, SharedExtension
-from nameko.rpc import Rpc, RpcProxy, ServiceProxy, get_rpc_exchange
+from nameko.exceptions import (
+    MalformedRequest,
+    MethodNotFound,
+    UnknownService,
+    UnserializableValueError,
+    serialize,
+)
+from nameko.extensions import DependencyProvider, ProviderCollector, SharedExtension
+from nameko.rpc import (
+    RPC_QUEUE_TEMPLATE,
+    Rpc,
+    RpcConsumer,
+    RpcProxy,
+    ServiceProxy,
+    get_rpc_exchange,
+)
 
 from common.errors import PanelError, ServiceUnavailable
 from common.rpc_client import AmqpLink, LinkDown, RpcClient, context_headers
@@ -71,42 +92,153 @@ REPLY_LINK_WAIT_SECONDS = 5.0
 # -- answering --------------------------------------------------------------------------------
 
 
-class TransientReplies(SharedExtension):
-    """One long-lived connection per service process for RPC replies: transient messages,
-    no publisher confirms (see the module docstring for why that is safe)."""
+class PanelRpcConsumer(RpcConsumer):
+    """The service's RPC queue, consumed on one long-lived ``AmqpLink`` that also carries
+    the replies (transient, unconfirmed — see the module docstring for why that is safe).
+
+    Compared with nameko's ``RpcConsumer`` (which this replaces when
+    ``RPC_TRANSIENT_REPLIES`` is on, the default):
+
+    - a request goes from the socket to ``spawn_worker`` in the link's reader greenthread
+      (nameko: kombu's consumer, then one more greenthread per message before the worker's);
+    - the reply and the request's ack leave in **one** write, after the worker's result;
+    - the queue, its binding and the prefetch (``max_workers``) are nameko's, so nameko
+      callers, ``nameko shell`` and the ``ClusterRpcProxy`` keep working unchanged.
+
+    Stopping: when the last entrypoint stops, the consumer is cancelled (requests that
+    still arrive go back to the queue for another replica); running workers reply and ack
+    on the link, which closes when the container stops its extensions, after its workers.
+    A lost connection: its unacked requests go back to the queue (as with nameko), the
+    link reconnects and consumes again; a worker's reply still leaves on the new
+    connection, its ack is not sent (the broker has put that delivery back already).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._by_routing_key = {}  # "<service>.<method>" -> its entrypoint
+
+    @property
+    def sharing_key(self):
+        # One consumer per service queue: a service that also has nameko's plain ``@rpc``
+        # entrypoints shares this one with them (or, should theirs be bound first, ours
+        # share nameko's: both kinds of entrypoint work on either).
+        return RpcConsumer
 
     def setup(self):
         config = self.container.config
-        self.enabled = bool(config.get("RPC_TRANSIENT_REPLIES", True))
+        self.lean = bool(config.get("RPC_TRANSIENT_REPLIES", True))
+        if not self.lean:
+            super().setup()  # nameko's own consumer and replies
+            return
+        service_name = self.container.service_name
         self.exchange = get_rpc_exchange(config).name
-        self.link = None
-        if self.enabled:
-            exchange = self.exchange
-            self.link = AmqpLink(
-                config[AMQP_URI_CONFIG_KEY], f"rpc-replies {self.container.service_name}",
-                on_connect=lambda channel: channel.exchange_declare(exchange, "topic", durable=True,
-                                                                    auto_delete=False),
-                ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
-                heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
-                spawn=self.container.spawn_managed_thread,
-            )
+        self.queue_name = RPC_QUEUE_TEMPLATE.format(service_name)
+        self.routing_key = f"{service_name}.*"
+        self.accept = kombu.serialization.prepare_accept_content(self.container.accept)
+        self._accepting = True
+        self._consumer = None  # (channel, consumer tag) of the current connection
+        self.link = AmqpLink(
+            config[AMQP_URI_CONFIG_KEY], f"rpc-server {service_name}", on_connect=self._consume,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY), login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+            heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
+            spawn=self.container.spawn_managed_thread,
+        )
+
+    def register_provider(self, provider):
+        super().register_provider(provider)  # (entrypoints may register before our setup)
+        self._by_routing_key[f"{self.container.service_name}.{provider.method_name}"] = provider
 
     def start(self):
-        if self.link is not None:
+        if self.lean:
             self.link.start()
+            self.link.wait_connected()  # like nameko: started once the consumer runs
 
     def stop(self):
-        if self.link is not None:
+        if not self.lean:
+            return super().stop()
+        self._stop_consuming()
+        self.link.stop()
+
+    def kill(self):
+        if self.lean:
+            self._accepting = False
             self.link.stop()
 
-    kill = stop
+    def unregister_provider(self, provider):
+        if not self.lean:
+            return super().unregister_provider(provider)
+        self._unregistering_providers.add(provider)
+        if not self._providers - self._unregistering_providers:
+            self._stop_consuming()
+        ProviderCollector.unregister_provider(self, provider)
 
-    def send_response(self, message, result, exc_info):
-        """nameko's ``Responder.send_response``, published through the link: the same
-        payload (``{"result": …, "error": …}``, encoded like the request), exchange,
-        routing key (the request's ``reply_to``) and ``correlation_id``."""
+    def requeue_message(self, message):
+        if not self.lean:
+            return super().requeue_message(message)
+        self.link.settle(message.channel, message.delivery_tag, requeue=True)
+
+    # -- the link's reader ----------------------------------------------------------------------
+
+    def _consume(self, channel):
+        """Declare the queue as nameko does and consume it (on every (re)connection)."""
+        channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
+        channel.queue_declare(self.queue_name, durable=True, auto_delete=False)
+        channel.queue_bind(self.queue_name, self.exchange, self.routing_key)
+        channel.basic_qos(0, self.container.max_workers, False)
+        self._consumer = (channel, channel.basic_consume(self.queue_name, callback=self._on_request))
+
+    def _stop_consuming(self):
+        self._accepting = False
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            self.link.cancel(*consumer)
+
+    def _on_request(self, message):
+        if not self._accepting:  # arrived after the cancel: for another replica
+            self.link.settle(message.channel, message.delivery_tag, requeue=True)
+            return
+        if self.container._worker_pool.free():  # nameko has no public "would block" check
+            self._dispatch(message)
+            eventlet.sleep(0)  # the worker starts now, before this reader reads again
+        else:
+            # Every worker is busy (event handlers and timers share the pool): wait for one
+            # in a greenthread of its own, so that this reader keeps reading replies.
+            self.container.spawn_managed_thread(partial(self._dispatch, message))
+
+    def _dispatch(self, message):
+        try:
+            provider = self._by_routing_key.get(message.delivery_info["routing_key"])
+            if provider is None:
+                raise MethodNotFound(message.delivery_info["routing_key"].rpartition(".")[2])
+            properties = message.properties
+            try:
+                body = kombu.serialization.loads(
+                    message.body, properties.get("content_type"), properties.get("content_encoding"),
+                    accept=self.accept)
+            except Exception as error:
+                raise MalformedRequest(f"the request could not be decoded: {error}") from None
+            provider.handle_message(body, message)
+        except Exception:
+            self.handle_result(message, None, sys.exc_info())
+
+    # -- the worker's -----------------------------------------------------------------------------
+
+    def handle_result(self, message, result, exc_info):
+        """Reply (nameko's payload ``{"result": …, "error": …}``, encoded like the request,
+        to its ``reply_to`` with its ``correlation_id``) and ack the request, in one write."""
+        if not self.lean:
+            return super().handle_result(message, result, exc_info)
+        properties = message.properties
+        ack = (message.channel, message.delivery_tag)
+        reply_to = properties.get("reply_to")
+        if not reply_to:  # nobody to answer (a fire-and-forget publish)
+            self.link.settle(*ack)
+            return result, exc_info
         error = serialize(exc_info[1]) if exc_info is not None else None
-        serializer = kombu.serialization.registry.type_to_name[message.properties["content_type"]]
+        # Answer in the request's serializer (as nameko does); the service's own when the
+        # request's could not even be read.
+        serializer = kombu.serialization.registry.type_to_name.get(
+            properties.get("content_type"), self.container.serializer)
         try:
             content_type, encoding, body = kombu.serialization.dumps({"result": result, "error": error}, serializer)
         except Exception:
@@ -118,14 +250,13 @@ class TransientReplies(SharedExtension):
         if isinstance(body, str):
             body = body.encode(encoding or "utf-8")
         reply = Message(body, content_type=content_type, content_encoding=encoding,
-                        delivery_mode=NON_PERSISTENT,
-                        correlation_id=message.properties.get("correlation_id"))
+                        delivery_mode=NON_PERSISTENT, correlation_id=properties.get("correlation_id"))
         try:
             with eventlet.Timeout(REPLY_LINK_WAIT_SECONDS):
-                self.link.publish(reply, self.exchange, message.properties["reply_to"])
+                self.link.publish(reply, self.exchange, reply_to, ack=ack)
         except (LinkDown, eventlet.Timeout) as failure:
-            # Not sent: the caller's time limit ends its call (503). The request is acked
-            # all the same — running a command twice is worse than one lost answer.
+            # Not sent: the caller's time limit ends its call (503). The request was not
+            # acked either; its connection is gone, so the broker offers it again.
             log.warning("could not send an RPC reply (%s); the caller will time out", failure)
         return result, exc_info
 
@@ -145,21 +276,18 @@ class SignatureShapes:
 
 
 class PanelRpc(SignatureShapes, Rpc):
-    """``@rpc`` with ``PanelError`` expected and transient, unconfirmed replies."""
+    """``@rpc`` with ``PanelError`` expected, served by ``PanelRpcConsumer``."""
 
-    replies = TransientReplies()
+    rpc_consumer = PanelRpcConsumer()
 
     def __init__(self, expected_exceptions=(), **kwargs):
         if not isinstance(expected_exceptions, tuple):
             expected_exceptions = (expected_exceptions,)
         super().__init__(expected_exceptions=expected_exceptions + (PanelError,), **kwargs)
 
-    def handle_result(self, message, worker_ctx, result, exc_info):
-        if not self.replies.enabled:
-            return super().handle_result(message, worker_ctx, result, exc_info)
-        result, exc_info = self.replies.send_response(message, result, exc_info)
-        self.rpc_consumer.queue_consumer.ack_message(message)
-        return result, exc_info
+    def unpack_message_headers(self, message):
+        # A py-amqp message (PanelRpcConsumer) has no headers at all when none were sent.
+        return {self._strip_header_name(key): value for key, value in (message.headers or {}).items()}
 
 
 rpc = PanelRpc.decorator

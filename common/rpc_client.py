@@ -42,6 +42,8 @@ import uuid
 
 import eventlet
 from amqp import Message, spec
+from amqp.method_framing import frame_writer
+from amqp.serialization import dumps as pack_arguments
 from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from kombu import Connection
@@ -59,6 +61,9 @@ RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
 HEARTBEAT_RATE = 2
 _UNROUTABLE = object()
 _PUBLISH = spec.Basic.Publish
+_ACK = spec.Basic.Ack
+_REJECT = spec.Basic.Reject
+_CANCEL = spec.Basic.Cancel
 
 
 def context_headers(context_data):
@@ -68,6 +73,21 @@ def context_headers(context_data):
 
 class LinkDown(ConnectionError):
     """The message could not be handed to the broker (the connection is gone)."""
+
+
+class _FrameCollector:
+    """A transport stand-in for py-amqp's frame writer: collects the bytes of several
+    methods so that they leave in one ``send``."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def write(self, data):
+        self.chunks.append(bytes(data))  # the writer reuses its buffer: copy
+
+    def take(self):
+        data, self.chunks = b"".join(self.chunks), []
+        return data
 
 
 class AmqpLink:
@@ -96,6 +116,8 @@ class AmqpLink:
         self._ready = Event()  # sent when connected; replaced when the connection is lost
         self._connection = None  # kombu Connection
         self._channel = None  # py-amqp Channel
+        self._collector = _FrameCollector()
+        self._batch_writer = None  # py-amqp frame writer into the collector
         self._running = False
         self._reader = None
         self.connects = 0  # connections opened so far (tests, logs)
@@ -117,9 +139,17 @@ class AmqpLink:
         if reader is not None and reader is not eventlet.getcurrent():
             reader.kill()
 
-    def publish(self, message, exchange, routing_key, mandatory=False):
+    def wait_connected(self):
+        """Block until the link is connected (the first time, or again after a loss)."""
+        while self._channel is None:
+            self._ready.wait()
+
+    def publish(self, message, exchange, routing_key, mandatory=False, ack=None):
         """Hand ``message`` (an ``amqp.Message``) to the broker: no confirm, so this returns
-        as soon as it is written. ``LinkDown`` when it could not be written."""
+        as soon as it is written. ``ack=(channel, delivery_tag)`` acknowledges a delivery
+        in the same write (one send, one wake-up of the broker), unless that delivery came
+        on a connection since lost — the broker has put it back then. ``LinkDown`` when it
+        could not be written."""
         if not self._running:
             raise LinkDown("the AMQP link is stopped")
         channel = self._channel
@@ -131,10 +161,54 @@ class AmqpLink:
                 # py-amqp's basic_publish would first read the socket (for connection.blocked
                 # notices) from this greenthread while the reader reads it too; the reader
                 # handles those notices, so send the method directly.
-                channel.send_method(_PUBLISH, "Bssbb", (0, exchange, routing_key, mandatory, False), message)
+                publish_arguments = (0, exchange, routing_key, mandatory, False)
+                if ack is None or ack[0] is not channel:
+                    channel.send_method(_PUBLISH, "Bssbb", publish_arguments, message)
+                else:
+                    self._write_together(channel, (
+                        (_PUBLISH, "Bssbb", publish_arguments, message),
+                        (_ACK, "Lb", (ack[1], False), None),
+                    ))
         except Exception as error:
             self._drop(channel)
             raise LinkDown(f"lost the connection to the broker: {error}") from error
+
+    def settle(self, channel, delivery_tag, requeue=None):
+        """Acknowledge a delivery (``requeue=None``), or reject it — back to its queue with
+        ``requeue=True``. Nothing to do for a delivery of a lost connection (the broker put
+        it back already). Never raises: a failed write drops the connection, and the broker
+        puts the delivery back."""
+        if requeue is None:
+            self._send_if_current(channel, _ACK, "Lb", (delivery_tag, False))
+        else:
+            self._send_if_current(channel, _REJECT, "Lb", (delivery_tag, requeue))
+
+    def cancel(self, channel, consumer_tag):
+        """Stop a consumer (no wait for the broker's answer; deliveries already under way
+        still arrive)."""
+        self._send_if_current(channel, _CANCEL, "sb", (consumer_tag, True))
+
+    def _send_if_current(self, channel, method, argument_format, arguments):
+        if channel is None or channel is not self._channel:
+            return
+        try:
+            with self._write_lock:
+                channel.send_method(method, argument_format, arguments)
+        except Exception as error:
+            log.warning("AMQP link %s: could not send %s (%s)", self.connection_name, method, error)
+            self._drop(channel)
+
+    def _write_together(self, channel, methods):
+        """Frame ``methods`` — (method, argument format, arguments, content) — and send
+        them in one write. Called under the write lock."""
+        connection = channel.connection
+        if self._batch_writer is None or self._batch_writer[0] is not connection:
+            self._batch_writer = (connection, frame_writer(connection, self._collector))
+        write_frame = self._batch_writer[1]
+        self._collector.chunks = []  # nothing left over from a write that failed
+        for method, argument_format, arguments, content in methods:
+            write_frame(1, channel.channel_id, method, pack_arguments(argument_format, arguments), content)
+        connection.transport.write(self._collector.take())
 
     # -- the reader ---------------------------------------------------------------------------
 

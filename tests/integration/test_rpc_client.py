@@ -1,5 +1,6 @@
 """The lean RPC client (``common.rpc_client``, injected by ``TimedClusterRpcProxy``) and the
-transient replies of ``PanelRpc``, against a real RabbitMQ (a vhost per test).
+service side of ``PanelRpc`` (``PanelRpcConsumer``: its queue, transient replies sent with
+the request's ack), against a real RabbitMQ (a vhost per test).
 
 Services here keep plain ``@rpc`` entrypoints (nameko's own and ours): the client speaks
 nameko's wire protocol unchanged.
@@ -10,10 +11,12 @@ import string
 import time
 
 import eventlet
+import eventlet.event
 import pytest
 import requests
 from kombu import Connection, Exchange, Producer, Queue
 from nameko.exceptions import MethodNotFound, RemoteError
+from nameko.rpc import RpcConsumer
 from nameko.rpc import rpc as nameko_rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
@@ -283,7 +286,7 @@ def test_the_client_reconnects_by_itself_after_its_connection_is_closed(amqp_uri
 
 
 def test_calls_during_an_outage_fail_in_time_or_succeed_and_later_calls_succeed(amqp_uri, start_service, client):
-    """Both ends lose their connection (the client's and the service's reply connection)
+    """Both ends lose their connection (the client's and the service's RPC connection, which carries its requests and replies)
     while calls are in flight: every call ends within its limit, with its own answer or a
     503, and calls after the outage succeed."""
     start_service(Echo, max_workers=20)
@@ -304,9 +307,91 @@ def test_calls_during_an_outage_fail_in_time_or_succeed_and_later_calls_succeed(
         pool.spawn(caller, index)
     eventlet.sleep(0.1)
     close_connections_named(amqp_uri, client.connection_name)
-    close_connections_named(amqp_uri, "rpc-replies echo")
+    close_connections_named(amqp_uri, "rpc-server echo")
     pool.waitall()
 
     assert all(correct for _, correct, _ in outcomes)  # never someone else's answer
     assert max(elapsed for _, _, elapsed in outcomes) < 1.5
     assert client.call("echo", "echo", ("after",), timeout=5) == "after"
+
+
+class Tally:
+    """Counts how often each request really ran (at most once per delivery)."""
+
+    name = "tally"
+    runs = []
+    started = None  # an Event sent when ``hold`` starts
+
+    @rpc
+    def count(self, token):
+        Tally.runs.append(token)
+        return token
+
+    @rpc
+    def hold(self, seconds):
+        Tally.started.send(True)
+        eventlet.sleep(seconds)
+        return "held"
+
+
+@pytest.fixture
+def tally():
+    Tally.runs = []
+    Tally.started = eventlet.event.Event()
+    return Tally
+
+
+def test_every_request_runs_once_and_is_acked_with_its_reply(amqp_uri, start_service, client, tally):
+    """Reply and ack leave together: after many concurrent calls and a graceful stop,
+    nothing is left unacked (an unacked request would go back to the queue) and no request
+    ran twice."""
+    service = start_service(tally, max_workers=10)
+    tokens = [f"t{index}" for index in range(200)]
+    pool = eventlet.GreenPool(20)
+    answers = list(pool.imap(lambda token: client.call("tally", "count", (token,), timeout=5), tokens))
+    assert answers == tokens
+    service.stop()
+    assert queue_depth(amqp_uri, "rpc-tally") == 0
+    assert sorted(tally.runs) == sorted(tokens)
+
+
+def test_a_stopping_service_finishes_its_calls_and_leaves_new_ones_queued_for_another_replica(
+        amqp_uri, start_service, client, tally):
+    first = start_service(tally)
+    holding = eventlet.spawn(client.call, "tally", "hold", (0.5,), timeout=5)
+    tally.started.wait()
+    stopping = eventlet.spawn(first.stop)
+    wait_for(lambda: _consumer_cancelled(first), message="the stopping service to cancel its consumer")
+    # Sent after the cancel: should it still reach the stopping replica, that one puts it back.
+    later = eventlet.spawn(client.call, "tally", "count", ("later",), timeout=5)
+    assert holding.wait() == "held"  # the running call finished and was answered
+    stopping.wait()
+    assert tally.runs == []  # the later request waited in the queue, untouched
+    start_service(tally)  # another replica takes it
+    assert later.wait() == "later"
+    assert tally.runs == ["later"]
+
+
+def _consumer_cancelled(container):
+    consumer = container.shared_extensions.get(RpcConsumer)  # PanelRpcConsumer shares its key
+    return consumer is not None and consumer._consumer is None
+
+
+def test_unknown_methods_and_unreadable_requests_get_error_replies(amqp_uri, start_service, client):
+    start_service(Echo)
+    with pytest.raises(MethodNotFound):
+        client.call("echo", "no_such_method", timeout=5)
+    exchange = Exchange("nameko-rpc", type="topic", durable=True)
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        replies = Queue("spy-replies", exchange=exchange, routing_key="spy-reply-key", durable=False)(channel)
+        replies.declare()
+        Producer(channel).publish(b"{not json", exchange=exchange, routing_key="echo.echo", reply_to="spy-reply-key",
+                                  correlation_id="corr-bad", content_type="application/json",
+                                  content_encoding="utf-8")
+        reply = wait_for(lambda: replies.get(no_ack=True), message="the error reply")
+        assert reply.payload["result"] is None
+        assert reply.payload["error"]["exc_type"] == "MalformedRequest"
+        assert reply.properties["correlation_id"] == "corr-bad"
+    assert client.call("echo", "echo", ("still up",), timeout=5) == "still up"
+    assert queue_depth(amqp_uri, "rpc-echo") == 0
