@@ -118,6 +118,7 @@ class Metrics(DependencyProvider):
 
     def __init__(self):
         self._started = weakref.WeakKeyDictionary()
+        self._series = {}  # (entrypoint, outcome) -> (calls counter, duration histogram)
         self._server_thread = None
         self._socket = None
         self.port = None
@@ -175,13 +176,24 @@ class Metrics(DependencyProvider):
 
     def worker_result(self, worker_ctx, result=None, exc_info=None):
         started = self._started.pop(worker_ctx, None)
-        name = worker_ctx.entrypoint.method_name
-        kind = entrypoint_kind(worker_ctx.entrypoint)
-        service = self.container.service_name
-        self.metrics.entrypoint_calls.labels(service, name, kind, outcome_of(exc_info)).inc()
+        outcome = outcome_of(exc_info)
+        calls, duration = self._series_of(worker_ctx.entrypoint, outcome)
+        calls.inc()
         if exc_info is not None and isinstance(exc_info[1], PanelError):
-            self.metrics.refusals.labels(service, name, exc_info[1].code).inc()
+            self.metrics.refusals.labels(
+                self.container.service_name, worker_ctx.entrypoint.method_name, exc_info[1].code).inc()
         if started is not None:
-            self.metrics.entrypoint_duration.labels(service, name, kind).observe(
-                time.perf_counter() - started
+            duration.observe(time.perf_counter() - started)
+
+    def _series_of(self, entrypoint, outcome):
+        """The call counter and duration histogram of one entrypoint and outcome, looked up
+        once (``labels()`` validates and locks on every call)."""
+        key = (entrypoint, outcome)
+        series = self._series.get(key)
+        if series is None:
+            name, kind, service = entrypoint.method_name, entrypoint_kind(entrypoint), self.container.service_name
+            series = self._series[key] = (
+                self.metrics.entrypoint_calls.labels(service, name, kind, outcome),
+                self.metrics.entrypoint_duration.labels(service, name, kind),
             )
+        return series

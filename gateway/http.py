@@ -12,10 +12,13 @@
 import json
 import logging
 import re
-from functools import partial
 
+import eventlet
 from eventlet.event import Event
+from eventlet.semaphore import Semaphore
 from marshmallow import ValidationError
+from nameko.containers import WorkerContext
+from nameko.exceptions import ContainerBeingKilled
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -109,8 +112,63 @@ class JsonWsgiApp(WsgiApp):
 
 
 class JsonWebServer(WebServer):
+    """nameko's web server, with JSON errors, running each request's worker in the
+    request's own greenthread.
+
+    nameko's ``@http`` spawns one more greenthread per request for the worker and parks
+    the request's greenthread on an event until the worker is done: two switches through
+    the hub per request for nothing, as the request's greenthread only waits. Here the
+    worker runs where the request is — the same ``WorkerContext``, dependency injection
+    and worker lifecycle (nameko's ``ServiceContainer._run_worker``), listed among the
+    container's workers (so ``kill`` stops it), refused once the container is being
+    killed, and at most ``max_workers`` at a time. A graceful stop waits for the requests
+    under way (nameko's waits for its worker pool, which these are not in)."""
+
+    def setup(self):
+        super().setup()
+        self._worker_slots = Semaphore(self.container.max_workers)
+        self._running = 0
+        self._idle_waiters = []
+
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
+
+    def run_worker(self, entrypoint, args, kwargs, context_data):
+        """Run ``entrypoint``'s worker here; its result, or the exception it raised."""
+        container = self.container
+        if container._being_killed:
+            raise ContainerBeingKilled()
+        outcome = []
+
+        def keep(worker_ctx, result, exc_info):
+            outcome.append((result, exc_info))
+            return result, exc_info
+
+        with self._worker_slots:
+            worker_ctx = WorkerContext(container, container.service_cls(), entrypoint, args, kwargs,
+                                       data=context_data)
+            container._worker_threads[worker_ctx] = eventlet.getcurrent()
+            self._running += 1
+            try:
+                container._run_worker(worker_ctx, keep)
+            finally:
+                container._worker_threads.pop(worker_ctx, None)
+                self._running -= 1
+                if not self._running:
+                    waiters, self._idle_waiters = self._idle_waiters, []
+                    for waiter in waiters:
+                        waiter.send()
+        result, exc_info = outcome[0]
+        if exc_info is not None:
+            raise exc_info[1].with_traceback(exc_info[2])
+        return result
+
+    def wait_for_workers(self):
+        """Return once no request's worker is running."""
+        if self._running:
+            waiter = Event()
+            self._idle_waiters.append(waiter)
+            waiter.wait()
 
 
 class JsonHttpHandler(SignatureShapes, HttpRequestHandler):
@@ -130,17 +188,16 @@ class JsonHttpHandler(SignatureShapes, HttpRequestHandler):
         try:
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
-            event = Event()
-            self.container.spawn_worker(
-                self, args, kwargs, context_data=context_data,
-                handle_result=partial(self.handle_result, event),
-            )
-            result = event.wait()
+            result = self.server.run_worker(self, args, kwargs, context_data)
             response = self.response_from_result(result)
         except Exception as exc:
             response = error_response(exc, request_id)
         response.headers[REQUEST_ID_HEADER] = request_id
         return response
+
+    def stop(self):
+        super().stop()
+        self.server.wait_for_workers()
 
     def response_from_result(self, result):
         if isinstance(result, Response):

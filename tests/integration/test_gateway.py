@@ -17,7 +17,7 @@ from common.db import create_engine
 from common.errors import Conflict, NotFound, RateLimited, error_with_code
 from common.logging import JsonFormatter
 from common.service import CallContext
-from gateway.http import http, load_json
+from gateway.http import JsonWebServer, http, load_json
 from gateway.service import GatewayService
 from tests.support import free_port, wait_for
 
@@ -51,6 +51,11 @@ class Lab:
     def crashes(self):
         raise ValueError("internal detail that must not leak")
 
+    @rpc
+    def pause(self, seconds):
+        eventlet.sleep(seconds)
+        return {"paused": seconds}
+
 
 class Slowpoke:
     name = "slowpoke"
@@ -83,6 +88,10 @@ class ProbeGateway(GatewayService):
     @http("GET", "/probe/slow")
     def probe_slow(self, request):
         return self.cluster.slowpoke.health()
+
+    @http("GET", "/probe/pause")
+    def probe_pause(self, request):
+        return self.cluster.lab.pause.call(2.5, timeout=5)
 
 
 
@@ -251,3 +260,16 @@ def test_metrics_count_entrypoint_calls_by_outcome(gateway, lab):
     assert 'panel_entrypoint_calls_total{entrypoint="healthz",kind="http",outcome="ok",service="gateway"} 1.0' in text
     assert 'panel_entrypoint_calls_total{entrypoint="probe_error",kind="http",outcome="rejected",service="gateway"} 1.0' in text
     assert "panel_entrypoint_duration_seconds_bucket" in text
+
+
+def test_a_graceful_stop_answers_the_requests_under_way(gateway, lab):
+    """Routes run their worker in the request's own greenthread: stopping the gateway
+    still waits for them (and keeps the RPC client up until they are answered)."""
+    server = gateway.shared_extensions[JsonWebServer]
+    under_way = eventlet.spawn(requests.get, f"{gateway.base_url}/probe/pause", timeout=10)
+    wait_for(lambda: server._running == 1, message="the request to be under way")
+    stopping = eventlet.spawn(gateway.stop)
+    answer = under_way.wait()
+    stopping.wait()
+    assert answer.status_code == 200
+    assert answer.json() == {"paused": 2.5}
