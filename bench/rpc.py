@@ -8,9 +8,11 @@ each as an OS process of its own:
 - an echo server (``python -m bench.rpc --echo-server``): plain kombu, no nameko, no
   eventlet; replies to every message of its queue through RabbitMQ direct reply-to;
 - the real ``auth`` service (``nameko run``, SQLite database in a temporary folder), whose
-  ``@rpc`` replies are transient and unconfirmed (``common.rpc.PanelRpc``);
+  ``@rpc`` entrypoints are served by ``common.rpc.PanelRpcConsumer`` (transient,
+  unconfirmed replies sent together with the request's ack);
 - the same service as ``authnameko`` (``bench.nameko_auth``) with
-  ``RPC_TRANSIENT_REPLIES: false``: nameko's default replies, for the plain-nameko baseline;
+  ``RPC_TRANSIENT_REPLIES: false``: nameko's own consumer and default replies, for the
+  plain-nameko baseline;
 - the gateway with two extra routes, ``GET /bench/rpc`` (one RPC to ``auth`` through our
   client) and ``GET /bench/rpc-nameko`` (one RPC to ``authnameko`` through nameko's
   ``RpcProxy``) (``bench.gateway_probe:BenchGateway``).
