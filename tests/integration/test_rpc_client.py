@@ -103,22 +103,28 @@ def vhost_of(amqp_uri):
     return amqp_uri.rsplit("/", 1)[1]
 
 
-def close_connections_named(amqp_uri, prefix):
-    """Close, through the management API, this vhost's connections whose client-provided
-    name starts with ``prefix`` (only ours: other people share this broker)."""
+def connections_named(amqp_uri, prefix):
+    """Names of this vhost's connections whose client-provided name starts with ``prefix``
+    (only ours: other people share this broker), as the management API lists them (it
+    learns of a new connection a few seconds late)."""
+    answer = requests.get(f"{RABBIT_API}/vhosts/{vhost_of(amqp_uri)}/connections", auth=RABBIT_AUTH, timeout=10)
+    answer.raise_for_status()
+    return [c["name"] for c in answer.json()
+            if (c.get("client_properties") or {}).get("connection_name", "").startswith(prefix)]
 
-    def named():
-        answer = requests.get(f"{RABBIT_API}/vhosts/{vhost_of(amqp_uri)}/connections",
-                              auth=RABBIT_AUTH, timeout=10)
-        answer.raise_for_status()
-        return [c["name"] for c in answer.json()
-                if (c.get("client_properties") or {}).get("connection_name", "").startswith(prefix)]
 
-    names = wait_for(named, message=f"a connection named {prefix!r} in the management API")
+def close_connections(names):
     for name in names:
         requests.delete(f"{RABBIT_API}/connections/{requests.utils.quote(name, safe='')}",
                         auth=RABBIT_AUTH, timeout=10).raise_for_status()
     return len(names)
+
+
+def close_connections_named(amqp_uri, prefix):
+    """Close the connections ``connections_named`` finds (waiting until it finds one)."""
+    names = wait_for(lambda: connections_named(amqp_uri, prefix),
+                     message=f"a connection named {prefix!r} in the management API")
+    return close_connections(names)
 
 
 def test_context_headers_reach_the_service_through_the_injected_cluster(start_service):
@@ -329,7 +335,9 @@ class Tally:
 
     @rpc
     def hold(self, seconds):
-        Tally.started.send(True)
+        Tally.runs.append("hold")
+        if not Tally.started.ready():
+            Tally.started.send(True)
         eventlet.sleep(seconds)
         return "held"
 
@@ -366,10 +374,25 @@ def test_a_stopping_service_finishes_its_calls_and_leaves_new_ones_queued_for_an
     later = eventlet.spawn(client.call, "tally", "count", ("later",), timeout=5)
     assert holding.wait() == "held"  # the running call finished and was answered
     stopping.wait()
-    assert tally.runs == []  # the later request waited in the queue, untouched
+    assert tally.runs == ["hold"]  # the later request waited in the queue, untouched
     start_service(tally)  # another replica takes it
     assert later.wait() == "later"
-    assert tally.runs == ["later"]
+    assert tally.runs == ["hold", "later"]
+
+
+def test_a_request_whose_connection_drops_before_its_ack_is_not_lost(amqp_uri, start_service, client, tally):
+    """As with nameko: the request goes back to the queue and runs again once the service
+    has reconnected (at least once); the caller gets its answer."""
+    start_service(tally)
+    service_connection = wait_for(lambda: connections_named(amqp_uri, "rpc-server tally"),
+                                  message="the service's connection in the management API")
+    holding = eventlet.spawn(client.call, "tally", "hold", (0.5,), timeout=5)
+    tally.started.wait()
+    assert close_connections(service_connection) == 1  # while the request runs, unacked
+    assert holding.wait() == "held"
+    wait_for(lambda: tally.runs == ["hold", "hold"], message="the request to run again")
+    assert client.call("tally", "count", ("after",), timeout=5) == "after"
+    assert queue_depth(amqp_uri, "rpc-tally") == 0
 
 
 def _consumer_cancelled(container):
