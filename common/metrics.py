@@ -125,6 +125,7 @@ class Metrics(DependencyProvider):
         self.collectors = []
 
     def setup(self):
+        self._series = {}  # (a start after a stop builds a new registry)
         self.metrics = PanelMetrics(self.container.service_name)
 
     def add_scrape_hook(self, hook):

@@ -116,6 +116,8 @@ class PanelRpcConsumer(RpcConsumer):
     def __init__(self):
         super().__init__()
         self._by_routing_key = {}  # "<service>.<method>" -> its entrypoint
+        self.lean = False  # decided by setup (the config)
+        self._accepting = False
 
     @property
     def sharing_key(self):
@@ -184,6 +186,8 @@ class PanelRpcConsumer(RpcConsumer):
         channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
         channel.queue_declare(self.queue_name, durable=True, auto_delete=False)
         channel.queue_bind(self.queue_name, self.exchange, self.routing_key)
+        if not self._accepting:  # reconnected while stopping: nothing more to take
+            return
         channel.basic_qos(0, self.container.max_workers, False)
         self._consumer = (channel, channel.basic_consume(self.queue_name, callback=self._on_request))
 
@@ -197,7 +201,9 @@ class PanelRpcConsumer(RpcConsumer):
         if not self._accepting:  # arrived after the cancel: for another replica
             self.link.settle(message.channel, message.delivery_tag, requeue=True)
             return
-        if self.container._worker_pool.free():  # nameko has no public "would block" check
+        # nameko has no public "would spawn_worker block?"; the pool's semaphore knows (its
+        # balance counts greenthreads already waiting for a slot, GreenPool.free() does not).
+        if self.container._worker_pool.sem.balance > 0:
             self._dispatch(message)
             eventlet.sleep(0)  # the worker starts now, before this reader reads again
         else:
@@ -211,6 +217,8 @@ class PanelRpcConsumer(RpcConsumer):
             if provider is None:
                 raise MethodNotFound(message.delivery_info["routing_key"].rpartition(".")[2])
             properties = message.properties
+            if properties.get("application_headers") is None:  # (nameko's entrypoints iterate them)
+                properties["application_headers"] = {}
             try:
                 body = kombu.serialization.loads(
                     message.body, properties.get("content_type"), properties.get("content_encoding"),
@@ -256,7 +264,8 @@ class PanelRpcConsumer(RpcConsumer):
                 self.link.publish(reply, self.exchange, reply_to, ack=ack)
         except (LinkDown, eventlet.Timeout) as failure:
             # Not sent: the caller's time limit ends its call (503). The request was not
-            # acked either; its connection is gone, so the broker offers it again.
+            # acked either, and its connection is gone (``publish`` drops a connection it
+            # could not finish writing on), so the broker offers the request again.
             log.warning("could not send an RPC reply (%s); the caller will time out", failure)
         return result, exc_info
 

@@ -135,12 +135,15 @@ class AmqpLink:
     def stop(self):
         self._running = False
         self._drop(self._channel)
+        if not self._ready.ready():  # wake whoever waits for a connection: there is none to come
+            self._ready.send_exception(LinkDown("the AMQP link is stopped"))
         reader, self._reader = self._reader, None
         if reader is not None and reader is not eventlet.getcurrent():
             reader.kill()
 
     def wait_connected(self):
-        """Block until the link is connected (the first time, or again after a loss)."""
+        """Block until the link is connected (the first time, or again after a loss);
+        ``LinkDown`` if it is stopped meanwhile."""
         while self._channel is None:
             self._ready.wait()
 
@@ -169,9 +172,15 @@ class AmqpLink:
                         (_PUBLISH, "Bssbb", publish_arguments, message),
                         (_ACK, "Lb", (ack[1], False), None),
                     ))
-        except Exception as error:
+        except BaseException as error:
+            # Also a time limit (eventlet.Timeout) that fired while waiting for the lock or
+            # in the middle of a write (a broker that blocks publishers under an alarm):
+            # half a frame may be on the wire, so this connection is done for. Its unacked
+            # deliveries go back to their queues.
             self._drop(channel)
-            raise LinkDown(f"lost the connection to the broker: {error}") from error
+            if isinstance(error, Exception):
+                raise LinkDown(f"lost the connection to the broker: {error}") from error
+            raise
 
     def settle(self, channel, delivery_tag, requeue=None):
         """Acknowledge a delivery (``requeue=None``), or reject it — back to its queue with

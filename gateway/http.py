@@ -9,6 +9,7 @@
   becomes 400 naming the fields, anything else is a logged 500.
 """
 
+import contextvars
 import json
 import logging
 import re
@@ -18,7 +19,6 @@ from eventlet.event import Event
 from eventlet.semaphore import Semaphore
 from marshmallow import ValidationError
 from nameko.containers import WorkerContext
-from nameko.exceptions import ContainerBeingKilled
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -26,7 +26,7 @@ from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.wrappers import Request, Response
 
 from common import context
-from common.errors import PanelError, RateLimited, ValidationFailed
+from common.errors import PanelError, RateLimited, ServiceUnavailable, ValidationFailed
 from common.rpc import SignatureShapes
 
 log = logging.getLogger(__name__)
@@ -121,14 +121,21 @@ class JsonWebServer(WebServer):
     worker runs where the request is — the same ``WorkerContext``, dependency injection
     and worker lifecycle (nameko's ``ServiceContainer._run_worker``), listed among the
     container's workers (so ``kill`` stops it), refused once the container is being
-    killed, and at most ``max_workers`` at a time. A graceful stop waits for the requests
-    under way (nameko's waits for its worker pool, which these are not in)."""
+    killed, and at most ``max_workers`` at a time (besides the pool's own workers: event
+    handlers and timers). A graceful stop answers new requests 503 and waits for the ones
+    under way (nameko's waits for its worker pool, which these are not in).
+
+    Unlike a worker of nameko's pool, one whose dependency fails in ``worker_setup`` or
+    ``worker_teardown`` makes that request a 500 instead of killing the whole gateway, and
+    the call context it bound is discarded with it (each worker runs in a copy of the
+    request greenthread's context, which keep-alive connections reuse)."""
 
     def setup(self):
         super().setup()
         self._worker_slots = Semaphore(self.container.max_workers)
         self._running = 0
         self._idle_waiters = []
+        self.draining = False
 
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
@@ -136,8 +143,6 @@ class JsonWebServer(WebServer):
     def run_worker(self, entrypoint, args, kwargs, context_data):
         """Run ``entrypoint``'s worker here; its result, or the exception it raised."""
         container = self.container
-        if container._being_killed:
-            raise ContainerBeingKilled()
         outcome = []
 
         def keep(worker_ctx, result, exc_info):
@@ -145,12 +150,14 @@ class JsonWebServer(WebServer):
             return result, exc_info
 
         with self._worker_slots:
+            if self.draining or container._being_killed:
+                raise ServiceUnavailable("The gateway is shutting down; try again.")
             worker_ctx = WorkerContext(container, container.service_cls(), entrypoint, args, kwargs,
                                        data=context_data)
             container._worker_threads[worker_ctx] = eventlet.getcurrent()
             self._running += 1
             try:
-                container._run_worker(worker_ctx, keep)
+                contextvars.copy_context().run(container._run_worker, worker_ctx, keep)
             finally:
                 container._worker_threads.pop(worker_ctx, None)
                 self._running -= 1
@@ -196,6 +203,7 @@ class JsonHttpHandler(SignatureShapes, HttpRequestHandler):
         return response
 
     def stop(self):
+        self.server.draining = True
         super().stop()
         self.server.wait_for_workers()
 

@@ -266,6 +266,11 @@ class EventStore:
                 return cursor.fetchone()[0]
             finally:
                 cursor.close()
+        except Exception:
+            # The driver's own error (not SQLAlchemy's); whatever it was, this connection
+            # does not go back to the pool (a lost server: the next checkout's ping finds out).
+            dbapi_connection.invalidate()
+            raise
         finally:
             dbapi_connection.close()
 

@@ -264,11 +264,16 @@ def test_metrics_count_entrypoint_calls_by_outcome(gateway, lab):
 
 def test_a_graceful_stop_answers_the_requests_under_way(gateway, lab):
     """Routes run their worker in the request's own greenthread: stopping the gateway
-    still waits for them (and keeps the RPC client up until they are answered)."""
+    still waits for them (and keeps the RPC client up until they are answered), and
+    requests that arrive meanwhile are refused with a 503 instead of half-run."""
     server = gateway.shared_extensions[JsonWebServer]
     under_way = eventlet.spawn(requests.get, f"{gateway.base_url}/probe/pause", timeout=10)
     wait_for(lambda: server._running == 1, message="the request to be under way")
     stopping = eventlet.spawn(gateway.stop)
+    wait_for(lambda: server.draining, message="the gateway to begin its stop")
+    late = requests.get(f"{gateway.base_url}/healthz", timeout=10)
+    assert late.status_code == 503  # no new work once stopping; a load balancer retries elsewhere
+    assert late.json()["error"]["code"] == "unavailable"
     answer = under_way.wait()
     stopping.wait()
     assert answer.status_code == 200

@@ -30,7 +30,7 @@ from common.errors import (
     error_with_code,
 )
 from common.rpc import TimedClusterRpcProxy, rpc
-from common.rpc_client import RpcClient
+from common.rpc_client import AmqpLink, LinkDown, RpcClient
 from common.service import CallContext
 from tests.conftest import RABBIT_API, RABBIT_AUTH, queue_depth
 from tests.support import wait_for
@@ -418,3 +418,13 @@ def test_unknown_methods_and_unreadable_requests_get_error_replies(amqp_uri, sta
         assert reply.properties["correlation_id"] == "corr-bad"
     assert client.call("echo", "echo", ("still up",), timeout=5) == "still up"
     assert queue_depth(amqp_uri, "rpc-echo") == 0
+
+
+def test_stopping_a_link_that_never_connected_wakes_whoever_waits_for_it():
+    """A service starting while the broker is unreachable waits for its connection; being
+    stopped (or killed) meanwhile must end that wait instead of hanging the shutdown."""
+    link = AmqpLink("amqp://guest:guest@127.0.0.1:1//", "nowhere", connect_timeout=0.2).start()
+    waiting = eventlet.spawn(link.wait_connected)
+    link.stop()
+    with pytest.raises(LinkDown), eventlet.Timeout(5):  # (a hang fails the test, not CI)
+        waiting.wait()
