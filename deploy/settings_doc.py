@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     "DATABASE_URL": "The component's own database (SQLAlchemy URL). `postgresql://…` in production; the SQLite default is for one machine.",
     "METRICS_PORT": "Port of the Prometheus `/metrics` endpoint; `off` disables it.",
     "METRICS_HOST": "Address the metrics endpoint listens on; `0.0.0.0` in containers so Prometheus can scrape it.",
-    "MAX_WORKERS": "Concurrent workers (nameko `max_workers`), also the AMQP prefetch per consumer.",
+    "MAX_WORKERS": "Concurrent workers (nameko `max_workers`), also the AMQP prefetch per consumer; in the gateway also the HTTP requests served at once (event handlers have their own).",
     "OUTBOX_POLL_SECONDS": "How often the outbox relay looks for events committed by other replicas or left by a failed publish.",
     "RPC_TIMEOUT_SECONDS": "Time limit of one RPC call to another service; past it the caller gets `unavailable` (HTTP 503).",
     "LOG_LEVEL": "Root log level (JSON lines on stdout).",
