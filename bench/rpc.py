@@ -163,7 +163,7 @@ def run_raw_gateway(amqp_uri, port, queue):
     try:
         wsgi.server(listener, app, log_output=False)
     except (KeyboardInterrupt, SystemExit):
-        pass
+        pass  # Ctrl-C or SIGTERM: stop serving
     return 0
 
 

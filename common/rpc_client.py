@@ -263,7 +263,7 @@ class AmqpLink:
             try:
                 raw.drain_events(timeout=interval)
             except socket.timeout:
-                pass
+                pass  # nothing arrived within the interval: time for a heartbeat
             if self.heartbeat and time.monotonic() >= next_tick:
                 with self._write_lock:
                     raw.heartbeat_tick(rate=HEARTBEAT_RATE)

@@ -83,8 +83,8 @@ def depth(connection, queue_name):
     finally:
         try:
             channel.close()
-        except Exception:  # a channel already closed by the broker
-            pass
+        except Exception:
+            pass  # a channel already closed by the broker
 
 
 def describe(message):

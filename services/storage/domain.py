@@ -325,7 +325,7 @@ def _moment(value, field_name):
     try:
         return float(text)
     except ValueError:
-        pass
+        pass  # not unix seconds: try an ISO-8601 moment
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

@@ -236,7 +236,7 @@ class SupportUseCases:
                     self.blobs.delete(key)
                     removed += 1
                 except BlobStoreError:
-                    pass
+                    pass  # left for the next sweep
         return removed
 
     # -- customers ---------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class FilesystemBlobStore(BlobStore):
         try:
             self._path(key).unlink()
         except FileNotFoundError:
-            pass
+            pass  # already gone: deleting is idempotent
 
     def keys_older_than(self, cutoff):
         limit = cutoff.timestamp()
