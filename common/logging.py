@@ -69,5 +69,6 @@ def configure(service, level="INFO", stream=None):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # eventlet.wsgi logs every request at INFO with the full URL; keep it at WARNING.
+    # eventlet.wsgi logs every request at INFO with the full URL; keep it at WARNING (the
+    # gateway's server turns that line off anyway: gateway.http, ACCESS_LOG).
     logging.getLogger("nameko.web.server").setLevel(logging.WARNING)

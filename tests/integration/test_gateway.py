@@ -119,6 +119,29 @@ def lab(start_service):
     return start_service(Lab)
 
 
+class CapturedRecords(logging.Handler):
+    """Every log record of the process at INFO and above, while installed."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def __enter__(self):
+        root = logging.getLogger()
+        self._level = root.level
+        root.addHandler(self)
+        root.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc_info):
+        root = logging.getLogger()
+        root.removeHandler(self)
+        root.setLevel(self._level)
+
+
 def test_unknown_routes_and_wrong_methods_answer_json_errors(gateway):
     missing = requests.get(f"{gateway.base_url}/api/v1/nothing-here")
     assert missing.status_code == 404
@@ -164,6 +187,32 @@ def test_service_logs_carry_the_request_id_as_json(gateway, lab):
     assert line["request_id"] == "req-log-1"
     assert line["correlation_id"] == "req-log-1"
     assert line["service"] == "lab"
+
+
+def test_requests_are_not_logged_by_default_and_never_with_their_query_string(gateway, lab):
+    with CapturedRecords() as captured:
+        answer = requests.get(f"{gateway.base_url}/probe/context?token=s3cret-in-url")
+    assert answer.status_code == 200
+    assert [r for r in captured.records if r.name in ("gateway.access", "nameko.web.server")] == []
+    assert not any("s3cret-in-url" in r.getMessage() for r in captured.records)
+
+
+def test_access_log_when_turned_on_is_one_json_line_per_request(start_service, sessions_db, lab):
+    port = free_port()
+    start_service(ProbeGateway, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", METRICS_PORT=0, DATABASE_URL=sessions_db,
+                  ACCESS_LOG=True)
+    with CapturedRecords() as captured:
+        found = requests.get(f"http://127.0.0.1:{port}/probe/context?token=s3cret-in-url",
+                             headers={"X-Request-ID": "req-access-1"})
+        missing = requests.get(f"http://127.0.0.1:{port}/nothing-here")
+    assert (found.status_code, missing.status_code) == (200, 404)
+    lines = [json.loads(JsonFormatter("gateway").format(r)) for r in captured.records if r.name == "gateway.access"]
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("GET", "/probe/context", 200), ("GET", "/nothing-here", 404)]
+    assert lines[0]["request_id"] == "req-access-1"
+    assert lines[1]["request_id"] == missing.headers["X-Request-ID"]
+    assert all(line["duration_ms"] > 0 and line["client_ip"] == "127.0.0.1" for line in lines)
+    assert not any("s3cret-in-url" in json.dumps(line) for line in lines)
 
 
 @pytest.mark.parametrize("name, status, code", [
