@@ -26,6 +26,11 @@ and measures, at each concurrency, for a fixed time after a warm-up:
                      eventlet's WSGI server, no nameko, a pool of kombu clients) -> the echo
                      server: the floor of the whole HTTP -> gateway -> service -> reply path
     http-healthz     GET /healthz on the gateway (no RPC: the gateway's HTTP floor)
+    http-lean        GET on a lean gateway (``python -m bench.rpc --lean-gateway``: eventlet's
+                     WSGI server and our ``RpcClient``, no nameko, no werkzeug) -> auth.health:
+                     the lowest any gateway on our RPC path and service could go; the gap
+                     from it to http-rpc is what the gateway's framework costs (werkzeug,
+                     nameko's worker lifecycle, our route handling)
     http-rpc-nameko  GET /bench/rpc-nameko: gateway -> nameko RpcProxy -> authnameko.health
     http-rpc         GET /bench/rpc: gateway -> our client -> auth.health
 
@@ -37,6 +42,7 @@ import sys
 
 ECHO_FLAG = "--echo-server"
 RAW_GATEWAY_FLAG = "--raw-gateway"
+LEAN_GATEWAY_FLAG = "--lean-gateway"
 if ECHO_FLAG not in sys.argv:
     # The bench client runs like the services do: cooperative greenthreads. The echo
     # server stays a plain blocking process: it is the floor.
@@ -86,7 +92,8 @@ READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 NOISY_OTHER_CPU_PCT = 25
 
-PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-raw", "http-healthz", "http-rpc-nameko", "http-rpc")
+PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-raw", "http-healthz", "http-lean", "http-rpc-nameko",
+         "http-rpc")
 
 
 class BenchError(RuntimeError):
@@ -164,6 +171,39 @@ def run_raw_gateway(amqp_uri, port, queue):
         wsgi.server(listener, app, log_output=False)
     except (KeyboardInterrupt, SystemExit):
         pass  # Ctrl-C or SIGTERM: stop serving
+    return 0
+
+
+def run_lean_gateway(amqp_uri, port):
+    """HTTP in, one RPC to ``auth.health`` through our ``RpcClient`` (with the call-context
+    headers the gateway sends), its JSON out: eventlet's WSGI server and nothing else. No
+    routing, no nameko worker, no werkzeug — a reference, not a gateway."""
+    from eventlet import wsgi
+
+    from common.rpc_client import RpcClient, context_headers
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
+    client = RpcClient(amqp_uri, name="bench-lean-gateway").start()
+
+    def app(environ, start_response):
+        request_id = uuid.uuid4().hex
+        try:
+            result = client.call("auth", "health", headers=context_headers(
+                {"request_id": request_id, "correlation_id": request_id}), timeout=5.0)
+            status, body = "200 OK", json.dumps(result).encode()
+        except Exception as error:  # reported to the bench client as a failed call
+            status, body = "503 Service Unavailable", json.dumps({"error": str(error)}).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                                ("X-Request-ID", request_id)])
+        return [body]
+
+    listener = eventlet.listen(("127.0.0.1", port))
+    try:
+        wsgi.server(listener, app, log_output=False)
+    except (KeyboardInterrupt, SystemExit):
+        pass  # Ctrl-C or SIGTERM: stop serving
+    finally:
+        client.stop()
     return 0
 
 
@@ -452,14 +492,15 @@ class Stack:
     def __init__(self, vhost, workdir):
         self.vhost = vhost
         self.workdir = Path(workdir)
-        self.echo = self.auth = self.auth_nameko = self.gateway = self.raw_gateway = None
-        self.gateway_port = self.raw_gateway_port = None
+        self.echo = self.auth = self.auth_nameko = self.gateway = self.raw_gateway = self.lean_gateway = None
+        self.gateway_port = self.raw_gateway_port = self.lean_gateway_port = None
         self.gateway_database_url = None
 
     @property
     def children(self):
         """In stopping order."""
-        return [c for c in (self.gateway, self.raw_gateway, self.auth, self.auth_nameko, self.echo) if c is not None]
+        return [c for c in (self.gateway, self.lean_gateway, self.raw_gateway, self.auth, self.auth_nameko, self.echo)
+                if c is not None]
 
     def start(self):
         python = sys.executable
@@ -479,6 +520,12 @@ class Stack:
             [python, "-m", "bench.rpc", RAW_GATEWAY_FLAG, "--amqp-uri", uri, "--queue", ECHO_QUEUE,
              "--port", str(self.raw_gateway_port)],
             child_env({}), self.workdir / "raw-gateway.log",
+        ).start()
+        self.lean_gateway_port = free_port()
+        self.lean_gateway = Child(
+            "lean-gateway",
+            [python, "-m", "bench.rpc", LEAN_GATEWAY_FLAG, "--amqp-uri", uri, "--port", str(self.lean_gateway_port)],
+            child_env({}), self.workdir / "lean-gateway.log",
         ).start()
 
         # auth twice: ours (transient replies) and the plain-nameko baseline, each with a
@@ -562,6 +609,8 @@ class Stack:
         wait_until(lambda: HttpClient(self.raw_gateway_port, "/", timeout=2).call(), "the raw HTTP forwarder",
                    [self.raw_gateway, self.echo])
         wait_until(lambda: auth_answers("auth"), "the auth service", [self.auth])
+        wait_until(lambda: HttpClient(self.lean_gateway_port, "/", timeout=3).call(), "the lean gateway",
+                   [self.lean_gateway, self.auth])
         wait_until(lambda: auth_answers("authnameko"), "the authnameko service", [self.auth_nameko])
 
         # The gateway port was free a moment ago; should another process take it first,
@@ -597,6 +646,8 @@ class Stack:
             return lambda: PanelClient(uri), [self.auth]
         if path == "http-raw":
             return lambda: HttpClient(self.raw_gateway_port, "/"), [self.raw_gateway, self.echo]
+        if path == "http-lean":
+            return lambda: HttpClient(self.lean_gateway_port, "/"), [self.lean_gateway, self.auth]
         if path == "http-healthz":
             return lambda: HttpClient(self.gateway_port, "/healthz"), [self.gateway]
         if path == "http-rpc":
@@ -769,6 +820,7 @@ def parse_args(argv):
     parser.add_argument("--queue", default=ECHO_QUEUE, help=argparse.SUPPRESS)
     parser.add_argument("--prefetch", type=int, default=ECHO_PREFETCH, help=argparse.SUPPRESS)
     parser.add_argument(RAW_GATEWAY_FLAG, dest="raw_gateway", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(LEAN_GATEWAY_FLAG, dest="lean_gateway", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = [p for p in args.paths if p not in PATHS]
@@ -787,6 +839,8 @@ def main(argv=None):
         return run_echo_server(args.amqp_uri, args.queue, args.prefetch)
     if args.raw_gateway:
         return run_raw_gateway(args.amqp_uri, args.port, args.queue)
+    if args.lean_gateway:
+        return run_lean_gateway(args.amqp_uri, args.port)
 
     def on_sigterm(*_):
         raise KeyboardInterrupt
