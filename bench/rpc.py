@@ -22,6 +22,10 @@ and measures, at each concurrency, for a fixed time after a warm-up:
     raw-amqp         kombu request/reply via amq.rabbitmq.reply-to to the echo server
     nameko-rpc       ClusterRpcProxy -> authnameko.health (one SQLite read in the service)
     panel-rpc        common.rpc_client.RpcClient (one for all greenthreads) -> auth.health
+    panel-rpc-lean   the same client -> ``authlean.health`` on a lean responder (``python -m
+                     bench.rpc --lean-service``: plain kombu, no nameko, no eventlet, answers
+                     nameko's wire protocol): the gap from it to panel-rpc is what the
+                     service's framework costs (nameko's worker, eventlet, the SQLite read)
     http-raw         GET on a raw HTTP forwarder (``python -m bench.rpc --raw-gateway``:
                      eventlet's WSGI server, no nameko, a pool of kombu clients) -> the echo
                      server: the floor of the whole HTTP -> gateway -> service -> reply path
@@ -43,7 +47,9 @@ import sys
 ECHO_FLAG = "--echo-server"
 RAW_GATEWAY_FLAG = "--raw-gateway"
 LEAN_GATEWAY_FLAG = "--lean-gateway"
-if ECHO_FLAG not in sys.argv:
+LEAN_SERVICE_FLAG = "--lean-service"
+LEAN_SERVICE = "authlean"
+if ECHO_FLAG not in sys.argv and LEAN_SERVICE_FLAG not in sys.argv:
     # The bench client runs like the services do: cooperative greenthreads. The echo
     # server stays a plain blocking process: it is the floor.
     import warnings
@@ -92,7 +98,7 @@ READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 NOISY_OTHER_CPU_PCT = 25
 
-PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc", "http-raw", "http-healthz", "http-lean", "http-rpc-nameko",
+PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc-lean", "panel-rpc", "http-raw", "http-healthz", "http-lean", "http-rpc-nameko",
          "http-rpc")
 
 
@@ -131,6 +137,42 @@ def run_echo_server(amqp_uri, queue, prefetch):
         consumer = Consumer(
             channel, queues=[Queue(queue, durable=False)], on_message=on_message, no_ack=False
         )
+        consumer.consume()
+        try:
+            while True:
+                connection.drain_events()
+        except (KeyboardInterrupt, SystemExit):
+            pass
+    return 0
+
+
+def run_lean_service(amqp_uri, service, prefetch):
+    """Answer ``<service>.<method>`` as a nameko service would (its queue, binding and reply
+    format: ``{"result": …, "error": null}`` to ``reply_to`` on the RPC exchange), with
+    plain blocking kombu: no nameko, no eventlet, no database."""
+    from kombu import Connection, Consumer, Exchange, Producer, Queue
+
+    def stop(*_):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    exchange = Exchange("nameko-rpc", type="topic", durable=True, auto_delete=False)
+    queue = Queue(f"rpc-{service}", exchange, routing_key=f"{service}.*", durable=True, auto_delete=False)
+    answer = json.dumps({"result": {"service": service, "status": "ok"}, "error": None})
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        channel.basic_qos(0, prefetch, False)
+        producer = Producer(channel, exchange=exchange, auto_declare=False)
+
+        def on_message(message):
+            producer.publish(
+                answer, routing_key=message.properties["reply_to"],
+                correlation_id=message.properties.get("correlation_id"),
+                content_type="application/json", content_encoding="utf-8", delivery_mode=1, retry=False,
+            )
+            message.ack()
+
+        consumer = Consumer(channel, queues=[queue], on_message=on_message, no_ack=False)
         consumer.consume()
         try:
             while True:
@@ -283,10 +325,11 @@ class PanelClient:
 
     shared = {}
 
-    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT):
+    def __init__(self, amqp_uri, timeout=CALL_TIMEOUT, service="auth"):
         from common.rpc_client import RpcClient
 
         self.timeout = timeout
+        self.service = service
         if amqp_uri not in self.shared:
             client = RpcClient(amqp_uri, name="bench").start()
             deadline = time.monotonic() + READY_TIMEOUT
@@ -298,9 +341,9 @@ class PanelClient:
         self.client = self.shared[amqp_uri][0]
 
     def call(self):
-        answer = self.client.call("auth", "health", timeout=self.timeout)
+        answer = self.client.call(self.service, "health", timeout=self.timeout)
         if answer.get("status") != "ok":
-            raise BenchError(f"auth.health answered {answer!r}")
+            raise BenchError(f"{self.service}.health answered {answer!r}")
         return answer
 
     def close(self):
@@ -493,14 +536,15 @@ class Stack:
         self.vhost = vhost
         self.workdir = Path(workdir)
         self.echo = self.auth = self.auth_nameko = self.gateway = self.raw_gateway = self.lean_gateway = None
+        self.lean_service = None
         self.gateway_port = self.raw_gateway_port = self.lean_gateway_port = None
         self.gateway_database_url = None
 
     @property
     def children(self):
         """In stopping order."""
-        return [c for c in (self.gateway, self.lean_gateway, self.raw_gateway, self.auth, self.auth_nameko, self.echo)
-                if c is not None]
+        return [c for c in (self.gateway, self.lean_gateway, self.raw_gateway, self.auth, self.auth_nameko,
+                            self.lean_service, self.echo) if c is not None]
 
     def start(self):
         python = sys.executable
@@ -520,6 +564,11 @@ class Stack:
             [python, "-m", "bench.rpc", RAW_GATEWAY_FLAG, "--amqp-uri", uri, "--queue", ECHO_QUEUE,
              "--port", str(self.raw_gateway_port)],
             child_env({}), self.workdir / "raw-gateway.log",
+        ).start()
+        self.lean_service = Child(
+            "lean-service",
+            [python, "-m", "bench.rpc", LEAN_SERVICE_FLAG, "--amqp-uri", uri, "--prefetch", str(ECHO_PREFETCH)],
+            child_env({}), self.workdir / "lean-service.log",
         ).start()
         self.lean_gateway_port = free_port()
         self.lean_gateway = Child(
@@ -609,6 +658,7 @@ class Stack:
         wait_until(lambda: HttpClient(self.raw_gateway_port, "/", timeout=2).call(), "the raw HTTP forwarder",
                    [self.raw_gateway, self.echo])
         wait_until(lambda: auth_answers("auth"), "the auth service", [self.auth])
+        wait_until(lambda: auth_answers(LEAN_SERVICE), "the lean service", [self.lean_service])
         wait_until(lambda: HttpClient(self.lean_gateway_port, "/", timeout=3).call(), "the lean gateway",
                    [self.lean_gateway, self.auth])
         wait_until(lambda: auth_answers("authnameko"), "the authnameko service", [self.auth_nameko])
@@ -642,6 +692,8 @@ class Stack:
             return lambda: RawClient(uri), [self.echo]
         if path == "nameko-rpc":
             return lambda: NamekoClient(uri), [self.auth_nameko]
+        if path == "panel-rpc-lean":
+            return lambda: PanelClient(uri, service=LEAN_SERVICE), [self.lean_service]
         if path == "panel-rpc":
             return lambda: PanelClient(uri), [self.auth]
         if path == "http-raw":
@@ -821,6 +873,7 @@ def parse_args(argv):
     parser.add_argument("--prefetch", type=int, default=ECHO_PREFETCH, help=argparse.SUPPRESS)
     parser.add_argument(RAW_GATEWAY_FLAG, dest="raw_gateway", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(LEAN_GATEWAY_FLAG, dest="lean_gateway", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(LEAN_SERVICE_FLAG, dest="lean_service", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = [p for p in args.paths if p not in PATHS]
@@ -841,6 +894,8 @@ def main(argv=None):
         return run_raw_gateway(args.amqp_uri, args.port, args.queue)
     if args.lean_gateway:
         return run_lean_gateway(args.amqp_uri, args.port)
+    if args.lean_service:
+        return run_lean_service(args.amqp_uri, LEAN_SERVICE, args.prefetch)
 
     def on_sigterm(*_):
         raise KeyboardInterrupt
