@@ -98,8 +98,8 @@ READY_TIMEOUT = 90.0
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 NOISY_OTHER_CPU_PCT = 25
 
-PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc-lean", "panel-rpc", "http-raw", "http-healthz", "http-lean", "http-rpc-nameko",
-         "http-rpc")
+PATHS = ("raw-amqp", "nameko-rpc", "panel-rpc-lean", "panel-rpc", "http-raw", "http-healthz", "http-lean",
+         "http-rpc-nameko", "http-rpc")
 
 
 class BenchError(RuntimeError):
@@ -109,77 +109,61 @@ class BenchError(RuntimeError):
 # -- the echo server (a child process) -------------------------------------------------------
 
 
-def run_echo_server(amqp_uri, queue, prefetch):
-    """Reply to every message of ``queue`` with its own body, to its ``reply_to``."""
-    from kombu import Connection, Consumer, Producer, Queue
+def serve_replies(amqp_uri, queue, prefetch, answer, exchange=""):
+    """Consume ``queue`` (a kombu ``Queue``) with plain blocking kombu until SIGTERM or
+    Ctrl-C: publish ``answer(message)`` — (body, content type, content encoding) — to each
+    message's ``reply_to`` on ``exchange`` with its ``correlation_id``, then ack it."""
+    from kombu import Connection, Consumer, Producer
 
     def stop(*_):
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, stop)
-    with Connection(amqp_uri) as connection:
-        channel = connection.channel()
-        channel.basic_qos(0, prefetch, False)
-        producer = Producer(channel, auto_declare=False)
-
-        def on_message(message):
-            properties = message.properties
-            producer.publish(
-                message.body,
-                routing_key=properties["reply_to"],
-                correlation_id=properties.get("correlation_id"),
-                content_type=message.content_type,
-                content_encoding=message.content_encoding,
-                retry=False,
-            )
-            message.ack()
-
-        consumer = Consumer(
-            channel, queues=[Queue(queue, durable=False)], on_message=on_message, no_ack=False
-        )
-        consumer.consume()
-        try:
-            while True:
-                connection.drain_events()
-        except (KeyboardInterrupt, SystemExit):
-            pass
-    return 0
-
-
-def run_lean_service(amqp_uri, service, prefetch):
-    """Answer ``<service>.<method>`` as a nameko service would (its queue, binding and reply
-    format: ``{"result": …, "error": null}`` to ``reply_to`` on the RPC exchange), with
-    plain blocking kombu: no nameko, no eventlet, no database."""
-    from kombu import Connection, Consumer, Exchange, Producer, Queue
-
-    def stop(*_):
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    exchange = Exchange("nameko-rpc", type="topic", durable=True, auto_delete=False)
-    queue = Queue(f"rpc-{service}", exchange, routing_key=f"{service}.*", durable=True, auto_delete=False)
-    answer = json.dumps({"result": {"service": service, "status": "ok"}, "error": None})
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
         channel.basic_qos(0, prefetch, False)
         producer = Producer(channel, exchange=exchange, auto_declare=False)
 
         def on_message(message):
+            body, content_type, content_encoding = answer(message)
             producer.publish(
-                answer, routing_key=message.properties["reply_to"],
+                body,
+                routing_key=message.properties["reply_to"],
                 correlation_id=message.properties.get("correlation_id"),
-                content_type="application/json", content_encoding="utf-8", delivery_mode=1, retry=False,
+                content_type=content_type,
+                content_encoding=content_encoding,
+                retry=False,
             )
             message.ack()
 
-        consumer = Consumer(channel, queues=[queue], on_message=on_message, no_ack=False)
-        consumer.consume()
+        Consumer(channel, queues=[queue], on_message=on_message, no_ack=False).consume()
         try:
             while True:
                 connection.drain_events()
         except (KeyboardInterrupt, SystemExit):
-            pass
+            pass  # Ctrl-C or SIGTERM: stop serving
     return 0
+
+
+def run_echo_server(amqp_uri, queue, prefetch):
+    """Reply to every message of ``queue`` with its own body, to its ``reply_to``."""
+    from kombu import Queue
+
+    return serve_replies(amqp_uri, Queue(queue, durable=False), prefetch,
+                         lambda message: (message.body, message.content_type, message.content_encoding))
+
+
+def run_lean_service(amqp_uri, service, prefetch):
+    """Answer ``<service>.<method>`` as a nameko service would (its queue, binding and reply
+    format: ``{"result": …, "error": null}`` to ``reply_to`` on the RPC exchange, transient),
+    with plain blocking kombu: no nameko, no eventlet, no database."""
+    from kombu import Exchange, Queue
+
+    exchange = Exchange("nameko-rpc", type="topic", durable=True, auto_delete=False, delivery_mode=1)
+    queue = Queue(f"rpc-{service}", exchange, routing_key=f"{service}.*", durable=True, auto_delete=False)
+    body = json.dumps({"result": {"service": service, "status": "ok"}, "error": None})
+    return serve_replies(amqp_uri, queue, prefetch, lambda message: (body, "application/json", "utf-8"),
+                         exchange=exchange)
 
 
 # -- the raw HTTP forwarder (a child process) --------------------------------------------------
