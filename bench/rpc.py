@@ -109,10 +109,11 @@ class BenchError(RuntimeError):
 # -- the echo server (a child process) -------------------------------------------------------
 
 
-def serve_replies(amqp_uri, queue, prefetch, answer, exchange=""):
+def serve_replies(amqp_uri, queue, prefetch, answer, exchange=None):
     """Consume ``queue`` (a kombu ``Queue``) with plain blocking kombu until SIGTERM or
     Ctrl-C: publish ``answer(message)`` — (body, content type, content encoding) — to each
-    message's ``reply_to`` on ``exchange`` with its ``correlation_id``, then ack it."""
+    message's ``reply_to`` on ``exchange`` (None: the default exchange) with its
+    ``correlation_id``, then ack it."""
     from kombu import Connection, Consumer, Producer
 
     def stop(*_):
