@@ -48,6 +48,7 @@ DESCRIPTIONS = {
     "SESSION_COOKIE_SECURE": "Mark the session cookie Secure (HTTPS only); turn off only for plain-HTTP development.",
     "TRUST_X_FORWARDED_FOR": "Take the client address from `X-Forwarded-For` (only behind a proxy that sets it); used by login throttling.",
     "ACCESS_LOG": "One JSON log line per HTTP request (logger `gateway.access`: method, path without the query string, status, duration, request id, client address). Off by default.",
+    "LIVE_HEARTBEAT_SECONDS": "How often a live notification stream sends a heartbeat comment and checks that its session still lives; a stream whose session ended on another gateway, or expired, ends within this time (logging out on the same gateway ends it at once).",
     "READY_SERVICES": "Services `/readyz` asks for `health` (a YAML list; default every service).",
     # -- auth -------------------------------------------------------------------------------
     "AUTH_SECRET_KEY": "Required, at least 32 characters: key for code/token hashes and TOTP secrets. Rotating it invalidates pending codes and TOTP enrolments.",

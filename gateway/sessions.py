@@ -84,6 +84,13 @@ class SessionStore:
                 row["last_seen_at"] = now
         return row
 
+    def alive(self, session_id):
+        """Whether ``session_id`` is still a live session; unlike ``find``, this does not
+        count as use (an open stream must not keep an idle session alive)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(sessions).where(sessions.c.session_id == session_id)).mappings().first()
+        return row is not None and self.now() < self.expires_at(row)
+
     def delete(self, session_id):
         with self.engine.begin() as conn:
             conn.execute(sessions.delete().where(sessions.c.session_id == session_id))

@@ -1,8 +1,13 @@
 """A small test domain for the shared machinery: accounts credited and debited, with a
-``balances`` projection. Used by the event store contract tests and the messaging tests."""
+``balances`` projection. Used by the event store contract tests and the messaging tests.
+Also the helpers every test module shares: waiting for a condition, free ports, reading a
+Server-Sent Events stream."""
 
+import json
 import time
 
+import eventlet
+import requests
 import sqlalchemy as sa
 
 from common.db import create_engine
@@ -152,3 +157,36 @@ class ChildProcess:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+
+
+class StreamReader:
+    """Reads a Server-Sent Events stream in a greenthread, collecting its events."""
+
+    def __init__(self, url, token, last_event_id=None):
+        headers = {"Authorization": f"Bearer {token}"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        self.events = []
+        self.finished = False
+        self.response = requests.get(url, headers=headers, stream=True, timeout=30)
+        assert self.response.status_code == 200
+        assert self.response.headers["Content-Type"].startswith("text/event-stream")
+        self.thread = eventlet.spawn(self._read)
+
+    def _read(self):
+        event = {}
+        for line in self.response.iter_lines(decode_unicode=True):
+            if line.startswith("id: "):
+                event["id"] = int(line[4:])
+            elif line.startswith("event: "):
+                event["type"] = line[7:]
+            elif line.startswith("data: "):
+                event["data"] = json.loads(line[6:])
+            elif line == "" and event:
+                self.events.append(event)
+                event = {}
+        self.finished = True
+
+    def close(self):
+        self.thread.kill()
+        self.response.close()

@@ -119,6 +119,7 @@ class AuthRoutes:
         """
         session = self.sessions.authenticate(request)
         self.sessions.store.delete(session["session_id"])
+        self.live.end(session["user_id"], session["session_id"])
         self.cluster.auth.record_logout()
         return 204, {"Set-Cookie": self.sessions.cleared_cookie()}, ""
 
@@ -135,6 +136,7 @@ class AuthRoutes:
         """
         session = self.sessions.authenticate(request)
         self.sessions.store.delete_user(session["user_id"])
+        self.live.end(session["user_id"])
         self.cluster.auth.record_logout(everywhere=True)
         return 204, {"Set-Cookie": self.sessions.cleared_cookie()}, ""
 
@@ -167,6 +169,7 @@ class AuthRoutes:
         body = load_json(request, ResetSchema())
         result = self.cluster.auth.reset_password(body["token"], body["new_password"])
         self.sessions.store.delete_user(result["user_id"])
+        self.live.end(result["user_id"])
         return 204, ""
 
     @http("POST", f"{BASE}/2fa/totp")

@@ -49,7 +49,9 @@ class NotificationRoutes:
     @http("GET", f"{BASE}/stream")
     def notification_stream(self, request):
         """Server-Sent Events: one `notification` event per new entry of this customer; a
-        client reconnecting with `Last-Event-ID` first receives what it missed.
+        client reconnecting with `Last-Event-ID` first receives what it missed. When the
+        session ends (logout, sign out everywhere, password reset, expiry) the stream sends a
+        `session_ended` event and closes: log in again rather than reconnect.
         ---
         get:
           tags: [notifications]
@@ -58,15 +60,18 @@ class NotificationRoutes:
             200: {description: "text/event-stream", content: {text/event-stream: {}}}
         """
         session = self.sessions.authenticate(request)
-        user_id = session["user_id"]
-        stream = self.live.open(user_id)  # before reading what was missed: no gap
+        user_id, session_id = session["user_id"], session["session_id"]
+        stream = self.live.open(user_id, session_id)  # before reading what was missed: no gap
         last_event_id = request.headers.get("Last-Event-ID", "")
         missed = []
         if last_event_id.isdigit():
             missed = self.cluster.notify.notifications_after(int(last_event_id))
         # eventlet.wsgi buffers a body until 4 KiB; an event stream must go out at once.
         request.environ["eventlet.minimum_write_chunk_size"] = 0
-        return Response(sse_stream(self.live, user_id, stream, missed), mimetype="text/event-stream",
+        store = self.sessions.store
+        body = sse_stream(self.live, user_id, stream, missed, heartbeat=self.live.heartbeat,
+                          session_alive=lambda: store.alive(session_id))
+        return Response(body, mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @event_handler("notify", "notification_created", handler_type=BROADCAST, reliable_delivery=False)

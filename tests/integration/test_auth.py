@@ -16,7 +16,7 @@ from common.db import create_engine
 from common.logging import JsonFormatter
 from gateway.service import GatewayService
 from services.auth.service import AuthService
-from tests.support import free_port, store_of, wait_for
+from tests.support import StreamReader, free_port, store_of, wait_for
 
 SECRET_KEY = "canary-secret-key-" + "x" * 32
 PHONE = "+31612345678"
@@ -280,6 +280,26 @@ def test_logout_deletes_the_session_for_every_gateway(panel):
         answer = panel.get("/auth/session", gateway=gateway, headers=bearer)
         assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
     assert panel.post("/auth/logout", headers=bearer).status_code == 401
+
+
+def test_logging_out_ends_that_sessions_live_stream_at_once(panel):
+    panel.register("bob", two_factor=False)
+    tokens = [panel.post("/auth/login", {"username": "bob", "password": PASSWORD}).json()["token"] for _ in range(3)]
+    url = panel.url("/notifications/stream")
+    streams = [StreamReader(url, token) for token in tokens]
+    try:
+        # The heartbeat (and its session check) is 15 s away: only the logout can end it now.
+        assert panel.post("/auth/logout", headers={"Authorization": f"Bearer {tokens[0]}"}).status_code == 204
+        wait_for(lambda: streams[0].finished, message="the logged-out session's stream to end")
+        assert [e.get("type") for e in streams[0].events] == ["session_ended"]
+        assert not streams[1].finished and not streams[2].finished
+
+        assert panel.post("/auth/logout/everywhere",
+                          headers={"Authorization": f"Bearer {tokens[1]}"}).status_code == 204
+        wait_for(lambda: streams[1].finished and streams[2].finished, message="every stream of bob to end")
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def test_the_session_cookie_authenticates_too(panel):

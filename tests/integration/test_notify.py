@@ -2,9 +2,8 @@
 two gateways on a real broker; operations come from a source service (here a stand-in
 named "billing", which notify subscribes to like the real one) running real operations."""
 
-import json
+from datetime import datetime, timedelta, timezone
 
-import eventlet
 import pytest
 import requests
 import sqlalchemy as sa
@@ -20,7 +19,7 @@ from common.service import PanelService, ServiceSchema
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.notify.service import NotifyService
-from tests.support import free_port, store_of, wait_for
+from tests.support import StreamReader, free_port, store_of, wait_for
 
 SOURCE_SCHEMA = ServiceSchema("billing")
 
@@ -66,7 +65,7 @@ class Setup:
         for _ in range(2):
             port = free_port()
             start_service(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", DATABASE_URL=gateway_url,
-                          METRICS_PORT="off", SESSION_COOKIE_SECURE=False)
+                          METRICS_PORT="off", SESSION_COOKIE_SECURE=False, LIVE_HEARTBEAT_SECONDS=0.5)
             self.gateways.append(f"http://127.0.0.1:{port}/api/v1")
         self.tokens = {}
 
@@ -191,35 +190,6 @@ def test_mark_read_and_unread_count(setup):
     assert setup.log("ann")["unread"] == 0
 
 
-class StreamReader:
-    """Reads a Server-Sent Events stream in a greenthread, collecting its events."""
-
-    def __init__(self, url, token, last_event_id=None):
-        headers = {"Authorization": f"Bearer {token}"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        self.events = []
-        self.response = requests.get(url, headers=headers, stream=True, timeout=30)
-        assert self.response.status_code == 200
-        assert self.response.headers["Content-Type"].startswith("text/event-stream")
-        self.thread = eventlet.spawn(self._read)
-
-    def _read(self):
-        event = {}
-        for line in self.response.iter_lines(decode_unicode=True):
-            if line.startswith("id: "):
-                event["id"] = int(line[4:])
-            elif line.startswith("data: "):
-                event["data"] = json.loads(line[6:])
-            elif line == "" and event:
-                self.events.append(event)
-                event = {}
-
-    def close(self):
-        self.thread.kill()
-        self.response.close()
-
-
 def test_each_customer_gets_only_their_own_events_on_whichever_gateway(setup):
     setup.start_notify()
     setup.start_source()
@@ -255,6 +225,35 @@ def test_a_reconnecting_client_receives_what_it_missed(setup):
         assert {e["data"]["operation_id"] for e in reader.events} == {second["id"]}
     finally:
         reader.close()
+
+
+def test_a_stream_ends_when_its_session_ends_on_another_gateway(setup):
+    setup.start_notify()
+    setup.start_source()
+    reader = StreamReader(f"{setup.gateways[1]}/notifications/stream", setup.tokens["ann"])
+    try:
+        first = setup.job("ann", "before-logout")
+        wait_for(lambda: len(reader.events) == 2, message="the entries of the first job")
+        setup.sessions.delete("session-ann")  # what a logout on the other gateway does
+        wait_for(lambda: reader.finished, message="the stream to end")
+        assert [e.get("type") for e in reader.events] == ["notification", "notification", "session_ended"]
+        assert {e["data"]["operation_id"] for e in reader.events[:2]} == {first["id"]}
+    finally:
+        reader.close()
+
+
+def test_checking_a_streams_session_does_not_keep_an_idle_session_alive(tmp_path):
+    clock = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    url = f"sqlite:///{tmp_path / 'sessions.db'}"
+    migrations.upgrade("gateway", create_engine(url))
+    store = SessionStore(create_engine(url), idle_seconds=600, now=lambda: clock[0])
+    token, row = store.create("s-1", "ann")
+    clock[0] += timedelta(seconds=500)
+    assert store.alive("s-1")
+    clock[0] += timedelta(seconds=200)  # 700 s since the login, the last use
+    assert not store.alive("s-1")
+    assert store.find(token) is None
+    assert not store.alive("no-such-session")
 
 
 def test_the_stream_needs_a_session(setup):
