@@ -67,7 +67,7 @@ DESCRIPTIONS = {
     "SMTP_HOST": "Mail relay for password-recovery e-mails.",
     "SMTP_PORT": "Port of the mail relay.",
     "MAIL_FROM": "Sender address of e-mails.",
-    "ADAPTER_TIMEOUT_SECONDS": "Time limit of one call to an SMS, voice or mail provider.",
+    "ADAPTER_TIMEOUT_SECONDS": "Time limit of one call to an SMS, voice or mail provider. A login that finds the primary SMS provider hanging tries the secondary after it, all inside the gateway's `RPC_TIMEOUT_SECONDS`: keep twice this value well under that.",
     # -- inventory --------------------------------------------------------------------------
     "BMC_USERNAME": "Redfish user on the servers' BMCs.",
     "BMC_PASSWORD": "Redfish password on the servers' BMCs.",

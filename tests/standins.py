@@ -61,7 +61,7 @@ class Standins:
             "SMTP_HOST": self.smtp_host,
             "SMTP_PORT": smtp_port,
             "MAIL_FROM": "no-reply@panel.local",
-            "ADAPTER_TIMEOUT_SECONDS": 5,
+            "ADAPTER_TIMEOUT_SECONDS": 2,  # the deployed default
         }
 
     def _inbox_url(self, kind):

@@ -137,6 +137,24 @@ def test_when_the_primary_sms_provider_fails_the_code_goes_through_the_second(pa
                                             "code": panel.last_code()}).status_code == 200
 
 
+def test_a_hanging_primary_sms_provider_still_lets_the_login_through_in_time(panel):
+    # The primary answers only after 4 s: past its 2 s limit, and a wait that would have
+    # pushed the login past the gateway's 5 s RPC limit had the attempts been 5 s each.
+    panel.register("ann")
+    panel.standins.control("sms", "smsa", "slow", delay=4)
+    answer = panel.post("/auth/login", {"username": "ann", "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    challenge = answer.json()
+    assert challenge["sent_via"] == "smsb"
+    assert panel.post("/auth/2fa/verify", {"challenge_id": challenge["challenge_id"],
+                                            "code": panel.last_code()}).status_code == 200
+    # The slow provider delivers its copy in the end: the same code, already used.
+    texts = wait_for(lambda: (m := panel.standins.messages("sms", to=PHONE)) and len(m) == 2 and m,
+                     message="the slow provider's copy")
+    assert sorted(m["provider"] for m in texts) == ["smsa", "smsb"]
+    assert texts[0]["text"] == texts[1]["text"]
+
+
 def test_resend_via_other_provider_sends_from_provider_b(panel):
     """R-AUTH-3: the code did not arrive; ask for it through another SMS provider."""
     panel.register("ann")

@@ -6,7 +6,8 @@ Keys and defaults (the defaults point at the dev stack's stand-ins, deploy/stand
 ``SMS_SECONDARY_URL`` http://127.0.0.1:9201/smsb, ``SMS_SECONDARY_API_KEY``, ``SMS_SENDER``
 HostPanel, ``VOICE_URL`` http://127.0.0.1:9202, ``VOICE_API_KEY``, ``VOICE_CALLER_ID``
 +3100000000, ``SMTP_HOST`` 127.0.0.1, ``SMTP_PORT`` 9203, ``MAIL_FROM``
-no-reply@panel.local, ``ADAPTER_TIMEOUT_SECONDS`` 5. A secret falls back to the stand-ins'
+no-reply@panel.local, ``ADAPTER_TIMEOUT_SECONDS`` 2 (per attempt: with a hanging primary SMS
+provider, both attempts must still fit in the gateway's 5 s RPC time limit). A secret falls back to the stand-ins'
 dev value only when its key is absent (or null); a value given, even empty, is used as is.
 """
 
@@ -27,7 +28,7 @@ DEFAULTS = {
     "SMTP_HOST": "127.0.0.1",
     "SMTP_PORT": 9203,
     "MAIL_FROM": "no-reply@panel.local",
-    "ADAPTER_TIMEOUT_SECONDS": 5,
+    "ADAPTER_TIMEOUT_SECONDS": 2,
 }
 # The stand-ins' dev credentials (deploy/standins/README.md); real ones come from the environment.
 DEV_SECRETS = {
