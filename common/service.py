@@ -6,10 +6,12 @@ metrics, the event store, the outbox relay, the operations helper and the ``heal
 A service subclasses it, sets ``name`` and ``schema``, and adds its own entrypoints.
 """
 
+import contextvars
 import logging
 import threading
 import time
 
+import eventlet
 import sqlalchemy as sa
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
@@ -76,6 +78,43 @@ class CallContext(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return context.current
+
+
+class BackgroundTasks(DependencyProvider):
+    """Injects ``later(fn, *args)``: run ``fn(*args)`` after the entrypoint has answered, in
+    a greenthread of the container, with the worker's call context (its logs keep the
+    request id). For work whose outcome the caller must neither wait for nor learn from —
+    e.g. mailing a password reset link, where the answer must not tell whether the account
+    exists. A graceful stop waits for the tasks under way; a crash loses them, so use it
+    only for work a user can simply ask for again."""
+
+    def setup(self):
+        self.pool = eventlet.GreenPool()
+
+    def stop(self):
+        self.pool.waitall()
+
+    def kill(self):
+        for thread in list(self.pool.coroutines_running):
+            thread.kill()
+
+    def later(self, fn, *args):
+        call_context = contextvars.copy_context()
+
+        def task():
+            try:
+                call_context.run(fn, *args)
+            except Exception:
+                log.exception("a background task failed", extra={"task": getattr(fn, "__qualname__", repr(fn))})
+
+        self.pool.spawn(task)
+
+    def idle(self):
+        """True when no task is running (tests wait for it)."""
+        return self.pool.running() == 0
+
+    def get_dependency(self, worker_ctx):
+        return self.later
 
 
 class EventStoreProvider(DependencyProvider):

@@ -34,6 +34,7 @@ MAX_WRONG_GUESSES = 5
 MAX_SENDS = 5  # per challenge, the first one included
 SEND_WINDOW = timedelta(minutes=10)
 RESET_TOKEN_LIFETIME = timedelta(hours=1)
+MAX_LIVE_RESET_LINKS = 3  # unused, unexpired reset links per account: no mailbox flooding
 RECOVERY_CODE_COUNT = 10
 THROTTLE_FREE_FAILURES = 4  # the 5th consecutive failure starts the delays
 THROTTLE_MAX_DELAY = timedelta(minutes=15)
@@ -192,6 +193,11 @@ class User(Aggregate):
         })]
 
     def request_password_reset(self, reset_id, token_hash, now):
+        """A new reset link, or nothing (no event, no mail) while ``MAX_LIVE_RESET_LINKS``
+        unused links of the last hour still work: the answer is the same either way."""
+        live = [r for r in self.resets.values() if not r["used"] and parse(r["expires_at"]) > now]
+        if len(live) >= MAX_LIVE_RESET_LINKS:
+            return []
         return [NewEvent("password_reset_requested", {
             "reset_id": reset_id, "token_hash": token_hash,
             "expires_at": iso(now + RESET_TOKEN_LIFETIME),

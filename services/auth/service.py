@@ -8,7 +8,7 @@ gateway set, never from arguments.
 
 from common.errors import Unauthenticated
 from common.rpc import rpc
-from common.service import PanelService
+from common.service import BackgroundTasks, PanelService
 from services.auth.adapters.voice import LANGUAGES
 from services.auth.dependencies import AuthUseCasesProvider
 from services.auth.projections import schema
@@ -19,6 +19,7 @@ class AuthService(PanelService):
     schema = schema
 
     auth = AuthUseCasesProvider()
+    later = BackgroundTasks()
 
     def _caller(self):
         user_id = self.call_context().get("user_id")
@@ -62,7 +63,8 @@ class AuthService(PanelService):
 
     @rpc
     def forgot_password(self, username):
-        self.auth.forgot_password(username)
+        """Answers at once, account or not; the link (if any) is mailed in the background."""
+        self.later(self.auth.forgot_password, username)
 
     @rpc
     def reset_password(self, token, new_password):

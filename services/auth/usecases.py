@@ -337,7 +337,10 @@ class AuthUseCases:
     # -- password recovery -----------------------------------------------------------------
 
     def forgot_password(self, username):
-        """Send a reset link when the account exists; the caller always answers 202."""
+        """Send a reset link when the account exists (and has fewer than
+        ``MAX_LIVE_RESET_LINKS`` working ones); the caller always answers 202, and runs
+        this in the background so that neither the time to answer nor a slow mail server
+        tells whether the account exists."""
         user_id = self._user_id_by_username(username) if isinstance(username, str) else None
         if not user_id:
             return
@@ -345,8 +348,12 @@ class AuthUseCases:
         token = domain.new_token()
         reset_id = context.new_id()
         token_hash = domain.secret_hash(self.key, "reset", token)
-        self.store.append(f"user-{user_id}", user.version,
-                          user.request_password_reset(reset_id, token_hash, self.clock.now()))
+        events = user.request_password_reset(reset_id, token_hash, self.clock.now())
+        if not events:
+            log.info("password reset not sent: the account's reset links of the last hour still work",
+                     extra={"user_id": user_id})
+            return
+        self.store.append(f"user-{user_id}", user.version, events)
         link = f"{self.panel_url}/reset-password?token={token}"
         body = (f"Hello {user.username},\n\nsomeone asked to reset your HostPanel password. "
                 f"If it was you, open this link within an hour:\n\n{link}\n\n"

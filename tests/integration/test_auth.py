@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import socket
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from common import migrations
 from common.db import create_engine
 from common.logging import JsonFormatter
+from common.service import BackgroundTasks, find_provider
 from gateway.service import GatewayService
 from services.auth.service import AuthService
 from tests.support import StreamReader, free_port, store_of, wait_for
@@ -376,6 +378,42 @@ def test_forgot_answers_the_same_for_unknown_accounts(panel):
     answer = panel.post("/auth/password/forgot", {"username": "nobody"})
     assert answer.status_code == 202
     assert panel.standins.messages("mail") == []
+
+
+def test_reset_links_are_limited_to_three_working_ones_per_account(panel):
+    panel.register("ann")
+    for _ in range(5):
+        assert panel.post("/auth/password/forgot", {"username": "ann"}).status_code == 202
+    background = find_provider(panel.auth_container, BackgroundTasks)
+    wait_for(background.idle, message="the background mail tasks")
+    assert len([m for m in panel.standins.messages("mail") if "ann@example.com" in m["to"]]) == 3
+
+
+def test_forgot_answers_at_once_even_when_the_mail_server_hangs(start_service, amqp_uri, tmp_path, standins):
+    """The answer must not depend on the account: a mail server that never greets would
+    hold a real account's request past the gateway's limit (a 503 only for real accounts)."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections, never says a word
+    try:
+        auth_url, gateway_url = f"sqlite:///{tmp_path / 'auth.db'}", f"sqlite:///{tmp_path / 'gateway.db'}"
+        migrations.upgrade("auth", create_engine(auth_url))
+        migrations.upgrade("gateway", create_engine(gateway_url))
+        config = dict(standins.config, SMTP_PORT=silent.getsockname()[1], ADAPTER_TIMEOUT_SECONDS=2)
+        auth = start_service(AuthService, DATABASE_URL=auth_url, METRICS_PORT="off", AUTH_SECRET_KEY=SECRET_KEY,
+                             **FAST_ARGON2, **config)
+        port = free_port()
+        start_service(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", DATABASE_URL=gateway_url,
+                      METRICS_PORT="off", SESSION_COOKIE_SECURE=False, RPC_TIMEOUT_SECONDS=1)
+        panel = Panel(amqp_uri, [f"http://127.0.0.1:{port}"], auth, standins)
+        panel.register("ann", two_factor=False)
+        for username in ("ann", "nobody"):
+            answer = panel.post("/auth/password/forgot", {"username": username})
+            assert (answer.status_code, answer.json()) == (202, {"status": "accepted"})
+        background = find_provider(auth, BackgroundTasks)
+        wait_for(background.idle, timeout=15, message="the mail attempt to give up")
+    finally:
+        silent.close()
 
 
 def test_a_weak_new_password_is_refused_naming_the_field(panel):

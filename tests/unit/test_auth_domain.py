@@ -153,6 +153,24 @@ def test_a_reset_token_works_once_and_for_an_hour():
         user.reset_password("r1", "token-hash", "again", NOW)
 
 
+def test_at_most_three_working_reset_links_per_account():
+    history = registered()
+    for n in range(4):
+        user = User.replay("u1", recorded("user-u1", history))
+        history += user.request_password_reset(f"r{n}", f"hash-{n}", NOW + timedelta(minutes=n))
+    user = User.replay("u1", recorded("user-u1", history))
+    assert sorted(user.resets) == ["r0", "r1", "r2"]  # the fourth made no link
+    # Using one frees a place; so does the first one expiring.
+    history += user.reset_password("r1", "hash-1", "new-hash", NOW + timedelta(minutes=5))
+    user = User.replay("u1", recorded("user-u1", history))
+    assert [e.type for e in user.request_password_reset("r4", "hash-4", NOW + timedelta(minutes=6))] == [
+        "password_reset_requested"]
+    history += user.request_password_reset("r4", "hash-4", NOW + timedelta(minutes=6))
+    user = User.replay("u1", recorded("user-u1", history))
+    assert user.request_password_reset("r5", "hash-5", NOW + timedelta(minutes=7)) == []
+    assert len(user.request_password_reset("r5", "hash-5", NOW + timedelta(minutes=61))) == 1
+
+
 def test_recovery_codes_are_single_use():
     history = registered()
     user = User.replay("u1", recorded("user-u1", history))
