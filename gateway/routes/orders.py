@@ -7,7 +7,7 @@ answers 202 at once with the order and its operation; the saga runs in the order
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
-from gateway.schemas import OperationSchema, page_of
+from gateway.schemas import OperationSchema, PageQuerySchema, page_of
 
 # placed → paid → completed; failing → failed (compensated); cancelling → cancelled (the customer's cancel)
 ORDER_STATUSES = ("placed", "paid", "failing", "cancelling", "completed", "failed", "cancelled")
@@ -78,13 +78,8 @@ class OrderAcceptedSchema(Schema):
 OrderListSchema = page_of(OrderSchema, "OrderList")
 
 
-class OrderQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class OrderQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 SCHEMAS = {

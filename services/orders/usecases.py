@@ -37,6 +37,7 @@ from services.orders.projections import ACTIVE_STATUSES, STATUSES, orders, unit_
 log = logging.getLogger(__name__)
 
 CURRENCY = "EUR"
+MAX_PER_PAGE = 500  # API.md: per_page at most 500
 
 
 def order_view(row):
@@ -114,8 +115,9 @@ class OrdersUseCases:
 
     def place(self, cluster, user_id, offer_id, location, os, tag=None, idempotency_key=None):
         """Accept an order: ``{"order", "operation"}``; the saga runs afterwards."""
+        asked = (offer_id, location, os, tag)
         if idempotency_key:
-            existing = self._by_idempotency_key(user_id, idempotency_key)
+            existing = self._by_idempotency_key(user_id, idempotency_key, asked)
             if existing is not None:
                 return existing
         offer = self.offers.get(offer_id)
@@ -134,7 +136,7 @@ class OrdersUseCases:
             except ConcurrencyConflict:
                 continue  # another order claimed a unit of this offer first: look again
             except sa.exc.IntegrityError:
-                existing = idempotency_key and self._by_idempotency_key(user_id, idempotency_key)
+                existing = idempotency_key and self._by_idempotency_key(user_id, idempotency_key, asked)
                 if existing:
                     return existing  # the same order, retried concurrently
                 raise
@@ -160,12 +162,18 @@ class OrdersUseCases:
                 params={"order_id": order_id}, user_id=user_id, operation_id=operation_id)
         return {"order": self.get(user_id, order_id), "operation": operation}
 
-    def _by_idempotency_key(self, user_id, key):
+    def _by_idempotency_key(self, user_id, key, asked):
+        """The answer of the order placed earlier with ``key``; None when there is none;
+        ``idempotency_key_reused`` when that order was not the one ``asked`` now (offer,
+        location, OS, tag)."""
         with self.store.engine.connect() as conn:
             row = conn.execute(sa.select(orders).where(orders.c.user_id == user_id,
                                                        orders.c.idempotency_key == key)).mappings().first()
         if row is None:
             return None
+        if (row["offer_id"], row["location"], row["os"], row["tag"]) != asked:
+            raise error_with_code(Conflict, "idempotency_key_reused",
+                                  "This Idempotency-Key was used for a different order.")
         return {"order": order_view(row), "operation": self.operations.get(row["operation_id"])}
 
     # -- reading -----------------------------------------------------------------------------
@@ -184,8 +192,8 @@ class OrdersUseCases:
             problems["status"] = [f"One of {', '.join(STATUSES)}."]
         if not isinstance(page, int) or page < 1:
             problems["page"] = ["A whole number ≥ 1."]
-        if not isinstance(per_page, int) or not 1 <= per_page <= 200:
-            problems["per_page"] = ["From 1 to 200."]
+        if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
+            problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
         if problems:
             raise ValidationFailed("Bad list arguments.", fields=problems)
         where = [orders.c.user_id == user_id] + ([orders.c.status == status] if status else [])

@@ -212,6 +212,12 @@ def test_bad_orders_name_the_field(shop):
     assert set(shop.post("/orders", {"offer_id": "ax-nl"}).json()["error"]["fields"]) == {"location", "os"}
 
 
+def test_order_lists_page_up_to_500_like_every_list(shop):
+    assert shop.get("/orders", params={"per_page": 500}).json()["per_page"] == 500
+    too_many = shop.get("/orders", params={"per_page": 501})
+    assert too_many.status_code == 400 and set(too_many.json()["error"]["fields"]) == {"per_page"}
+
+
 def test_two_customers_racing_for_the_last_unit_one_gets_it_and_the_other_is_out_of_stock(shop):
     shop.fund("ann", 40)
     shop.fund("bob", 40)
@@ -248,6 +254,10 @@ def test_a_retried_order_with_the_same_idempotency_key_places_nothing_new(shop):
     assert shop.get("/orders").json()["total"] == 1
     assert shop.balance() == "50.00"
     assert len(shop.servers()) == 1
+
+    other = shop.order("ax-nl", key="order-once", os="debian-12")  # the key, for another order
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    assert shop.get("/orders").json()["total"] == 1
 
 
 def test_a_delivery_that_fails_refunds_the_charge_and_releases_the_unit(shop):
