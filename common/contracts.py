@@ -66,6 +66,10 @@ AUTH_EVENTS = (
 
 INVENTORY_EVENTS = (
     IntegrationEvent(
+        "server_tagged", "A customer changed a server's tag (``tag`` null: removed).",
+        ("server_id", "user_id", "number", "tag"),
+    ),
+    IntegrationEvent(
         "server_provisioned", "A server now belongs to a customer (billing starts renewing it).",
         ("server_id", "user_id", "number", "location", "plan", "hardware", "ips", "os", "price_month", "paid_until",
          "bmc", "tag", "power"),
@@ -84,6 +88,11 @@ BILLING_EVENTS = (
 )
 
 STORAGE_EVENTS = (
+    IntegrationEvent(
+        "storage_created", "A customer created an S3 storage (its keys are issued in the same "
+        "transaction and never published).",
+        ("storage_id", "user_id", "name", "limit_bytes", "location", "s3uid", "iam_user", "idempotency_key"),
+    ),
     IntegrationEvent(
         "storage_usage_alert", "A storage's used bytes crossed 80, 90 or 100 % of its limit (once per "
         "threshold until usage falls below it again).",

@@ -116,7 +116,10 @@ class Server(Aggregate):
 
     def retag(self, tag):
         tag = validate_tag(tag)
-        return [] if tag == self.tag else [NewEvent("server_tagged", {"tag": tag})]
+        if tag == self.tag:
+            return []
+        return [NewEvent("server_tagged", {"server_id": self.server_id, "user_id": self.user_id,
+                                           "number": self.number, "tag": tag})]
 
     def request_action(self, action, operation_id, os=None):
         if action not in ACTIONS:

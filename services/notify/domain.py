@@ -1,8 +1,8 @@
 """The notify domain: which integration events become action-log entries, and how they read.
 
 Pure code. Every operation yields two entries for its owner (R-LOG-2): one when it starts
-("which operation is running") and one with its result; logins and logouts are entries too
-(R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
+("which operation is running") and one with its result; logins, logouts, password resets,
+new storages, server tags and support requests are entries too (R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
 session's log.
 """
 
@@ -32,6 +32,18 @@ def entry_for(envelope):
         body = "You signed out on every device." if data.get("everywhere") else "You logged out."
         return {"user_id": data["user_id"], "session_id": data.get("session_id"), "operation_id": None,
                 "level": "info", "title": "Logged out", "body": body}
+    if kind == "password_reset_completed":
+        return {"user_id": data["user_id"], "session_id": None, "operation_id": None, "level": "info",
+                "title": "Password changed",
+                "body": "You set a new password with a reset link; every session of yours ended."}
+    if kind == "storage_created":
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "success", "title": f"New storage {data['name']}",
+                "body": f"{data['limit_bytes'] / 10**9:g} GB in {data['location']}."}
+    if kind == "server_tagged":
+        body = f"Tagged “{data['tag']}”." if data.get("tag") else "Its tag was removed."
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "info", "title": f"Server {data['number']} tag changed", "body": body}
     if kind == "storage_usage_alert":
         percent = data["percent"]
         used_gb, limit_gb = data["used_bytes"] / 10**9, data["limit_bytes"] / 10**9

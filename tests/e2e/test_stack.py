@@ -201,6 +201,13 @@ def test_a_server_reboot_reaches_the_customers_live_action_log(stack):
         assert final["status"] == "succeeded"
         log = requests.get(f"{api}/notifications", headers=bearer, timeout=10).json()
         assert [i["title"] for i in log["items"] if i["operation_id"] == operation_id] == [final["title"]] * 2
+
+        server = servers["items"][0]
+        assert requests.patch(f"{api}/servers/{server['id']}", json={"tag": "e2e-web"}, headers=bearer,
+                              timeout=10).status_code == 200
+        tagged = wait_for(lambda: [f for f in frames if f["title"] == f"Server {server['number']} tag changed"],
+                          timeout=60, message="the tag change on the stream")
+        assert tagged[0]["body"] == "Tagged “e2e-web”." and tagged[0]["operation_id"] is None
     finally:
         reader.kill()
         stream.close()

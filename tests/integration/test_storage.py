@@ -368,6 +368,9 @@ def test_deleting_a_storage_removes_its_buckets_objects_keys_and_iam_user(panel,
     assert panel.get("/storage/s3").json()["total"] == 0
     titles = [n["title"] for n in panel.notifications()]
     assert titles.count("Delete storage Backups") == 2  # started, then its result (R-LOG-2)
+    created = wait_for(lambda: [n for n in panel.notifications() if n["title"] == "New storage Backups"],
+                       message="the action-log entry of the new storage")
+    assert len(created) == 1 and created[0]["body"].endswith("in US.") and created[0]["level"] == "success"
 
 
 def test_a_bucket_request_retried_with_its_idempotency_key_creates_it_once(panel):

@@ -86,7 +86,7 @@ def test_titles_name_the_server_and_the_os():
 
 def test_tags_are_short_text():
     server = server_after(provisioned())
-    assert server.retag("  web-1 ")[0].data == {"tag": "web-1"}
+    assert server.retag("  web-1 ")[0].data == {"server_id": "s1", "user_id": "ann", "number": "SRV-10001", "tag": "web-1"}
     with pytest.raises(ValidationFailed):
         server.retag("x" * 65)
     assert server.retag(None) == []

@@ -1,0 +1,34 @@
+"""Which integration events become action-log entries, and how they read (R-LOG-1/2)."""
+
+from services.notify.domain import entry_for
+
+
+def envelope(kind, data, session_id="s-1"):
+    return {"type": kind, "data": data, "session_id": session_id}
+
+
+def test_a_password_reset_is_an_entry_outside_any_session():
+    entry = entry_for(envelope("password_reset_completed", {"user_id": "u1", "at": "2026-01-01T00:00:00+00:00"}))
+    assert (entry["user_id"], entry["session_id"], entry["title"]) == ("u1", None, "Password changed")
+    assert "every session" in entry["body"]
+
+
+def test_a_new_storage_is_an_entry_of_the_session_that_created_it():
+    entry = entry_for(envelope("storage_created", {
+        "storage_id": "st1", "user_id": "u1", "name": "Backups", "limit_bytes": 250 * 10**9, "location": "NL",
+        "s3uid": "abc", "iam_user": "panel-abc", "idempotency_key": None}))
+    assert (entry["user_id"], entry["session_id"], entry["level"]) == ("u1", "s-1", "success")
+    assert (entry["title"], entry["body"]) == ("New storage Backups", "250 GB in NL.")
+
+
+def test_a_server_tag_change_names_the_server_and_the_tag():
+    tagged = entry_for(envelope("server_tagged", {"server_id": "sv1", "user_id": "u1", "number": "S-1001",
+                                                  "tag": "web-1"}))
+    assert (tagged["title"], tagged["body"]) == ("Server S-1001 tag changed", "Tagged “web-1”.")
+    removed = entry_for(envelope("server_tagged", {"server_id": "sv1", "user_id": "u1", "number": "S-1001",
+                                                   "tag": None}))
+    assert removed["body"] == "Its tag was removed."
+
+
+def test_events_that_are_not_actions_make_no_entry():
+    assert entry_for(envelope("invoice_paid", {"invoice_id": "i1", "user_id": "u1"})) is None
