@@ -59,6 +59,10 @@ AUTH_EVENTS = (
         ("user_id", "session_id", "everywhere", "at"),
     ),
     IntegrationEvent(
+        "authenticator_app_enrolled", "A customer added an authenticator app (TOTP) as a second factor.",
+        ("user_id", "at"),
+    ),
+    IntegrationEvent(
         "password_reset_completed", "A customer set a new password with a reset link; "
         "every session of theirs has ended.", ("user_id", "at"),
     ),
@@ -92,6 +96,11 @@ STORAGE_EVENTS = (
         "storage_created", "A customer created an S3 storage (its keys are issued in the same "
         "transaction and never published).",
         ("storage_id", "user_id", "name", "limit_bytes", "location", "s3uid", "iam_user", "idempotency_key"),
+    ),
+    IntegrationEvent(
+        "storage_keys_rotated", "A customer replaced a storage's access key; the previous one stopped "
+        "working (the keys themselves are never published).",
+        ("storage_id", "user_id", "name", "at"),
     ),
     IntegrationEvent(
         "storage_usage_alert", "A storage's used bytes crossed 80, 90 or 100 % of its limit (once per "

@@ -331,7 +331,12 @@ class AuthUseCases:
         code_ok = totp.verify(str(code or ""), for_time=self.clock.now(), valid_window=1)
         codes = domain.new_recovery_codes()
         hashes = [domain.secret_hash(self.key, "recovery", user_id, domain.normalize_recovery_code(c)) for c in codes]
-        self.store.append(f"user-{user_id}", user.version, user.confirm_totp(enrolment_id, code_ok, hashes))
+        events = user.confirm_totp(enrolment_id, code_ok, hashes)
+        with self.store.transaction() as tx:
+            tx.append(f"user-{user_id}", user.version, events)
+            # Published for the action log (the recovery code hashes above never are).
+            tx.append(f"logins-{user_id}", ANY_VERSION, [NewEvent("authenticator_app_enrolled", {
+                "user_id": user_id, "at": self.clock.now().isoformat()})])
         return {"recovery_codes": codes}
 
     # -- password recovery -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Pure code. Every operation yields two entries for its owner (R-LOG-2): one when it starts
 ("which operation is running") and one with its result; logins, logouts, password resets,
-new storages, server tags and support requests are entries too (R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
+new storages and keys, authenticator apps, server tags and support requests are entries
+too (R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
 session's log.
 """
 
@@ -36,6 +37,14 @@ def entry_for(envelope):
         return {"user_id": data["user_id"], "session_id": None, "operation_id": None, "level": "info",
                 "title": "Password changed",
                 "body": "You set a new password with a reset link; every session of yours ended."}
+    if kind == "authenticator_app_enrolled":
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "info", "title": "Authenticator app added",
+                "body": "Logins can now be confirmed with codes from your authenticator app."}
+    if kind == "storage_keys_rotated":
+        return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
+                "level": "success", "title": f"New keys for storage {data['name']}",
+                "body": "The previous access key no longer works."}
     if kind == "storage_created":
         return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
                 "level": "success", "title": f"New storage {data['name']}",

@@ -31,7 +31,7 @@ from common.errors import (
     ValidationFailed,
     error_with_code,
 )
-from common.eventstore import retrying
+from common.eventstore import ANY_VERSION, NewEvent, retrying
 from common.operations import Operation, OperationFailed, stream_of
 from services.storage import domain
 from services.storage.adapters import BackendError, BucketNotEmpty, BucketTaken
@@ -241,8 +241,13 @@ class StorageUseCases:
 
     def _record_key(self, storage_id, access_key, secret):
         storage = self._load(storage_id)
-        self.store.append(f"storage-{storage_id}", storage.version,
-                          storage.rotate_credentials(access_key, self.box.seal(secret)))
+        with self.store.transaction() as tx:
+            tx.append(f"storage-{storage_id}", storage.version,
+                      storage.rotate_credentials(access_key, self.box.seal(secret)))
+            # Published for the action log, apart from the sealed secret (stream of its own).
+            tx.append(f"storage-activity-{storage_id}", ANY_VERSION, [NewEvent("storage_keys_rotated", {
+                "storage_id": storage_id, "user_id": storage.user_id, "name": storage.name,
+                "at": self.clock.now().isoformat()})])
 
     @staticmethod
     def _revoke(backend, iam_user, access_key):

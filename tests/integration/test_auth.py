@@ -13,6 +13,7 @@ import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from common import migrations
+from common.contracts import integration_types
 from common.db import create_engine
 from common.logging import JsonFormatter
 from common.service import BackgroundTasks, find_provider
@@ -438,6 +439,9 @@ def test_totp_enrolment_then_login_with_an_authenticator_code_and_with_a_recover
                            headers=bearer).json()
     recovery_codes = confirmed["recovery_codes"]
     assert len(recovery_codes) == 10
+    published = [e for e in store_of(panel.auth_container).read_after(0, limit=None)
+                 if e.type in integration_types("auth") and e.type == "authenticator_app_enrolled"]
+    assert len(published) == 1 and set(published[0].data) == {"user_id", "at"}  # no recovery code hashes
 
     challenge = panel.post("/auth/login", {"username": "bob", "password": PASSWORD}).json()
     assert challenge["channels"] == ["totp", "recovery_code"]

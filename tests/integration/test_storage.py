@@ -3,6 +3,7 @@ gateway on a real RabbitMQ, against S3-compatible stand-ins (moto's server mode 
 authorization enforced and a traffic meter, one per location) reached with boto3 — both by
 the service and, with the credentials the API hands out, by the "customer"."""
 
+import json
 import uuid
 
 import pytest
@@ -285,6 +286,10 @@ def test_a_rotated_key_works_at_once_and_the_old_one_stops(panel, s3_cluster):
     with pytest.raises(ClientError) as refused:
         s3_cluster.client(old).get_object(Bucket=name, Key="a")
     assert error_code(refused.value) == "InvalidAccessKeyId"
+    entries = wait_for(lambda: [n for n in panel.notifications() if n["title"] == "New keys for storage Backups"],
+                       message="the action-log entry of the rotation")
+    published = json.dumps(entries)
+    assert len(entries) == 1 and old["secret_key"] not in published and new["secret_key"] not in published
 
 
 def test_the_secret_key_is_never_stored_in_clear(panel):

@@ -30,5 +30,13 @@ def test_a_server_tag_change_names_the_server_and_the_tag():
     assert removed["body"] == "Its tag was removed."
 
 
+def test_security_relevant_changes_are_entries():
+    app = entry_for(envelope("authenticator_app_enrolled", {"user_id": "u1", "at": "2026-01-01T00:00:00+00:00"}))
+    assert (app["user_id"], app["session_id"], app["title"]) == ("u1", "s-1", "Authenticator app added")
+    keys = entry_for(envelope("storage_keys_rotated", {"storage_id": "st1", "user_id": "u1", "name": "Backups",
+                                                       "at": "2026-01-01T00:00:00+00:00"}))
+    assert (keys["title"], keys["level"]) == ("New keys for storage Backups", "success")
+
+
 def test_events_that_are_not_actions_make_no_entry():
     assert entry_for(envelope("invoice_paid", {"invoice_id": "i1", "user_id": "u1"})) is None
