@@ -100,6 +100,7 @@ class OrderRoutes:
         get:
           tags: [orders]
           parameters:
+          - {in: path, name: kind, required: true, schema: {type: string, enum: [instant, stock]}}
           - {in: query, schema: CatalogQuerySchema}
           responses:
             200: {content: {application/json: {schema: OfferList}}}
