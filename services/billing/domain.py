@@ -129,6 +129,11 @@ class TopUp(Aggregate):
             "idempotency_key": idempotency_key,
         })]
 
+    def expire(self):
+        """No verdict arrived in time: the top-up fails (``reason`` expired). A payment
+        that still arrives later is credited all the same (``settle``)."""
+        return [NewEvent("topup_failed", {"reason": "expired"})] if self.status == "pending" else []
+
     def settle(self, succeeded, paid_amount):
         """The provider's verdict. Success credits once, whenever and however often it
         arrives (even after a failure notice); a failure after success changes nothing."""

@@ -67,9 +67,15 @@ class BillingService(PanelService):
         """Issue due renewal invoices now (the timer does it every minute)."""
         return self.billing.run_billing()
 
+    @rpc
+    def expire_topups(self):
+        """Fail the top-ups unpaid for ``TOPUP_EXPIRY_HOURS`` now (the timer does it every minute)."""
+        return self.billing.expire_topups()
+
     @timer(interval=60)
     def renewal_timer(self):
         self.billing.run_billing()
+        self.billing.expire_topups()
 
     @reliable_event_handler("inventory", "server_provisioned")
     def on_server_provisioned(self, payload):

@@ -8,6 +8,7 @@ shows it running and then its result. Provider calls never happen inside a trans
 
 import base64
 import logging
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -59,6 +60,7 @@ class BillingUseCases:
         self.providers = providers
         self.clock = clock
         self.max_topup = domain.money(config.get("TOPUP_MAX", "10000"))
+        self.topup_expiry = timedelta(hours=float(config.get("TOPUP_EXPIRY_HOURS", 24)))
         self.return_url = config.get("PANEL_URL", "http://127.0.0.1:8000") + "/billing"
 
     # -- reading ---------------------------------------------------------------------------
@@ -181,6 +183,26 @@ class BillingUseCases:
         if succeeded:
             self.pay_open_invoices(topup.user_id)
         return "credited" if succeeded else "failed"
+
+    def expire_topups(self):
+        """Fail the top-ups still waiting for their payment ``TOPUP_EXPIRY_HOURS`` after
+        they were asked for, so that no operation stays pending for ever. Returns how many."""
+        cutoff = (self.clock.now() - self.topup_expiry).isoformat()
+        stale = self._all(sa.select(topups.c.topup_id).where(topups.c.status == "pending",
+                                                             topups.c.created_at < cutoff))
+        return sum(1 for row in stale if retrying(lambda: self._expire(row["topup_id"])))
+
+    def _expire(self, topup_id):
+        topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
+        events = topup.expire()
+        if not events:
+            return False  # settled meanwhile
+        hours = f"{self.topup_expiry.total_seconds() / 3600:g}"
+        with self.store.transaction() as tx:
+            tx.append(f"topup-{topup_id}", topup.version, events)
+            self.operations.conclude(tx, topup.operation_id, False,
+                                     f"No payment arrived within {hours} hours; nothing was charged.")
+        return True
 
     # -- charges (orders) ------------------------------------------------------------------
 

@@ -136,6 +136,22 @@ def test_a_failed_payment_credits_nothing(billing):
     assert billing.balance() == "0.00"
 
 
+def test_an_unpaid_top_up_fails_after_a_day_and_a_late_payment_is_still_credited(billing):
+    topup = billing.topup("35.00", "paypal").json()
+    with billing.rpc() as cluster:
+        assert cluster.billing.expire_topups() == 0  # not a day old yet
+        cluster.billing.advance_clock(25 * 3600)
+        assert cluster.billing.expire_topups() == 1
+        assert cluster.billing.expire_topups() == 0  # once
+    assert billing.get(f"/billing/topups/{topup['id']}").json()["status"] == "failed"
+    operation = billing.get(f"/operations/{topup['operation_id']}").json()
+    assert operation["status"] == "failed" and operation["detail"].startswith("No payment arrived within 24 hours")
+    assert billing.balance() == "0.00"
+
+    billing.pay(topup)  # the customer pays after all: the money is never lost
+    wait_for(lambda: billing.balance() == "35.00", timeout=20, message="the late payment credited")
+
+
 def test_a_redelivered_notification_credits_once(billing):
     topup = billing.topup("40.00", "coinbase").json()
     billing.pay(topup)
