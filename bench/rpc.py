@@ -175,10 +175,8 @@ def run_raw_gateway(amqp_uri, port, queue):
     WSGI server (the one nameko's ``@http`` runs on) without nameko, each request on a
     kombu client taken from a pool (one connection per concurrent request, as the floor
     client does). The floor of the HTTP -> gateway -> service -> reply path."""
-    from eventlet import wsgi
     from eventlet.queue import LightQueue
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     idle = LightQueue()
 
     def app(environ, start_response):
@@ -193,23 +191,29 @@ def run_raw_gateway(amqp_uri, port, queue):
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         return [body]
 
+    serve_wsgi(port, app)
+    return 0
+
+
+def serve_wsgi(port, app):
+    """Serve ``app`` on 127.0.0.1:``port`` with eventlet's WSGI server (no access log) until
+    SIGTERM or Ctrl-C."""
+    from eventlet import wsgi
+
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     listener = eventlet.listen(("127.0.0.1", port))
     try:
         wsgi.server(listener, app, log_output=False)
     except (KeyboardInterrupt, SystemExit):
         pass  # Ctrl-C or SIGTERM: stop serving
-    return 0
 
 
 def run_lean_gateway(amqp_uri, port):
     """HTTP in, one RPC to ``auth.health`` through our ``RpcClient`` (with the call-context
     headers the gateway sends), its JSON out: eventlet's WSGI server and nothing else. No
     routing, no nameko worker, no werkzeug — a reference, not a gateway."""
-    from eventlet import wsgi
-
     from common.rpc_client import RpcClient, context_headers
 
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     client = RpcClient(amqp_uri, name="bench-lean-gateway").start()
 
     def app(environ, start_response):
@@ -224,11 +228,8 @@ def run_lean_gateway(amqp_uri, port):
                                 ("X-Request-ID", request_id)])
         return [body]
 
-    listener = eventlet.listen(("127.0.0.1", port))
     try:
-        wsgi.server(listener, app, log_output=False)
-    except (KeyboardInterrupt, SystemExit):
-        pass  # Ctrl-C or SIGTERM: stop serving
+        serve_wsgi(port, app)
     finally:
         client.stop()
     return 0
