@@ -120,6 +120,9 @@ class TopUp(Aggregate):
     def _on_topup_failed(self, data):
         self.status = "failed"
 
+    def _on_late_payment_credited(self, data):
+        self.status = "succeeded"  # (topup_succeeded, in the same transaction, said so already)
+
     @staticmethod
     def request(topup_id, user_id, amount, method, payment, operation_id, idempotency_key):
         return [NewEvent("topup_requested", {
@@ -144,6 +147,14 @@ class TopUp(Aggregate):
         if self.status == "failed":
             return []
         return [NewEvent("topup_failed", {})]
+
+
+def late_payment_credited(topup, paid_amount, now):
+    """The event that tells the customer a payment for a top-up already failed (expired)
+    was credited after all."""
+    return NewEvent("late_payment_credited", {
+        "topup_id": topup.topup_id, "user_id": topup.user_id, "amount": str(money(paid_amount)),
+        "method": topup.method, "operation_id": topup.operation_id, "at": now.isoformat()})
 
 
 @dataclass

@@ -170,6 +170,10 @@ class BillingUseCases:
         events = topup.settle(succeeded, notice.amount)
         if not events:
             return "duplicate"
+        if succeeded and topup.status == "failed":
+            # Its operation already ended (expired, or a failure notice came first): the
+            # action log still hears of the money.
+            events = events + [domain.late_payment_credited(topup, notice.amount, self.clock.now())]
         with self.store.transaction() as tx:
             tx.append(f"topup-{topup_id}", topup.version, events)
             if succeeded:

@@ -45,6 +45,10 @@ def entry_for(envelope):
         return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
                 "level": "success", "title": f"New keys for storage {data['name']}",
                 "body": "The previous access key no longer works."}
+    if kind == "late_payment_credited":
+        return {"user_id": data["user_id"], "session_id": None, "operation_id": data.get("operation_id"),
+                "level": "success", "title": "Late payment credited",
+                "body": f"{data['amount']} EUR arrived after the top-up had expired and was added to your balance."}
     if kind == "storage_created":
         return {"user_id": data["user_id"], "session_id": envelope.get("session_id"), "operation_id": None,
                 "level": "success", "title": f"New storage {data['name']}",

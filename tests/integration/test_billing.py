@@ -16,7 +16,7 @@ from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.billing.service import BillingService
 from services.inventory.service import InventoryService
-from tests.support import ChildProcess, free_port, http_ok, wait_for
+from tests.support import ChildProcess, free_port, http_ok, store_of, wait_for
 
 METHODS = ("paypal", "stripe", "bank_wire", "bitpay", "coinbase", "revolut")
 
@@ -75,13 +75,14 @@ def billing(start_service, amqp_uri, tmp_path):
     from common import topology
 
     topology.declare(amqp_uri, [BillingService, InventoryService])
-    start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", CLOCK_ADJUSTABLE=True,
-                  PAYMENTS_BASE_URL=sandbox_url, OUTBOX_POLL_SECONDS=0.2)
+    service = start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", CLOCK_ADJUSTABLE=True,
+                            PAYMENTS_BASE_URL=sandbox_url, OUTBOX_POLL_SECONDS=0.2)
     start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2)
     start_service(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{gateway_port}", DATABASE_URL=urls["gateway"],
                   METRICS_PORT="off", SESSION_COOKIE_SECURE=False)
     wait_for(lambda: sandbox.check_alive() or http_ok(f"{sandbox_url}/payments"), message="payments sandbox")
     billing = Billing(amqp_uri, api, sandbox_url, SessionStore(create_engine(urls["gateway"])))
+    billing.service = service
     billing.login("ann")
     billing.login("bob")
     yield billing
@@ -150,6 +151,9 @@ def test_an_unpaid_top_up_fails_after_a_day_and_a_late_payment_is_still_credited
 
     billing.pay(topup)  # the customer pays after all: the money is never lost
     wait_for(lambda: billing.balance() == "35.00", timeout=20, message="the late payment credited")
+    assert billing.get(f"/billing/topups/{topup['id']}").json()["status"] == "succeeded"
+    late = [e for e in store_of(billing.service).read_after(0, limit=None) if e.type == "late_payment_credited"]
+    assert [(e.data["topup_id"], e.data["amount"], e.data["user_id"]) for e in late] == [(topup["id"], "35.00", "ann")]
 
 
 def test_a_redelivered_notification_credits_once(billing):

@@ -38,5 +38,13 @@ def test_security_relevant_changes_are_entries():
     assert (keys["title"], keys["level"]) == ("New keys for storage Backups", "success")
 
 
+def test_a_late_payment_is_an_entry_of_its_failed_operation():
+    entry = entry_for(envelope("late_payment_credited", {"topup_id": "t1", "user_id": "u1", "amount": "35.00",
+                                                         "method": "paypal", "operation_id": "op-1",
+                                                         "at": "2026-01-02T00:00:00+00:00"}))
+    assert (entry["operation_id"], entry["level"], entry["title"]) == ("op-1", "success", "Late payment credited")
+    assert entry["body"].startswith("35.00 EUR arrived")
+
+
 def test_events_that_are_not_actions_make_no_entry():
     assert entry_for(envelope("invoice_paid", {"invoice_id": "i1", "user_id": "u1"})) is None
