@@ -10,6 +10,8 @@ from marshmallow import (
     validates_schema,
 )
 
+from common.paging import MAX_PER_PAGE
+
 
 def page_of(item_schema, name, **extra):
     """The list envelope of API.md: ``{"items", "total", "page", "per_page"}`` (+ ``extra``)."""
@@ -153,6 +155,17 @@ class RecoveryCodesSchema(Schema):
 SERVER_STATUSES = ["active", "overdue", "provisioning", "suspended"]
 
 
+class PageQuerySchema(Schema):
+    """``page`` and ``per_page`` of every list (API.md; the services check the same bounds,
+    ``common.paging``). List query schemas add their filters to it."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
 class ServerFilterSchema(Schema):
     """Query parameters shared by the list and the export (unknown ones are ignored)."""
 
@@ -165,9 +178,7 @@ class ServerFilterSchema(Schema):
                       metadata={"description": "matches the server number, tag or IP address"})
 
 
-class ServerListQuerySchema(ServerFilterSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+class ServerListQuerySchema(ServerFilterSchema, PageQuerySchema):
     sort = fields.String(load_default="number", validate=validate.OneOf(["number", "location", "status", "paid_until", "tag"]))
     order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
 
@@ -228,13 +239,8 @@ OsImageListSchema = page_of(OsImageSchema, "OsImageListSchema")
 
 # -- notifications ----------------------------------------------------------------------
 
-class NotificationQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class NotificationQuerySchema(PageQuerySchema):
     scope = fields.String(load_default="session", validate=validate.OneOf(["session", "all"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class NotificationSchema(Schema):
@@ -268,13 +274,8 @@ class AccountSchema(Schema):
     amount_due = fields.String()
 
 
-class InvoiceQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class InvoiceQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(["open", "overdue", "paid"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class InvoiceSchema(Schema):
@@ -293,13 +294,6 @@ class InvoiceSchema(Schema):
 
 InvoiceListSchema = page_of(InvoiceSchema, "InvoiceListSchema")
 
-
-class PageQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class TransactionSchema(Schema):

@@ -10,19 +10,15 @@ rule broken named in ``fields.name``).
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
-from gateway.schemas import OperationSchema, page_of
+from gateway.schemas import OperationSchema, PageQuerySchema, page_of
 
 BASE = "/api/v1/storage/s3"
 
 
 # -- schemas ------------------------------------------------------------------------------
 
-class StoragePageQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+class StoragePageQuerySchema(PageQuerySchema):
+    """A page of storages or buckets."""
 
 
 class StorageCreateSchema(Schema):

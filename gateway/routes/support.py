@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 
 from common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from gateway.http import JSON_TYPE, http, idempotency_key, load_json
-from gateway.schemas import page_of
+from gateway.schemas import PageQuerySchema, page_of
 from services.support import attachments as policy
 
 BASE = "/api/v1/support"
@@ -36,14 +36,9 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 # -- schemas ------------------------------------------------------------------------------
 
-class TicketQuerySchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class TicketQuerySchema(PageQuerySchema):
     status = fields.String(load_default="all", validate=validate.OneOf(["open", "closed", "all"]),
                            metadata={"description": "open: every request not closed"})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 BINARY_FILES = fields.List(fields.Raw(metadata={"type": "string", "format": "binary"}),

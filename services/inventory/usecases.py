@@ -19,6 +19,7 @@ from common.errors import (
     error_with_code,
 )
 from common.operations import OperationFailed
+from common.paging import page_problems
 from services.inventory import domain
 from services.inventory.adapters import BmcError, BmcUnavailable
 from services.inventory.adapters.factory import bmc_for
@@ -31,7 +32,6 @@ from services.inventory.projections import (
 )
 
 POWER_CACHE_SECONDS = 10
-MAX_PER_PAGE = 500
 
 
 def list_item(row):
@@ -232,9 +232,6 @@ def check_list_arguments(location, status, sort, order, page, per_page):
         problems["sort"] = ["One of number, location, status, paid_until, tag."]
     if order not in ("asc", "desc"):
         problems["order"] = ["asc or desc."]
-    if not isinstance(page, int) or page < 1:
-        problems["page"] = ["A whole number from 1."]
-    if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
-        problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
+    problems.update(page_problems(page, per_page))
     if problems:
         raise ValidationFailed("The list request is invalid.", fields=problems)

@@ -30,6 +30,7 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying
+from common.paging import page_problems
 from services.orders import catalog as catalog_rules
 from services.orders import domain
 from services.orders.projections import ACTIVE_STATUSES, STATUSES, orders, unit_claims
@@ -37,7 +38,6 @@ from services.orders.projections import ACTIVE_STATUSES, STATUSES, orders, unit_
 log = logging.getLogger(__name__)
 
 CURRENCY = "EUR"
-MAX_PER_PAGE = 500  # API.md: per_page at most 500
 
 
 def order_view(row):
@@ -190,10 +190,7 @@ class OrdersUseCases:
         problems = {}
         if status is not None and status not in STATUSES:
             problems["status"] = [f"One of {', '.join(STATUSES)}."]
-        if not isinstance(page, int) or page < 1:
-            problems["page"] = ["A whole number ≥ 1."]
-        if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
-            problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
+        problems.update(page_problems(page, per_page))
         if problems:
             raise ValidationFailed("Bad list arguments.", fields=problems)
         where = [orders.c.user_id == user_id] + ([orders.c.status == status] if status else [])

@@ -33,13 +33,13 @@ from common.errors import (
 )
 from common.eventstore import ANY_VERSION, NewEvent, retrying
 from common.operations import Operation, OperationFailed, stream_of
+from common.paging import page_problems
 from services.storage import domain
 from services.storage.adapters import BackendError, BucketNotEmpty, BucketTaken
 from services.storage.projections import buckets, storages, usage_samples
 
 log = logging.getLogger(__name__)
 
-MAX_PER_PAGE = 500
 LOCATION_NAMES = {"NL": "Netherlands", "US": "United States", "DE": "Germany", "SG": "Singapore"}
 
 
@@ -49,11 +49,7 @@ def new_s3uid():
 
 
 def check_page(page, per_page):
-    problems = {}
-    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
-        problems["page"] = ["A whole number from 1."]
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
-        problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
+    problems = page_problems(page, per_page)
     if problems:
         raise ValidationFailed("The list request is invalid.", fields=problems)
 

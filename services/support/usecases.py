@@ -28,6 +28,7 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying, utcnow
+from common.paging import page_problems
 from services.support import attachments as policy
 from services.support import domain
 from services.support.adapters import BlobNotFound, BlobStoreError, check_key
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 # Who staged an upload that staff attach (customers' uploads carry their user id).
 STAFF_UPLOADER = "staff"
 
-MAX_PER_PAGE = 500
 
 
 
@@ -62,11 +62,7 @@ def message_item(row, files):
 
 
 def check_page(page, per_page):
-    problems = {}
-    if not isinstance(page, int) or page < 1:
-        problems["page"] = ["From 1."]
-    if not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
-        problems["per_page"] = [f"From 1 to {MAX_PER_PAGE}."]
+    problems = page_problems(page, per_page)
     if problems:
         raise ValidationFailed("Bad page.", fields=problems)
 
