@@ -82,9 +82,9 @@ INVENTORY_EVENTS = (
 
 BILLING_EVENTS = (
     IntegrationEvent(
-        "late_payment_credited", "A payment arrived for a top-up that had already failed (expired) "
-        "and was credited all the same.",
-        ("topup_id", "user_id", "amount", "method", "operation_id", "at"),
+        "late_payment_credited", "A payment arrived for a top-up that had already failed (expired, or a "
+        "failure notice came first) and was credited all the same.",
+        ("topup_id", "user_id", "amount", "currency", "method", "operation_id", "at"),
     ),
     IntegrationEvent(
         "invoice_overdue", "A renewal invoice could not be paid from the balance: its server is overdue.",

@@ -150,11 +150,11 @@ class TopUp(Aggregate):
 
 
 def late_payment_credited(topup, paid_amount, now):
-    """The event that tells the customer a payment for a top-up already failed (expired)
-    was credited after all."""
+    """The event that tells the customer a payment for a top-up that had already failed
+    (expired, or a failure notice came first) was credited after all."""
     return NewEvent("late_payment_credited", {
         "topup_id": topup.topup_id, "user_id": topup.user_id, "amount": str(money(paid_amount)),
-        "method": topup.method, "operation_id": topup.operation_id, "at": now.isoformat()})
+        "currency": CURRENCY, "method": topup.method, "operation_id": topup.operation_id, "at": now.isoformat()})
 
 
 @dataclass
