@@ -490,6 +490,7 @@ def child_env(extra):
         PYTHONWARNINGS=CHILD_WARNINGS,
         PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         METRICS_PORT="off",  # no metrics server: nothing to collide with, nothing to scrape
+        DEV_CREDENTIALS="true",  # auth's SMS/voice credentials: the stand-ins' (none is called)
     )
     env.update(extra)
     return env

@@ -218,6 +218,9 @@ class Stack:
             PYTHONWARNINGS=CHILD_WARNINGS,
             PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         )
+        # The stand-ins accept their published development credentials: the dev stack may
+        # leave the providers' secrets unset (deploy/config/README.md, DEV_CREDENTIALS).
+        env.setdefault("DEV_CREDENTIALS", "true")
         env.update(extra)
         return env
 

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from common.config import MissingCredentials
 from common.metrics import PanelMetrics
 from services.auth.adapters import DeliveryFailed
 from services.auth.adapters.factory import build_adapters
@@ -293,11 +294,22 @@ def test_a_broken_observe_hook_does_not_break_delivery(standins, phone):  # noqa
     delivered(standins, "sms", phone)
 
 
-def test_secrets_default_to_the_standins_dev_values_only_when_absent():
-    adapters = build_adapters({"SMS_PRIMARY_TOKEN": "real-token", "VOICE_API_KEY": None})
+def test_unset_credentials_stop_auth_unless_dev_credentials_are_on():
+    """Without its providers' credentials auth does not start (the error names them); the
+    dev stack's ``DEV_CREDENTIALS`` lets the unset ones stand for the stand-ins' values."""
+    with pytest.raises(MissingCredentials) as refused:
+        build_adapters({"SMS_PRIMARY_TOKEN": "real-token", "VOICE_API_KEY": None, "SMS_SECONDARY_API_KEY": ""})
+    assert str(refused.value).startswith(
+        "auth: SMS_PRIMARY_ACCOUNT, SMS_SECONDARY_API_KEY, VOICE_API_KEY must be set")
+    assert "real-token" not in str(refused.value)
+
+    adapters = build_adapters({"SMS_PRIMARY_TOKEN": "real-token", "VOICE_API_KEY": None, "DEV_CREDENTIALS": "true"})
     primary, secondary = adapters.sms.providers
     assert primary._token == "real-token"
     assert secondary._api_key == "dev-key"
     assert adapters.voice._api_key == "dev-voice-key"
+    assert adapters.voice.caller_id == "+3100000000"
     assert (adapters.mail.host, adapters.mail.port) == ("127.0.0.1", 9203)
     assert "real-token" not in repr(primary) and "dev-key" not in repr(secondary)
+
+

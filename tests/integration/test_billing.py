@@ -76,7 +76,7 @@ def billing(start_service, amqp_uri, tmp_path):
 
     topology.declare(amqp_uri, [BillingService, InventoryService])
     service = start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", CLOCK_ADJUSTABLE=True,
-                            PAYMENTS_BASE_URL=sandbox_url, OUTBOX_POLL_SECONDS=0.2)
+                            PAYMENTS_BASE_URL=sandbox_url, DEV_CREDENTIALS=True, OUTBOX_POLL_SECONDS=0.2)
     start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2)
     start_service(GatewayService, WEB_SERVER_ADDRESS=f"127.0.0.1:{gateway_port}", DATABASE_URL=urls["gateway"],
                   METRICS_PORT="off", SESSION_COOKIE_SECURE=False)

@@ -122,7 +122,7 @@ def shop(start_service, amqp_uri, tmp_path):
     with running_bmc(tmp_path / "bmc", systems) as bmc:
         topology.declare(amqp_uri, [BillingService, InventoryService, OrdersService])
         start_service(BillingService, DATABASE_URL=urls["billing"], METRICS_PORT="off", PAYMENTS_BASE_URL=sandbox_url,
-                      OUTBOX_POLL_SECONDS=0.2)
+                      DEV_CREDENTIALS=True, OUTBOX_POLL_SECONDS=0.2)
         start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
                       OS_IMAGE_BASE_URL=images_url, **bmc.config)
         orders_config = dict(DATABASE_URL=urls["orders"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,

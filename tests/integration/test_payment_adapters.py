@@ -21,6 +21,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.config import MissingCredentials
 from services.billing.adapters import (
     PaymentNotice,
     PaymentProviderError,
@@ -153,18 +154,33 @@ def test_factory_builds_one_provider_per_method_in_order(payments_sandbox):  # n
         assert all(secret not in text for secret in CREDENTIALS.values() if len(secret) > 6)
 
 
-def test_factory_falls_back_to_dev_secrets_only_when_absent(payments_sandbox, reference):  # noqa: F811
-    """Without keys the adapters use the sandbox's dev values — which this sandbox, started
-    with other credentials, refuses; a key given (even empty) is used as is."""
-    bare = build_payment_providers({"PAYMENTS_BASE_URL": payments_sandbox.url, "PAYMENT_TIMEOUT_SECONDS": 5})
+def test_factory_refuses_to_start_without_credentials():
+    """No secret given (absent, null or empty): billing does not start — a webhook secret
+    falling back to the public dev value would accept forged payment notices. The error
+    names every missing key."""
+    with pytest.raises(MissingCredentials) as refused:
+        build_payment_providers({"STRIPE_WEBHOOK_SECRET": "", "BANK_WEBHOOK_SECRET": None})
+    message = str(refused.value)
+    for key in DEV_SECRETS:
+        assert key in message
+    given_but_one = {key: "configured" for key in DEV_SECRETS if key != "COINBASE_WEBHOOK_SECRET"}
+    with pytest.raises(MissingCredentials, match="^billing: COINBASE_WEBHOOK_SECRET must be set"):
+        build_payment_providers(given_but_one)
+
+
+def test_factory_uses_dev_secrets_only_with_dev_credentials_on(payments_sandbox, reference):  # noqa: F811
+    """With ``DEV_CREDENTIALS`` the adapters use the sandbox's dev values for what is unset
+    — which this sandbox, started with other credentials, refuses; a key given wins."""
+    bare = build_payment_providers({"PAYMENTS_BASE_URL": payments_sandbox.url, "PAYMENT_TIMEOUT_SECONDS": 5,
+                                    "DEV_CREDENTIALS": "true"})
     with pytest.raises(PaymentProviderError, match="credentials refused"):
         bare["stripe"].create_payment(reference, Decimal("25.00"), "EUR", RETURN_URL)
     assert bare["stripe"]._secret_key == DEV_SECRETS["STRIPE_SECRET_KEY"]
-    empty = build_payment_providers({"STRIPE_SECRET_KEY": ""})
-    assert empty["stripe"]._secret_key == ""
-    assert empty["stripe"].base_url == "http://127.0.0.1:9207/stripe"
-    assert empty["bank_wire"].base_url == "http://127.0.0.1:9207/bank"
-    assert empty["stripe"].timeout == 10
+    given = build_payment_providers({"STRIPE_SECRET_KEY": "sk_given", "DEV_CREDENTIALS": True})
+    assert given["stripe"]._secret_key == "sk_given"
+    assert given["stripe"].base_url == "http://127.0.0.1:9207/stripe"
+    assert given["bank_wire"].base_url == "http://127.0.0.1:9207/bank"
+    assert given["stripe"].timeout == 10
 
 
 def test_a_provider_url_of_its_own_wins_over_the_base_url(payments_sandbox, reference):  # noqa: F811

@@ -13,14 +13,17 @@ deploy/standins/payments.py):
 - Secrets: ``STRIPE_SECRET_KEY``, ``STRIPE_WEBHOOK_SECRET``, ``PAYPAL_CLIENT_ID``,
   ``PAYPAL_CLIENT_SECRET``, ``PAYPAL_WEBHOOK_ID``, ``BITPAY_TOKEN``, ``COINBASE_API_KEY``,
   ``COINBASE_WEBHOOK_SECRET``, ``REVOLUT_API_KEY``, ``REVOLUT_WEBHOOK_SECRET``,
-  ``BANK_API_KEY``, ``BANK_WEBHOOK_SECRET``. Each falls back to the sandbox's dev value
-  (``DEV_SECRETS``) only when its key is absent (or null); a value given, even empty, is
-  used as is.
+  ``BANK_API_KEY``, ``BANK_WEBHOOK_SECRET``. All are required: one absent, null or empty
+  stops the service from starting (``MissingCredentials`` naming them), unless
+  ``DEV_CREDENTIALS`` is true (the dev stack and the tests only), when it stands for the
+  sandbox's published dev value (``DEV_SECRETS``). A webhook secret that fell back to a
+  public value would let anyone sign a payment notice.
 - ``BITPAY_NOTIFICATION_URL`` (none): where BitPay should send its IPNs (BitPay has no
   dashboard setting for it; the sandbox ignores it and sends to its ``--webhook-base``).
 - ``PAYMENT_TIMEOUT_SECONDS`` 10: the time limit of each call to a provider.
 """
 
+from common.config import Credentials
 from services.billing.adapters.bank_wire import BankWirePayments
 from services.billing.adapters.bitpay import BitPayPayments
 from services.billing.adapters.coinbase import CoinbasePayments
@@ -58,13 +61,6 @@ DEV_SECRETS = {
 assert list(API_URLS) == list(METHODS)
 
 
-def _secret(config, key):
-    """A credential: the value given (as text, even empty), else the sandbox's dev value.
-    (A YAML config may turn an all-digit value from the environment into an int.)"""
-    value = config.get(key)
-    return DEV_SECRETS[key] if value is None else str(value)
-
-
 def api_url(config, provider):
     """The base URL of ``provider``'s API under ``config``."""
     key, prefix = API_URLS[provider]
@@ -82,9 +78,7 @@ def build_payment_providers(config, observe=None):
     if timeout <= 0:
         raise ValueError("PAYMENT_TIMEOUT_SECONDS must be positive")
 
-    def secret(key):
-        return _secret(config, key)
-
+    secret = Credentials(config, DEV_SECRETS, "billing")
     providers = [
         PayPalPayments(
             api_url(config, "paypal"), secret("PAYPAL_CLIENT_ID"), secret("PAYPAL_CLIENT_SECRET"),
@@ -111,4 +105,5 @@ def build_payment_providers(config, observe=None):
             timeout, observe=observe,
         ),
     ]
+    secret.check()
     return {provider.name: provider for provider in providers}

@@ -12,19 +12,26 @@ against plain ``python -m moto.server``):
   to connect to, per location, when it differs (a public hostname in front of the cluster).
 - ``S3_REGION`` ``us-east-1`` — the signing region of every location's endpoint.
 - ``S3_ADMIN_ACCESS_KEY`` / ``S3_ADMIN_SECRET_KEY`` — the cluster administrator's key, from
-  the environment (empty or absent: the dev stand-in's ``AKIAPANELDEVADMIN001`` /
-  ``panel-dev-admin-secret-key``);
-  per location ``S3_ADMIN_ACCESS_KEY_<LOC>`` / ``S3_ADMIN_SECRET_KEY_<LOC>`` win when set.
+  the environment; per location ``S3_ADMIN_ACCESS_KEY_<LOC>`` / ``S3_ADMIN_SECRET_KEY_<LOC>``
+  (in the config or, as locations vary, straight from the environment) win when set. No
+  default: a location left without a key stops the service from starting
+  (``MissingCredentials``), unless ``DEV_CREDENTIALS`` is true (the dev stack and the tests
+  only), when the dev stand-in's ``AKIAPANELDEVADMIN001`` / ``panel-dev-admin-secret-key``
+  stand in.
 - ``S3_TRAFFIC_SOURCE`` ``meter`` — where bandwidth comes from: ``meter`` (the stand-in's
   ``GET /_meter/usage``) or ``none`` (not measured: the bandwidth series stays empty).
 - ``S3_TIMEOUT_SECONDS`` 10 — the time limit of each backend call.
 """
 
+import os
+
+from common.config import Credentials
 from services.storage.adapters.s3 import S3Backend
 
 DEFAULT_ENDPOINTS = "NL=http://127.0.0.1:9208,US=http://127.0.0.1:9209"
 DEV_ADMIN_ACCESS_KEY = "AKIAPANELDEVADMIN001"
 DEV_ADMIN_SECRET_KEY = "panel-dev-admin-secret-key"
+DEV_SECRETS = {"S3_ADMIN_ACCESS_KEY": DEV_ADMIN_ACCESS_KEY, "S3_ADMIN_SECRET_KEY": DEV_ADMIN_SECRET_KEY}
 
 
 def parse_endpoints(value, setting="S3_ENDPOINTS"):
@@ -56,14 +63,21 @@ def build_backends(config, observe=None):
     traffic = _setting(config, "S3_TRAFFIC_SOURCE", "meter")
     if traffic not in ("meter", "none"):
         raise ValueError("S3_TRAFFIC_SOURCE must be meter or none")
+    secret = Credentials(config, DEV_SECRETS, "storage")
     backends = {}
     for location, url in endpoints.items():
-        access_key = (config.get(f"S3_ADMIN_ACCESS_KEY_{location}") or config.get("S3_ADMIN_ACCESS_KEY")
-                      or DEV_ADMIN_ACCESS_KEY)
-        secret_key = (config.get(f"S3_ADMIN_SECRET_KEY_{location}") or config.get("S3_ADMIN_SECRET_KEY")
-                      or DEV_ADMIN_SECRET_KEY)
+        access_key = _location_key(config, "S3_ADMIN_ACCESS_KEY", location) or secret("S3_ADMIN_ACCESS_KEY")
+        secret_key = _location_key(config, "S3_ADMIN_SECRET_KEY", location) or secret("S3_ADMIN_SECRET_KEY")
         backends[location] = S3Backend(
             location, url, public_endpoint=public.get(location, url), region=region,
             access_key=str(access_key), secret_key=str(secret_key), timeout=timeout,
             metered=traffic == "meter", observe=observe)
+    secret.check()
     return backends
+
+
+def _location_key(config, key, location):
+    """``<key>_<LOC>`` from the config, else from the environment (None when unset)."""
+    name = f"{key}_{location}"
+    value = config.get(name) or os.environ.get(name)
+    return str(value) if value else None
