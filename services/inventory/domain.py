@@ -5,10 +5,16 @@ its hardware, addresses, plan and the BMC that controls it. Actions (power on/of
 reinstall) are operations: ``request_action`` checks the server may take one now — one
 destructive operation at a time, none while suspended or still provisioning — and
 ``finish_action`` records its outcome.
+
+Billing's invoice facts may arrive late, twice or out of order (two queues, retries), so the
+server remembers which invoices it saw paid and which overdue: an overdue invoice already
+paid, or a payment seen before, changes nothing, and ``paid_until`` never moves back. The
+result is the same in whatever order the facts come.
 """
 
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import date
 
 from common.errors import Conflict, ValidationFailed
 from common.eventstore import Aggregate, NewEvent
@@ -42,6 +48,13 @@ def os_images():
     return [{"id": key, "name": name} for key, (name, _) in OS_IMAGES.items()]
 
 
+def later_date(current, other):
+    """The later of two ISO dates; either may be missing."""
+    if not current or not other:
+        return current or other
+    return max(current, other, key=date.fromisoformat)
+
+
 def validate_tag(tag):
     if tag is not None and (not isinstance(tag, str) or len(tag) > TAG_MAX or any(ord(c) < 32 for c in tag)):
         raise ValidationFailed("The tag is invalid.", fields={"tag": [f"Text of at most {TAG_MAX} characters."]})
@@ -60,11 +73,16 @@ class Server(Aggregate):
     tag: str = None
     active_operation: str = None
     bmc: dict = field(default_factory=dict)
+    paid_until: str = None
+    # Invoices marked overdue and not paid yet (``None``: a verdict without an invoice).
+    overdue_invoices: set = field(default_factory=set)
+    paid_invoices: set = field(default_factory=set)
 
     # folding
     def _on_server_provisioned(self, data):
         self.user_id, self.number, self.status = data["user_id"], data["number"], ACTIVE
         self.power, self.os, self.tag, self.bmc = data["power"], data["os"], data.get("tag"), data["bmc"]
+        self.paid_until = data["paid_until"]
 
     def _on_server_tagged(self, data):
         self.tag = data["tag"]
@@ -81,10 +99,17 @@ class Server(Aggregate):
 
     def _on_server_marked_overdue(self, data):
         self.status = OVERDUE
+        self.overdue_invoices.add(data.get("invoice_id"))
 
     def _on_server_paid(self, data):
-        if self.status == OVERDUE:
-            self.status = ACTIVE
+        invoice_id = data.get("invoice_id")
+        self.overdue_invoices = self._still_overdue(invoice_id)
+        if invoice_id is not None:
+            self.paid_invoices.add(invoice_id)
+        if data["paid_until"]:
+            self.paid_until = data["paid_until"]
+        # Events before invoice ids were recorded carry no status: they cleared overdue.
+        self.status = data.get("status") or (ACTIVE if self.status == OVERDUE else self.status)
 
     def _on_server_suspended(self, data):
         self.status = SUSPENDED
@@ -141,11 +166,29 @@ class Server(Aggregate):
             data.update(power=power, os=os)
         return [NewEvent("server_action_finished", data)]
 
-    def mark_overdue(self, reason):
-        return [] if self.status == OVERDUE else [NewEvent("server_marked_overdue", {"reason": reason})]
+    def mark_overdue(self, reason, invoice_id=None):
+        """Billing's ``invoice_overdue`` (or a verdict without an invoice): nothing when that
+        invoice was paid already (a stale fact) or is already recorded overdue."""
+        if invoice_id in self.paid_invoices or invoice_id in self.overdue_invoices:
+            return []
+        return [NewEvent("server_marked_overdue", {"invoice_id": invoice_id, "reason": reason})]
 
-    def mark_paid(self, paid_until):
-        return [NewEvent("server_paid", {"paid_until": paid_until})]
+    def mark_paid(self, paid_until, invoice_id=None):
+        """Billing's ``invoice_paid``: the invoice is settled and the server paid until the
+        later of its current ``paid_until`` and the invoice's; it stays overdue while another
+        overdue invoice is unpaid. Nothing when that invoice was recorded paid already.
+        Without an invoice (an operator's verdict) every overdue invoice counts as settled."""
+        if invoice_id is not None and invoice_id in self.paid_invoices:
+            return []
+        new_paid_until = later_date(self.paid_until, paid_until)
+        status = ACTIVE if self.status == OVERDUE and not self._still_overdue(invoice_id) else self.status
+        if invoice_id is None and (new_paid_until, status) == (self.paid_until, self.status):
+            return []
+        return [NewEvent("server_paid", {"invoice_id": invoice_id, "paid_until": new_paid_until, "status": status})]
+
+    def _still_overdue(self, paid_invoice_id):
+        """The overdue invoices left once ``paid_invoice_id`` is paid (``None``: all settled)."""
+        return set() if paid_invoice_id is None else self.overdue_invoices - {paid_invoice_id}
 
     def title_of(self, action, os=None):
         return ACTION_TITLES[action].format(number=self.number, os_name=OS_IMAGES.get(os, ("",))[0])

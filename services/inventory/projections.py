@@ -78,12 +78,16 @@ class ServersProjection(Projection):
         self._update(conn, event, status="overdue")
 
     def when_server_paid(self, conn, event):
-        row_status = conn.execute(sa.select(servers.c.status).where(
-            servers.c.server_id == event.stream_id.removeprefix("server-"))).scalar()
-        values = {"paid_until": event.data["paid_until"]}
-        if row_status == "overdue":
-            values["status"] = "active"
-        self._update(conn, event, **values)
+        values = {"paid_until": event.data["paid_until"]} if event.data["paid_until"] else {}
+        if event.data.get("status"):
+            values["status"] = event.data["status"]
+        else:  # recorded before the aggregate decided the status: a payment cleared overdue
+            row_status = conn.execute(sa.select(servers.c.status).where(
+                servers.c.server_id == event.stream_id.removeprefix("server-"))).scalar()
+            if row_status == "overdue":
+                values["status"] = "active"
+        if values:
+            self._update(conn, event, **values)
 
     def when_server_suspended(self, conn, event):
         self._update(conn, event, status="suspended")

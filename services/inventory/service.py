@@ -5,6 +5,8 @@ Customer calls come through the gateway, which sets the customer in the call con
 server of another customer is ``not_found``. Server actions are operations: accepted at
 once, carried out by ``carry_out`` from this service's own published
 ``operation_requested`` (a durable queue, acked after the work), so they survive a crash.
+Billing's ``invoice_overdue`` and ``invoice_paid`` are applied once each (the inbox), in
+any order (the ``Server`` aggregate ignores stale invoice facts).
 """
 
 from common.messaging import reliable_event_handler
@@ -63,17 +65,20 @@ class InventoryService(PanelService):
 
     @rpc
     def set_overdue(self, server_id, overdue, paid_until=None):
-        """For the billing service: a renewal invoice went unpaid (or was paid)."""
+        """A verdict without an invoice (the demo seed, operators); billing's invoices come
+        as events."""
         return self.inventory.set_overdue(server_id, overdue, paid_until)
 
     @reliable_event_handler("billing", "invoice_overdue")
     def on_invoice_overdue(self, payload):
-        """R-SRV-3: a renewal went unpaid; the server shows as overdue."""
-        self.inventory.set_overdue(payload["data"]["server_id"], True)
+        """R-SRV-3: a renewal went unpaid; the server shows as overdue (once per event,
+        never for an invoice already paid)."""
+        self.inventory.invoice_overdue("inventory.on_invoice_overdue", payload)
 
     @reliable_event_handler("billing", "invoice_paid")
     def on_invoice_paid(self, payload):
-        self.inventory.set_overdue(payload["data"]["server_id"], False, payload["data"]["paid_until"])
+        """A renewal was paid: clears overdue, extends ``paid_until`` (never backwards)."""
+        self.inventory.invoice_paid("inventory.on_invoice_paid", payload)
 
     @reliable_event_handler("inventory", "operation_requested")
     def carry_out(self, payload):

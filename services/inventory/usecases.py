@@ -18,6 +18,7 @@ from common.errors import (
     ValidationFailed,
     error_with_code,
 )
+from common.eventstore import retrying
 from common.operations import OperationFailed
 from common.paging import page_problems
 from services.inventory import domain
@@ -166,11 +167,41 @@ class InventoryUseCases:
             raise error_with_code(Conflict, "bmc_error", str(error))
 
     def set_overdue(self, server_id, overdue, paid_until=None, reason="invoice unpaid"):
-        """Billing's verdict: mark a server overdue, or paid (clearing overdue)."""
+        """A verdict without an invoice (demo seed, operators): mark a server overdue, or
+        paid (clearing overdue; ``paid_until`` only ever moves forward)."""
         server = self._load(server_id)
         events = server.mark_overdue(reason) if overdue else server.mark_paid(paid_until)
         if events:
             self.store.append(f"server-{server_id}", server.version, events)
+
+    def invoice_overdue(self, consumer, envelope):
+        """Billing's ``invoice_overdue`` (R-SRV-3), once per event; stale when its invoice
+        was paid already."""
+        invoice = envelope["data"]
+        self._apply_invoice_fact(consumer, envelope, lambda server: server.mark_overdue(
+            "invoice unpaid", invoice_id=invoice["invoice_id"]))
+
+    def invoice_paid(self, consumer, envelope):
+        """Billing's ``invoice_paid``, once per event; ``paid_until`` never moves back."""
+        invoice = envelope["data"]
+        self._apply_invoice_fact(consumer, envelope, lambda server: server.mark_paid(
+            invoice["paid_until"], invoice_id=invoice["invoice_id"]))
+
+    def _apply_invoice_fact(self, consumer, envelope, decide):
+        """Record the event in the inbox and ``decide(server)``'s events in one transaction
+        (a redelivery does nothing); a concurrent append to the server is retried at once."""
+        server_id = envelope["data"]["server_id"]
+
+        def attempt():
+            with self.store.transaction() as tx:
+                if not tx.record_inbox(consumer, envelope["event_id"]):
+                    return  # a redelivery: already applied
+                server = domain.Server.replay(server_id, tx.load_stream(f"server-{server_id}"))
+                if not server.exists:
+                    raise NotFound("No such server.")
+                tx.append(f"server-{server_id}", server.version, decide(server))
+
+        retrying(attempt)
 
     def request_action(self, user_id, server_id, action, os=None):
         """Accept an action as an operation (202 at the gateway); the work runs later."""
