@@ -33,17 +33,23 @@ from sqlalchemy.exc import IntegrityError
 
 from common import context
 from common.contracts import envelope
-from common.eventstore.store import as_utc, utcnow
+from common.eventstore.store import utcnow
 from common.messaging import PublishIncomplete
 
 log = logging.getLogger(__name__)
 
+# Longer than a batch can take (the publisher waits up to 30 s for confirms), so that the
+# lease does not run out under a relay that is still publishing; a crashed relay's lease
+# passes to another replica after this long.
+LEASE_SECONDS = 60
+
 
 class OutboxRelay:
-    def __init__(self, store, publisher, source, types, name="outbox", batch=500, lease_seconds=15,
+    def __init__(self, store, publisher, source, types, name="outbox", batch=500, lease_seconds=LEASE_SECONDS,
                  idle_advance_after=None):
         """``publisher(envelopes)`` must return only once the broker confirmed them all, or
-        raise (``PublishIncomplete`` when a prefix of them was confirmed)."""
+        raise (``PublishIncomplete`` when a prefix of them was confirmed). ``lease_seconds``
+        must outlast one batch, the publisher's wait for confirms included."""
         self.store = store
         self.idle_advance_after = idle_advance_after
         self.publisher = publisher
@@ -85,32 +91,38 @@ class OutboxRelay:
             ).scalar_one()
 
     def _acquire_lease(self):
+        """Take (or renew) the lease: the checkpoint's position, or None when another
+        replica holds it. One conditional UPDATE, so two replicas that find it free at the
+        same moment cannot both take it (PostgreSQL re-checks the condition once the first
+        one commits; SQLite writes one at a time)."""
         table = self.store.tables.relay_checkpoints
         now = utcnow()
         with self.store.transaction() as tx:
-            row = tx.conn.execute(
-                sa.select(table.c.owner, table.c.lease_until, table.c.position).where(
-                    table.c.name == self.name
-                )
-            ).one()
-            lease_until = as_utc(row.lease_until)
-            if row.owner not in (None, self.owner) and lease_until and lease_until > now:
-                return None
-            tx.conn.execute(
+            taken = tx.conn.execute(
                 table.update()
-                .where(table.c.name == self.name)
+                .where(table.c.name == self.name, sa.or_(
+                    table.c.owner.is_(None), table.c.owner == self.owner,
+                    table.c.lease_until.is_(None), table.c.lease_until <= now))
                 .values(owner=self.owner, lease_until=now + self.lease)
             )
-            return row.position
+            if taken.rowcount != 1:
+                return None
+            return tx.conn.execute(sa.select(table.c.position).where(table.c.name == self.name)).scalar_one()
 
     def _advance(self, position):
+        """Move the checkpoint to ``position`` and renew the lease; False when the lease
+        was lost meanwhile (another replica took it over after it ran out: that replica
+        publishes from the checkpoint again, and consumers' inboxes drop the repeats)."""
         table = self.store.tables.relay_checkpoints
         with self.store.transaction() as tx:
-            tx.conn.execute(
+            moved = tx.conn.execute(
                 table.update()
                 .where(table.c.name == self.name, table.c.owner == self.owner)
                 .values(position=position, lease_until=utcnow() + self.lease)
-            )
+            ).rowcount == 1
+        if not moved:
+            log.warning("outbox relay %s lost its lease; another replica publishes from the checkpoint", self.name)
+        return moved
 
     def release(self):
         table = self.store.tables.relay_checkpoints
@@ -159,8 +171,7 @@ class OutboxRelay:
             except PublishIncomplete as incomplete:
                 self._advance_before(events, pending[min(incomplete.confirmed, len(pending) - 1)][0].position)
                 raise
-        self._advance(events[-1].position)
-        return len(pending), True
+        return len(pending), self._advance(events[-1].position)
 
     def _advance_before(self, events, first_unconfirmed):
         """Move the checkpoint past every event before ``first_unconfirmed`` (those were

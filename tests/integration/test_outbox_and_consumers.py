@@ -5,6 +5,10 @@ with a reliable handler and the inbox, appending each amount to its own log. The
 balance therefore says how many times the effect happened.
 """
 
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+import sqlalchemy as sa
 from kombu import Connection
 from nameko.events import event_handler
 
@@ -174,6 +178,36 @@ def test_only_one_relay_holds_the_lease_at_a_time(amqp_uri, tmp_path):
     assert second.relay_once() == 0  # the first one's lease is still running
     first.release()
     assert second.relay_once() == 1
+
+
+def test_two_relays_finding_the_lease_free_at_once_cannot_both_take_it(amqp_uri, postgres_url):
+    """PostgreSQL, replicas racing for the lease: another replica's transaction takes it
+    while this relay's own attempt waits on the row; once that commits, this relay must see
+    the lease held and publish nothing (taking the lease after reading it free would let two
+    relays publish the same events)."""
+    ledger, _ = make_store(postgres_url)
+    ledger.append("acc-1", 0, [credited(1)])
+    relay = ledger_relay(amqp_uri, ledger)
+    checkpoints = ledger.tables.relay_checkpoints
+    with ledger.engine.connect() as other_replica:
+        taking = other_replica.begin()
+        other_replica.execute(checkpoints.update().values(
+            owner="other-replica", lease_until=datetime.now(timezone.utc) + timedelta(minutes=1)))
+        attempt = eventlet.spawn(relay.relay_once)
+        wait_for(lambda: lease_waiters(ledger.engine) == 1, message="the relay waiting for the lease row")
+        taking.commit()
+        assert attempt.wait() == 0
+    assert relay.checkpoint() == 0
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.select(checkpoints.c.owner)).scalar_one() == "other-replica"
+
+
+def lease_waiters(engine):
+    """Sessions of this database waiting for a row lock."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )).scalar_one()
 
 
 def test_a_handler_that_fails_once_processes_the_event_later_once(start_service, amqp_uri, tmp_path):
