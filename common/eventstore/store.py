@@ -34,10 +34,13 @@ def utcnow():
 
 
 def as_utc(moment):
-    """SQLite returns naive datetimes; every datetime we hand out is aware UTC."""
-    if moment is not None and moment.tzinfo is None:
+    """Every datetime we hand out is aware UTC: SQLite returns naive ones (stored in UTC),
+    PostgreSQL aware ones in its session's time zone, which need not be UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
-    return moment
+    return moment.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -307,6 +310,10 @@ class EventStore:
         with self._write_connection() as conn:
             transaction = self._begin(conn)
             try:
+                if conn.dialect.name == "postgresql":
+                    # No command appends (nor updates a projection) until the rebuild ends;
+                    # SQLite's write lock, taken by ``_begin``, does the same there.
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
                 for projection in reversed(self.projections):
                     projection.clear(conn)
                 position = 0
