@@ -112,6 +112,9 @@ class BillingRoutes:
             200: {description: accepted (a repeated notification changes nothing)}
             400: {description: "bad or stale signature: nothing credited", content: {application/json: {schema: Error}}}
         """
+        # Unauthenticated: refuse a declared large body before reading it into memory.
+        if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+            raise ValidationFailed("The notification is too large.", fields={"body": ["At most 256 KiB."]})
         raw = request.get_data(cache=True)
         if len(raw) > MAX_WEBHOOK_BYTES:
             raise ValidationFailed("The notification is too large.", fields={"body": ["At most 256 KiB."]})

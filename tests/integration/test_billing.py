@@ -2,9 +2,12 @@
 and gateway on a real broker, and the payments sandbox as a separate process that creates
 payments in each provider's API shape and sends their signed notifications to the gateway."""
 
+import json
+import socket
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -177,6 +180,25 @@ def test_a_notification_with_a_bad_signature_is_a_400_and_credits_nothing(billin
                                     "X-Bank-Timestamp": "1"})
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "invalid_signature"
+    assert billing.balance() == "0.00"
+
+
+def test_a_notification_declaring_a_huge_body_is_refused_before_it_is_read(billing):
+    """The webhook route has no session: a body announced larger than 256 KiB is a 400 at
+    once, without the gateway waiting for (or holding) its bytes."""
+    api = urlsplit(billing.api)
+    with socket.create_connection((api.hostname, api.port), timeout=5) as conn:
+        conn.sendall(f"POST {api.path}/billing/webhooks/stripe HTTP/1.1\r\nHost: panel\r\n".encode()
+                     + b"Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{")
+        reply = conn.makefile("rb")
+        status_line = reply.readline()
+        headers = {}
+        while (line := reply.readline().strip()):
+            name, _, value = line.decode().partition(":")
+            headers[name.lower()] = value.strip()
+        body = json.loads(reply.read(int(headers["content-length"])))
+    assert status_line.split()[1] == b"400"
+    assert body["error"]["fields"] == {"body": ["At most 256 KiB."]}
     assert billing.balance() == "0.00"
 
 
