@@ -71,7 +71,8 @@ DESCRIPTIONS = {
     "MAIL_FROM": "Sender address of e-mails.",
     "ADAPTER_TIMEOUT_SECONDS": "Time limit of one call to an SMS, voice or mail provider. A login that finds the primary SMS provider hanging tries the secondary after it, all inside the gateway's `RPC_TIMEOUT_SECONDS`: keep twice this value well under that.",
     # -- inventory --------------------------------------------------------------------------
-    "BMC_USERNAME": "Redfish user on the servers' BMCs.",
+    "BMC_USERNAME": "Redfish user on the servers' BMCs. Required (see `DEV_CREDENTIALS`): unset, every BMC call fails and the service says so at start.",
+    "BMC_LIVE_READ_SECONDS": "A server page's live power read from the BMC gives up after this long and shows the last known state (keep it well under the gateway's `RPC_TIMEOUT_SECONDS`).",
     "BMC_PASSWORD": "Redfish password on the servers' BMCs.",
     "BMC_TIMEOUT_SECONDS": "Time limit of one Redfish request.",
     "BMC_POWER_WAIT_SECONDS": "How long a power action waits for the server to reach the new state before the operation fails.",

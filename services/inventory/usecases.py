@@ -7,6 +7,7 @@ the operation's work, never inside a database transaction.
 
 import time
 
+import eventlet
 import sqlalchemy as sa
 
 from common import context
@@ -33,6 +34,8 @@ from services.inventory.projections import (
 )
 
 POWER_CACHE_SECONDS = 10
+# A page's live power read gives up after this long (well inside the gateway's 5 s RPC limit).
+LIVE_READ_SECONDS = 2
 
 
 def list_item(row):
@@ -53,6 +56,7 @@ class InventoryUseCases:
         self.observe = observe
         self.image_base_url = config.get("OS_IMAGE_BASE_URL", "http://images.panel.local/os")
         self.power_wait_seconds = float(config.get("BMC_POWER_WAIT_SECONDS", 60))
+        self.live_read_seconds = float(config.get("BMC_LIVE_READ_SECONDS") or LIVE_READ_SECONDS)
         self._power_cache = {}  # server_id -> (power, fetched_at)
 
     # -- reading ---------------------------------------------------------------------------
@@ -101,13 +105,18 @@ class InventoryUseCases:
 
     def _live_power(self, row):
         """The BMC's power state, cached a few seconds; the last known one when the BMC
-        does not answer."""
+        does not answer within ``BMC_LIVE_READ_SECONDS`` (a page waits for it: one slow BMC
+        must not turn the server's page into a 503 at the gateway's RPC time limit)."""
         cached = self._power_cache.get(row["server_id"])
         if cached and time.monotonic() - cached[1] < POWER_CACHE_SECONDS:
             return cached[0], "bmc"
-        try:
-            power = bmc_for(row["bmc"], self.config, self.observe).power_state()
-        except BmcError:
+        power = None
+        with eventlet.Timeout(self.live_read_seconds, False):
+            try:
+                power = bmc_for(row["bmc"], self.config, self.observe).power_state()
+            except BmcError:
+                pass  # unreachable, refused, or no credentials: the last known state
+        if power is None:
             return row["power"], "last_known"
         self._power_cache[row["server_id"]] = (power, time.monotonic())
         return power, "bmc"
@@ -157,8 +166,8 @@ class InventoryUseCases:
         return list_item(self._row(server.server_id, user_id))
 
     def _deliver(self, binding, os):
-        client = bmc_for(binding, self.config, self.observe)
         try:
+            client = bmc_for(binding, self.config, self.observe)
             client.reinstall(f"{self.image_base_url}/{domain.OS_IMAGES[os][1]}")
             client.wait_for_power("on", self.power_wait_seconds)
         except BmcUnavailable as error:
@@ -222,8 +231,8 @@ class InventoryUseCases:
     def _work(self, view):
         server = self._load(view["target"])
         action, os = view["params"]["action"], view["params"].get("os")
-        bmc = bmc_for(server.bmc, self.config, self.observe)
         try:
+            bmc = bmc_for(server.bmc, self.config, self.observe)
             if action == "power_on":
                 bmc.power_on()
                 bmc.wait_for_power("on", self.power_wait_seconds)

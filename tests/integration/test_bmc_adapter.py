@@ -317,10 +317,13 @@ def test_bmc_for_builds_the_adapter_from_a_binding_and_config(bmc, servers):  # 
     emulator_reports(bmc, system, "Off")
     assert calls.outcomes == ["ok", "ok"]
 
-    defaults = bmc_for(bmc.binding(system), {})
-    assert defaults.timeout == 10.0
+    with pytest.raises(BmcError) as unset:  # no credentials and no DEV_CREDENTIALS
+        bmc_for(bmc.binding(system), {})
+    assert str(unset.value) == "The server's management controller has no credentials configured."
+    dev = bmc_for(bmc.binding(system), {"DEV_CREDENTIALS": True})
+    assert dev.timeout == 10.0
     with pytest.raises(BmcError) as raised:  # the dev credentials are not the test stand-in's
-        defaults.power_state()
+        dev.power_state()
     assert "refused the credentials" in str(raised.value)
 
     for binding in ({"endpoint": bmc.endpoint}, {"system_id": system["uuid"]}, None):

@@ -213,6 +213,17 @@ def test_server_details_with_live_power_and_hardware(panel, fleet):
     assert detail["recent_operations"] == []
 
 
+def test_a_silent_bmc_shows_the_last_known_power_instead_of_failing_the_page(panel, start_service):
+    """Its requests time out only after BMC_TIMEOUT_SECONDS each (5 here; 10 deployed): the
+    page must not wait for them past the gateway's RPC limit (5 s) and answer 503."""
+    panel.inventory_container.stop()
+    start_service(InventoryService, **dict(panel.inventory_config, BMC_TIMEOUT_SECONDS=5))
+    server = panel.provision("ann", silent=True)
+    answer = panel.get(f"/servers/{server['id']}", "ann")
+    assert answer.status_code == 200
+    assert answer.json()["power_source"] == "last_known" and answer.json()["power"] == "on"
+
+
 def test_another_customers_server_is_not_found(panel, fleet):
     theirs = fleet["bob"][0]["id"]
     for answer in (panel.get(f"/servers/{theirs}", "ann"), panel.patch(f"/servers/{theirs}", "ann", {"tag": "x"}),
