@@ -3,7 +3,9 @@
 - ``Account`` (``account-<user id>``): credited and debited amounts; the balance is their
   sum. A charge is idempotent on its reference and never takes the balance below zero.
 - ``TopUp`` (``topup-<id>``): requested with a payment method, then succeeded (credited
-  once) or failed, as the provider's signed notification says.
+  once) or failed, as the provider's signed notification says. A notice from another
+  provider, in another currency or naming another top-up settles nothing: it is recorded
+  (``payment_mismatch``) for support.
 - ``Invoice`` (``invoice-<id>``): a month of a server, issued when its paid period ends;
   paid from the balance when it suffices, otherwise overdue until a top-up covers it.
 - ``Subscription`` (``subscription-<server id>``): what billing knows of a server (owner,
@@ -109,10 +111,13 @@ class TopUp(Aggregate):
     provider_payment_id: str = None
     operation_id: str = None
     status: str = "pending"
+    currency: str = CURRENCY
+    refused_notices: set = field(default_factory=set)
 
     def _on_topup_requested(self, data):
         self.user_id, self.amount, self.method = data["user_id"], data["amount"], data["method"]
         self.provider_payment_id, self.operation_id = data["provider_payment_id"], data["operation_id"]
+        self.currency = data.get("currency", CURRENCY)  # older top-ups were all asked in CURRENCY
 
     def _on_topup_succeeded(self, data):
         self.status = "succeeded"
@@ -123,11 +128,15 @@ class TopUp(Aggregate):
     def _on_late_payment_credited(self, data):
         self.status = "succeeded"  # (topup_succeeded, in the same transaction, said so already)
 
+    def _on_payment_mismatch(self, data):
+        self.refused_notices.add(_notice_key(data["notice"]))
+
     @staticmethod
     def request(topup_id, user_id, amount, method, payment, operation_id, idempotency_key):
         return [NewEvent("topup_requested", {
-            "topup_id": topup_id, "user_id": user_id, "amount": str(money(amount)), "method": method,
-            "provider_payment_id": payment["provider_payment_id"], "redirect_url": payment.get("redirect_url"),
+            "topup_id": topup_id, "user_id": user_id, "amount": str(money(amount)), "currency": CURRENCY,
+            "method": method, "provider_payment_id": payment["provider_payment_id"],
+            "redirect_url": payment.get("redirect_url"),
             "instructions": payment.get("instructions"), "operation_id": operation_id,
             "idempotency_key": idempotency_key,
         })]
@@ -136,6 +145,32 @@ class TopUp(Aggregate):
         """No verdict arrived in time: the top-up fails (``reason`` expired). A payment
         that still arrives later is credited all the same (``settle``)."""
         return [NewEvent("topup_failed", {"reason": "expired"})] if self.status == "pending" else []
+
+    def mismatches(self, provider, currency, reference):
+        """Why a verified notice may not settle this top-up; [] when it may. ``provider``:
+        it comes from another provider than the top-up's method (its payment id only
+        happens to be ours); ``currency``: its amount is in another currency than the
+        top-up's, so crediting that number would credit the wrong sum; ``reference``: it
+        names another top-up (a notice without a reference is matched by its payment id)."""
+        reasons = []
+        if provider != self.method:
+            reasons.append("provider")
+        if (currency or "").upper() != self.currency:
+            reasons.append("currency")
+        if reference is not None and reference != self.topup_id:
+            reasons.append("reference")
+        return reasons
+
+    def refuse(self, reasons, notice):
+        """Record a notice that may not settle this top-up (``payment_mismatch``: what it
+        said, what was expected, why): once per distinct notice, whatever the top-up's
+        status, which it leaves as it is. ``notice``: provider, provider_payment_id,
+        status, amount, currency and reference, as the provider reported them."""
+        if _notice_key(notice) in self.refused_notices:
+            return []
+        return [NewEvent("payment_mismatch", {
+            "topup_id": self.topup_id, "user_id": self.user_id, "reasons": list(reasons), "notice": dict(notice),
+            "expected": {"method": self.method, "currency": self.currency, "reference": self.topup_id}})]
 
     def settle(self, succeeded, paid_amount):
         """The provider's verdict. Success credits once, whenever and however often it
@@ -147,6 +182,11 @@ class TopUp(Aggregate):
         if self.status == "failed":
             return []
         return [NewEvent("topup_failed", {})]
+
+
+def _notice_key(notice):
+    """What tells one provider notice from another (a redelivery has the same key)."""
+    return tuple(sorted((key, str(value)) for key, value in notice.items()))
 
 
 def late_payment_credited(topup, paid_amount, now):

@@ -64,7 +64,8 @@ class BillingService(PanelService):
 
     @rpc
     def run_billing(self):
-        """Issue due renewal invoices now (the timer does it every minute)."""
+        """Resume unsettled invoices and issue due renewal invoices now (the timer does it
+        every minute); how many were issued."""
         return self.billing.run_billing()
 
     @rpc
@@ -74,8 +75,8 @@ class BillingService(PanelService):
 
     @timer(interval=60)
     def renewal_timer(self):
-        self.billing.run_billing()
-        self.billing.expire_topups()
+        """Renewals (resuming any a failure left unsettled), then unpaid top-ups."""
+        self.billing.run_timer_jobs()
 
     @reliable_event_handler("inventory", "server_provisioned")
     def on_server_provisioned(self, payload):

@@ -7,6 +7,7 @@ shows it running and then its result. Provider calls never happen inside a trans
 """
 
 import base64
+import dataclasses
 import logging
 from datetime import timedelta
 
@@ -160,16 +161,21 @@ class BillingUseCases:
         if row is None:
             log.warning("payment notification for an unknown payment", extra={"provider": provider})
             return {"result": "unknown_payment"}
-        return {"result": retrying(lambda: self._settle(row["topup_id"], notice))}
+        return retrying(lambda: self._settle(row["topup_id"], notice))
 
     def _settle(self, topup_id, notice):
         """Record the provider's verdict: the top-up's events, the credit and the operation's
-        outcome commit together, or not at all (a concurrent delivery: look again)."""
+        outcome commit together, or not at all (a concurrent delivery: look again). Paying
+        invoices from the credit follows; should it fail, the notice is still answered as
+        credited (it was) and the next billing run pays them (``resume_unsettled_invoices``)."""
         topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
+        reasons = topup.mismatches(notice.provider, notice.currency, notice.reference)
+        if reasons:
+            return self._refuse(topup, notice, reasons)
         succeeded = notice.status == "succeeded"
         events = topup.settle(succeeded, notice.amount)
         if not events:
-            return "duplicate"
+            return {"result": "duplicate"}
         if succeeded and topup.status == "failed":
             # Its operation already ended (expired, or a failure notice came first): the
             # action log still hears of the money.
@@ -185,8 +191,27 @@ class BillingUseCases:
                 detail = "The payment did not go through."
             self.operations.conclude(tx, topup.operation_id, succeeded, detail, {"amount": notice.amount})
         if succeeded:
-            self.pay_open_invoices(topup.user_id)
-        return "credited" if succeeded else "failed"
+            try:
+                self.pay_open_invoices(topup.user_id)
+            except Exception:
+                log.exception("paying invoices after a credit failed; the next billing run pays them",
+                              extra={"topup_id": topup_id})
+        return {"result": "credited" if succeeded else "failed"}
+
+    def _refuse(self, topup, notice, reasons):
+        """A verified notice that does not match its top-up (``TopUp.mismatches``) credits
+        nothing and is recorded once (``payment_mismatch`` on the top-up's stream: what
+        support reconciles from — a refund, or a credit after conversion). It is answered
+        ``refused`` with 2xx, not an error: it is authentic and the same every time it is
+        sent, so a provider's retries could never succeed — they would only go on for days
+        and end with the provider disabling the endpoint for every payment. The top-up stays
+        as it was, so the matching payment still settles it."""
+        events = topup.refuse(reasons, dataclasses.asdict(notice))
+        if events:
+            self.store.append(f"topup-{topup.topup_id}", topup.version, events)
+        log.warning("payment notification refused: it does not match its top-up",
+                    extra={"provider": notice.provider, "topup_id": topup.topup_id, "reasons": reasons})
+        return {"result": "refused", "reasons": reasons}
 
     def expire_topups(self):
         """Fail the top-ups still waiting for their payment ``TOPUP_EXPIRY_HOURS`` after
@@ -194,7 +219,13 @@ class BillingUseCases:
         cutoff = (self.clock.now() - self.topup_expiry).isoformat()
         stale = self._all(sa.select(topups.c.topup_id).where(topups.c.status == "pending",
                                                              topups.c.created_at < cutoff))
-        return sum(1 for row in stale if retrying(lambda: self._expire(row["topup_id"])))
+        expired = 0
+        for row in stale:
+            try:
+                expired += retrying(lambda: self._expire(row["topup_id"]))
+            except Exception:
+                log.exception("expiring a top-up failed; the next run retries", extra={"topup_id": row["topup_id"]})
+        return expired
 
     def _expire(self, topup_id):
         topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
@@ -243,19 +274,58 @@ class BillingUseCases:
             server = envelope["data"]
             tx.append(f"subscription-{server['server_id']}", 0, domain.Subscription.subscribe(server))
 
+    def run_timer_jobs(self):
+        """What the billing timer does every minute: renewals, then unpaid top-ups. A job that
+        fails is logged and does not keep the other from running."""
+        for job in (self.run_billing, self.expire_topups):
+            try:
+                job()
+            except Exception:
+                log.exception("a billing timer job failed; the next run retries", extra={"job": job.__name__})
+
     def run_billing(self):
-        """Issue the renewal invoices that are due and pay each from the balance when it
-        suffices; the others become overdue. Returns how many were issued."""
+        """Resume the invoices earlier runs left unsettled, then issue the renewal invoices
+        that are due and pay each from the balance when it suffices; the others become
+        overdue. A renewal that fails is logged and skipped (the next run resumes it).
+        Returns how many were issued."""
+        self.resume_unsettled_invoices()
         today = self.clock.now().date()
         due = self._all(sa.select(subscriptions.c.server_id).where(
             subscriptions.c.paid_until <= today.isoformat(), subscriptions.c.open_invoice.is_(None)))
         issued = 0
         for row in due:
-            invoice_id = retrying(lambda: self._issue(row["server_id"], today))
+            try:
+                invoice_id = retrying(lambda: self._issue(row["server_id"], today))
+            except Exception:
+                log.exception("issuing a renewal invoice failed; the next run retries",
+                              extra={"server_id": row["server_id"]})
+                continue
             if invoice_id:
                 issued += 1
-                self._pay_or_overdue(invoice_id)
+                self._settle_invoice(invoice_id)
         return issued
+
+    def resume_unsettled_invoices(self):
+        """Finish what a failure after a commit left undone: invoices still ``open`` (issued,
+        but their payment step never ran) and overdue invoices the owner's balance now
+        covers (a credit whose payment of them failed). Each owner's invoices go through
+        ``pay_open_invoices``. Safe on N replicas at once, and with the replica that issued
+        an invoice paying it right now: every step appends at the version it read, so a
+        second attempt fails, reads again and finds the invoice settled."""
+        def amount(column):
+            return sa.cast(column, sa.Numeric(14, 2))
+
+        unsettled = sa.or_(invoices.c.status == "open", sa.and_(
+            invoices.c.status == "overdue", amount(accounts.c.balance) >= amount(invoices.c.amount)))
+        owners = self._all(sa.select(invoices.c.user_id).distinct()
+                           .select_from(invoices.outerjoin(accounts, accounts.c.user_id == invoices.c.user_id))
+                           .where(unsettled).order_by(invoices.c.user_id))
+        for row in owners:
+            try:
+                self.pay_open_invoices(row["user_id"])
+            except Exception:
+                log.exception("resuming a customer's invoices failed; the next run retries",
+                              extra={"user_id": row["user_id"]})
 
     def _issue(self, server_id, today):
         subscription = domain.Subscription.replay(server_id, self.store.load_stream(f"subscription-{server_id}"))
@@ -272,15 +342,19 @@ class BillingUseCases:
                                                                        today))
         return invoice_id
 
-    def _pay_or_overdue(self, invoice_id):
+    def _pay_or_overdue(self, invoice_id, may_pay=True):
+        """Pay the invoice from its owner's balance when ``may_pay`` and the balance covers
+        it; otherwise an open one becomes overdue (``invoice_overdue``, once). True when paid."""
         def attempt():
             invoice = domain.Invoice.replay(invoice_id, self.store.load_stream(f"invoice-{invoice_id}"))
             if invoice.status == "paid":
                 return True
             account = domain.Account.replay(invoice.user_id, self.store.load_stream(f"account-{invoice.user_id}"))
             try:
-                debit = account.charge(invoice.amount, "invoice", invoice_id)
+                debit = account.charge(invoice.amount, "invoice", invoice_id) if may_pay else None
             except Conflict:
+                debit = None
+            if debit is None:
                 events = invoice.mark_overdue()
                 if events:
                     self.store.append(f"invoice-{invoice_id}", invoice.version, events)
@@ -295,10 +369,22 @@ class BillingUseCases:
 
         return retrying(attempt)
 
+    def _settle_invoice(self, invoice_id, may_pay=True):
+        """``_pay_or_overdue``, but a failure is logged and counts as not paid: the next
+        billing run resumes the invoice (``resume_unsettled_invoices``)."""
+        try:
+            return self._pay_or_overdue(invoice_id, may_pay)
+        except Exception:
+            log.exception("settling an invoice failed; the next billing run resumes it",
+                          extra={"invoice_id": invoice_id})
+            return False
+
     def pay_open_invoices(self, user_id):
-        """After a credit: pay unpaid invoices, oldest first, while the balance covers them."""
+        """After a credit, and when resuming: pay the customer's unpaid invoices, oldest
+        first, while the balance covers them; from the first it does not cover (or that
+        fails), the open ones only become overdue."""
         rows = self._all(sa.select(invoices.c.invoice_id).where(
             invoices.c.user_id == user_id, invoices.c.status.in_(["open", "overdue"])).order_by(invoices.c.number))
+        may_pay = True
         for row in rows:
-            if not self._pay_or_overdue(row["invoice_id"]):
-                break
+            may_pay = self._settle_invoice(row["invoice_id"], may_pay) and may_pay
