@@ -46,7 +46,7 @@ DESCRIPTIONS = {
     "SESSION_IDLE_SECONDS": "A session unused this long expires.",
     "SESSION_ABSOLUTE_SECONDS": "A session expires this long after login, used or not.",
     "SESSION_COOKIE_SECURE": "Mark the session cookie Secure (HTTPS only); turn off only for plain-HTTP development.",
-    "TRUST_X_FORWARDED_FOR": "Take the client address from `X-Forwarded-For` (only behind a proxy that sets it); used by login throttling.",
+    "TRUST_X_FORWARDED_FOR": "How many proxies in front of the gateway append to `X-Forwarded-For` (false: none, true: one, or a number): the client address is the entry the outermost one appended, counted from the right (entries further left are the client's own claims). Used by login throttling.",
     "ACCESS_LOG": "One JSON log line per HTTP request (logger `gateway.access`: method, path without the query string, status, duration, request id, client address). Off by default.",
     "LIVE_HEARTBEAT_SECONDS": "How often a live notification stream sends a heartbeat comment and checks that its session still lives; a stream whose session ended on another gateway, or expired, ends within this time (logging out on the same gateway ends it at once).",
     "READY_SERVICES": "Services `/readyz` asks for `health` (a YAML list; default every service).",

@@ -108,23 +108,34 @@ def token_of(request):
     return request.cookies.get(COOKIE_NAME)
 
 
-def client_ip_of(request, trust_forwarded_for=False):
-    if trust_forwarded_for and request.headers.get("X-Forwarded-For"):
-        return request.headers["X-Forwarded-For"].split(",")[0].strip()[:64]
+def trusted_proxy_count(setting):
+    """``TRUST_X_FORWARDED_FOR``: false (no proxy in front), true (one) or a number of proxies."""
+    if isinstance(setting, str):
+        setting = {"true": 1, "false": 0, "": 0}.get(setting.strip().lower(), setting)
+    return max(0, int(setting or 0))
+
+
+def client_ip_of(request, trusted_proxies=0):
+    """The client's address. Behind ``trusted_proxies`` proxies it is the entry the
+    outermost of them appended to X-Forwarded-For, counted from the right: entries further
+    left come from the client and prove nothing."""
+    entries = [entry.strip() for entry in request.headers.get("X-Forwarded-For", "").split(",") if entry.strip()]
+    if trusted_proxies and len(entries) >= trusted_proxies:
+        return entries[-trusted_proxies][:64]
     return request.remote_addr
 
 
 class RequestSessions:
     """Session operations for one request's worker."""
 
-    def __init__(self, store, worker_ctx, secure_cookie, trust_forwarded_for):
+    def __init__(self, store, worker_ctx, secure_cookie, trusted_proxies):
         self.store = store
         self.worker_ctx = worker_ctx
         self.secure_cookie = secure_cookie
-        self.trust_forwarded_for = trust_forwarded_for
+        self.trusted_proxies = trusted_proxies
 
     def client_ip(self, request):
-        return client_ip_of(request, self.trust_forwarded_for)
+        return client_ip_of(request, self.trusted_proxies)
 
     def authenticate(self, request):
         """The request's session, or ``Unauthenticated`` (401). From here on, every RPC of
@@ -171,10 +182,10 @@ class Sessions(DependencyProvider):
             absolute_seconds=int(config.get("SESSION_ABSOLUTE_SECONDS", 43200)),
         )
         self.secure_cookie = bool(config.get("SESSION_COOKIE_SECURE", True))
-        self.trust_forwarded_for = bool(config.get("TRUST_X_FORWARDED_FOR", False))
+        self.trusted_proxies = trusted_proxy_count(config.get("TRUST_X_FORWARDED_FOR", False))
 
     def stop(self):
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx):
-        return RequestSessions(self.store, worker_ctx, self.secure_cookie, self.trust_forwarded_for)
+        return RequestSessions(self.store, worker_ctx, self.secure_cookie, self.trusted_proxies)
