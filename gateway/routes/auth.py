@@ -56,6 +56,7 @@ class AuthRoutes:
           responses:
             200: {content: {application/json: {schema: SessionStarted}}}
             401: {description: "invalid_code (wrong, used, expired, or too many guesses)", content: {application/json: {schema: Error}}}
+            429: {description: "rate_limited, with Retry-After: too many wrong codes for this account", content: {application/json: {schema: Error}}}
         """
         body = load_json(request, VerifySchema())
         session_id = context.new_id()
@@ -74,7 +75,7 @@ class AuthRoutes:
           responses:
             202: {content: {application/json: {schema: Resent}}}
             401: {description: invalid_code (unknown or finished challenge), content: {application/json: {schema: Error}}}
-            429: {description: too many codes sent for this challenge, content: {application/json: {schema: Error}}}
+            429: {description: "too many codes sent for this challenge, or too many wrong codes for this account", content: {application/json: {schema: Error}}}
         """
         body = load_json(request, ResendSchema())
         return 202, self.cluster.auth.resend_code(body["challenge_id"], body["channel"], body.get("language"))

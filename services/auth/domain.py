@@ -7,12 +7,13 @@ only as keyed hashes (``secret_hash``), TOTP secrets not at all (derived from th
 key and an enrolment id).
 
 Streams: ``user-<id>`` (User), ``challenge-<id>`` (Challenge), ``throttle-<key>``
-(Throttle, one per account name and one per client address), ``logins-<user id>``
-(login/logout facts, appended at any version).
+(Throttle, one per account name, per client address and per user's second factor),
+``logins-<user id>`` (login/logout facts, appended at any version).
 """
 
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ MAX_LIVE_RESET_LINKS = 3  # unused, unexpired reset links per account: no mailbo
 RECOVERY_CODE_COUNT = 10
 THROTTLE_FREE_FAILURES = 4  # the 5th consecutive failure starts the delays
 THROTTLE_MAX_DELAY = timedelta(minutes=15)
-THROTTLE_HARD_LOCK_AT = 100  # consecutive failures: locked until support unlocks
+ADDRESS_LOCK_AT = 100  # consecutive failures from one address: locked until support unlocks
+SECOND_FACTOR_LOCK_AT = 20  # wrong codes in a row: locked until a password reset or support
+THROTTLE_LOCK_RETRY_AFTER = 3600  # the Retry-After of a locked key
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -97,6 +100,15 @@ def check_password_policy(password, username):
     return problems
 
 
+def matching_totp_step(codes_by_step, code, after_step=0):
+    """The step (later than ``after_step``) whose expected code, in ``codes_by_step``
+    (step -> code), is ``code``; None when none is. Constant-time comparisons."""
+    for step, expected in codes_by_step.items():
+        if hmac.compare_digest(expected.encode(), str(code).encode()) and step > after_step:
+            return step
+    return None
+
+
 def iso(moment):
     return moment.isoformat()
 
@@ -138,6 +150,7 @@ class User(Aggregate):
     recovery_hashes: list = field(default_factory=list)
     used_recovery: set = field(default_factory=set)
     resets: dict = field(default_factory=dict)  # reset_id -> {token_hash, expires_at, used}
+    password_reset_at: datetime = None  # challenges issued before it are over
 
     # folding
     def _on_user_registered(self, data):
@@ -148,6 +161,11 @@ class User(Aggregate):
         self.password_hash = data["password_hash"]
         if data.get("reset_id"):
             self.resets[data["reset_id"]]["used"] = True
+        if data.get("reason") == "reset":
+            # A reset spends every link still out there and ends the challenges begun before it.
+            for reset in self.resets.values():
+                reset["used"] = True
+            self.password_reset_at = parse(data.get("at")) or self.password_reset_at
 
     def _on_phone_changed(self, data):
         self.phone = data["phone"]
@@ -172,7 +190,7 @@ class User(Aggregate):
         self.used_recovery.add(data["index"])
 
     def _on_totp_code_used(self, data):
-        self.last_totp_step = data["step"]
+        self.last_totp_step = max(self.last_totp_step, data["step"])
 
     # commands
     @staticmethod
@@ -209,24 +227,31 @@ class User(Aggregate):
                 or parse(reset["expires_at"]) <= now):
             raise invalid_reset_token()
         return [NewEvent("password_changed", {"reason": "reset", "reset_id": reset_id,
-                                              "password_hash": new_password_hash})]
+                                              "password_hash": new_password_hash, "at": iso(now)})]
 
     def start_totp_enrolment(self, enrolment_id):
         return [NewEvent("totp_enrolment_started", {"enrolment_id": enrolment_id})]
 
-    def confirm_totp(self, enrolment_id, code_ok, recovery_code_hashes):
+    def confirm_totp(self, enrolment_id, code_step, recovery_code_hashes):
+        """Enrol the authenticator whose code matched at TOTP step ``code_step`` (None: no
+        match); that code is spent, so it cannot open a login too."""
         if self.pending_totp != enrolment_id:
             raise Conflict("Start the enrolment first.")
-        if not code_ok:
+        if code_step is None:
             raise invalid_code()
         return [NewEvent("totp_enrolled", {"enrolment_id": enrolment_id,
-                                           "recovery_code_hashes": recovery_code_hashes})]
+                                           "recovery_code_hashes": recovery_code_hashes}),
+                NewEvent("totp_code_used", {"step": code_step})]
 
     def use_recovery_code(self, code_hash):
         for index, known in enumerate(self.recovery_hashes):
             if index not in self.used_recovery and hmac.compare_digest(known, code_hash):
                 return [NewEvent("recovery_code_used", {"index": index})]
         raise invalid_code()
+
+    def unspent_totp_step(self, codes_by_step, code):
+        """The step of ``code`` if no code of that step or a later one was spent yet."""
+        return matching_totp_step(codes_by_step, code, after_step=self.last_totp_step)
 
     def view(self):
         return {"id": self.user_id, "username": self.username, "phone_masked": mask_phone(self.phone),
@@ -271,8 +296,12 @@ class Challenge(Aggregate):
         return [NewEvent("challenge_issued", {"challenge_id": challenge_id, "user_id": user_id,
                                               "issued_at": iso(now)})]
 
-    def require_open(self, now):
+    def require_open(self, now, password_reset_at=None):
+        """Raise ``invalid_code`` unless the challenge can still be answered: issued, not
+        passed or dead, not too old, and not begun before the user's last password reset."""
         if self.version == 0 or self.status != "open" or now >= self.issued_at + CHALLENGE_LIFETIME:
+            raise invalid_code()
+        if password_reset_at is not None and self.issued_at <= password_reset_at:
             raise invalid_code()
 
     def check_can_send(self, now):
@@ -312,47 +341,165 @@ class Challenge(Aggregate):
 
 # -- throttling ---------------------------------------------------------------------------
 
-def throttle_delay(failures, base_seconds):
-    """The wait imposed after ``failures`` consecutive failures (0 before the 5th)."""
-    if failures <= THROTTLE_FREE_FAILURES:
+@dataclass(frozen=True)
+class ThrottleRule:
+    """How one kind of key is throttled: ``free_failures`` consecutive failures, then
+    delays doubling up to ``THROTTLE_MAX_DELAY``; at ``lock_at`` failures the key is locked
+    until it is cleared (``None``: never locked, delays only)."""
+
+    free_failures: int
+    lock_at: int = None
+    waiting_message: str = "Too many failed logins; wait before trying again."
+    locked_message: str = ""
+
+
+THROTTLE_RULES = {
+    # Anyone can fail logins for any account name: delays only, so nobody can lock a
+    # customer out; a completed second factor or password reset clears it.
+    "account": ThrottleRule(free_failures=THROTTLE_FREE_FAILURES),
+    "address": ThrottleRule(
+        free_failures=THROTTLE_FREE_FAILURES, lock_at=ADDRESS_LOCK_AT,
+        locked_message="Too many failed logins from this address. Contact support to unlock it."),
+    # Only someone who has the password gets this far, and codes are short: it locks.
+    "second-factor": ThrottleRule(
+        free_failures=THROTTLE_FREE_FAILURES, lock_at=SECOND_FACTOR_LOCK_AT,
+        waiting_message="Too many wrong codes; wait before trying again.",
+        locked_message="Too many wrong codes: two-factor login is locked. "
+                       "Reset your password or contact support."),
+}
+
+
+def account_key(username):
+    return f"account:{normalize_username(username)[:200]}"
+
+
+def address_key(client_ip):
+    return f"address:{client_ip}"
+
+
+def second_factor_key(user_id):
+    return f"second-factor:{user_id}"
+
+
+def throttle_rule(key):
+    return THROTTLE_RULES[key.split(":", 1)[0]]
+
+
+def throttle_delay(failures, base_seconds, free_failures=THROTTLE_FREE_FAILURES):
+    """The wait imposed after ``failures`` consecutive failures (0 up to ``free_failures``)."""
+    if failures <= free_failures:
         return timedelta(0)
-    exponent = min(failures - THROTTLE_FREE_FAILURES - 1, 32)  # capped long before overflow
-    seconds = base_seconds * 2 ** exponent
-    return min(timedelta(seconds=min(seconds, THROTTLE_MAX_DELAY.total_seconds())), THROTTLE_MAX_DELAY)
+    exponent = min(failures - free_failures - 1, 32)  # capped long before overflow
+    seconds = min(base_seconds * 2 ** exponent, THROTTLE_MAX_DELAY.total_seconds())
+    return timedelta(seconds=seconds)
 
 
 @dataclass
 class Throttle(Aggregate):
-    """Consecutive login failures of one key (an account name or a client address)."""
+    """Consecutive failures of one key (an account name, a client address, or a user's
+    second factor). An attempt is counted before it is checked and forgiven when it
+    succeeds, so concurrent attempts cannot all slip through one check.
+
+    The state is two numbers (``failures``, ``last_failure_at``), so the auth service reads
+    it from its ``throttles`` read model on every attempt instead of replaying a stream that
+    grows with every login (``from_row``). Forgiving an attempt takes back its count and,
+    unless another attempt was counted after it, puts back the failure time it replaced:
+    an honest success neither counts nor restarts the wait."""
 
     key: str
     version: int = 0
     failures: int = 0
     last_failure_at: datetime = None
 
+    @classmethod
+    def from_row(cls, key, row):
+        """The throttle as the read model has it (``row``: failures, last_failure_at,
+        version; None for a key never counted)."""
+        if row is None:
+            return cls(key)
+        return cls(key, version=row["version"], failures=row["failures"],
+                   last_failure_at=parse(row["last_failure_at"]))
+
+    def _on_login_attempt_counted(self, data):
+        self.failures, self.last_failure_at = self.failures + 1, parse(data["at"])
+
+    def _on_login_attempt_forgiven(self, data):
+        self.failures = max(0, self.failures - 1)
+        self.last_failure_at = parse(data["last_failure_at"]) if self.failures else None
+
+    def _on_login_failures_cleared(self, data):
+        self.failures, self.last_failure_at = 0, None
+
+    # Streams written before attempts were counted up front.
     def _on_login_failed(self, data):
         self.failures, self.last_failure_at = data["consecutive_failures"], parse(data["at"])
 
-    def _on_login_succeeded(self, data):
-        self.failures, self.last_failure_at = 0, None
-
-    _on_login_unlocked = _on_login_succeeded
+    _on_login_succeeded = _on_login_unlocked = _on_login_failures_cleared
 
     def retry_after(self, now, base_seconds):
-        """Seconds to wait before the next attempt is even checked (0: go ahead);
-        ``None`` when the key is locked until support unlocks it."""
-        if self.failures >= THROTTLE_HARD_LOCK_AT:
+        """Seconds to wait before the next attempt (0: go ahead); ``None`` while locked."""
+        rule = throttle_rule(self.key)
+        if rule.lock_at is not None and self.failures >= rule.lock_at:
             return None
-        if self.last_failure_at is None:
+        if not self.failures or self.last_failure_at is None:
             return 0
-        remaining = self.last_failure_at + throttle_delay(self.failures, base_seconds) - now
-        return max(0, int(remaining.total_seconds() + 0.999))
+        remaining = self.last_failure_at + throttle_delay(self.failures, base_seconds, rule.free_failures) - now
+        return max(0, math.ceil(remaining.total_seconds()))
 
-    def fail(self, now):
-        return [NewEvent("login_failed", {"key": self.key, "consecutive_failures": self.failures + 1, "at": iso(now)})]
+    def count(self, attempt_id, now):
+        """Count an attempt before it is checked. Its ``Attempt`` (what ``forgive`` needs)
+        is ``attempt_of(throttle, attempt_id, now)``, taken before these events apply."""
+        return [NewEvent("login_attempt_counted", {"key": self.key, "attempt_id": attempt_id, "at": iso(now)})]
 
-    def succeed(self, now):
-        return [NewEvent("login_succeeded", {"key": self.key, "at": iso(now)})] if self.failures else []
+    def forgive(self, attempt, now):
+        """Take back a counted ``attempt`` that succeeded: one failure fewer, and the
+        failure time it replaced back unless a later attempt was counted since. Nothing
+        when a clear left nothing counted."""
+        if not self.failures:
+            return []
+        counted_since = self.last_failure_at is not None and self.last_failure_at > attempt.at
+        restored = self.last_failure_at if counted_since else attempt.replaced_failure_at
+        return [NewEvent("login_attempt_forgiven", {
+            "key": self.key, "attempt_id": attempt.attempt_id, "at": iso(now),
+            "last_failure_at": iso(restored) if restored else None})]
 
-    def unlock(self, now):
-        return [NewEvent("login_unlocked", {"key": self.key, "at": iso(now)})] if self.failures else []
+    def clear(self, reason, now):
+        """Forget every failure: ``reason`` is ``login``, ``second_factor``, ``password_reset``
+        or ``support``."""
+        if not self.failures:
+            return []
+        return [NewEvent("login_failures_cleared", {"key": self.key, "reason": reason, "at": iso(now)})]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One counted attempt on one throttle: its id, when it was counted, and the failure
+    time it replaced there (what forgiving it puts back)."""
+
+    attempt_id: str
+    at: datetime
+    replaced_failure_at: datetime = None
+
+
+def attempt_of(throttle, attempt_id, now):
+    """The ``Attempt`` that ``throttle.count(attempt_id, now)`` records."""
+    return Attempt(attempt_id, now, throttle.last_failure_at)
+
+
+def check_attempt_allowed(throttles, now, base_seconds):
+    """Raise ``RateLimited`` (with the longest wait) unless every throttle lets an attempt
+    through now."""
+    waits = [(throttle.retry_after(now, base_seconds), throttle_rule(throttle.key)) for throttle in throttles]
+    for wait, rule in waits:
+        if wait is None:
+            raise RateLimited(rule.locked_message, retry_after=THROTTLE_LOCK_RETRY_AFTER)
+    longest, rule = max(waits, key=lambda pair: pair[0], default=(0, None))
+    if longest > 0:
+        raise RateLimited(rule.waiting_message, retry_after=longest)
+
+
+def count_attempt(throttles, attempt_id, now, base_seconds):
+    """Events counting one attempt against every throttle, or ``RateLimited`` (nothing
+    counted) while any of them must wait or is locked."""
+    check_attempt_allowed(throttles, now, base_seconds)
+    return [throttle.count(attempt_id, now) for throttle in throttles]

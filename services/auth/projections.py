@@ -2,14 +2,16 @@
 
 - ``users``: one row per account, for lookups by username and the session view;
 - ``password_resets``: reset token hash → user, so a reset link finds its account;
-- ``throttles``: consecutive login failures per account name and per client address,
-  read on every login attempt (the stream is the truth; this is its latest state).
+- ``throttles``: consecutive failures per account name, client address and user's second
+  factor, read on every login attempt (the stream is the truth; this is its latest state,
+  folded by ``domain.Throttle``).
 """
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.service import ServiceSchema
+from services.auth.domain import Throttle
 
 schema = ServiceSchema("auth")
 metadata = schema.metadata
@@ -79,23 +81,25 @@ class PasswordResetsProjection(Projection):
 
 
 class ThrottlesProjection(Projection):
+    """The latest state of each ``throttle-<key>`` stream, folded by the domain's own
+    ``Throttle`` (one row per key, read on every login attempt)."""
+
     tables = (throttles,)
 
-    def _set(self, conn, event, failures, last_failure_at):
+    def _fold(self, conn, event):
         key = event.data["key"]
-        updated = conn.execute(throttles.update().where(throttles.c.key == key).values(
-            failures=failures, last_failure_at=last_failure_at, version=event.version))
-        if updated.rowcount == 0:
-            conn.execute(throttles.insert().values(
-                key=key, failures=failures, last_failure_at=last_failure_at, version=event.version))
+        row = conn.execute(sa.select(throttles).where(throttles.c.key == key)).mappings().first()
+        throttle = Throttle.from_row(key, row)
+        throttle.apply(event)
+        values = dict(failures=throttle.failures, version=throttle.version,
+                      last_failure_at=throttle.last_failure_at.isoformat() if throttle.last_failure_at else None)
+        if row is None:
+            conn.execute(throttles.insert().values(key=key, **values))
+        else:
+            conn.execute(throttles.update().where(throttles.c.key == key).values(**values))
 
-    def when_login_failed(self, conn, event):
-        self._set(conn, event, event.data["consecutive_failures"], event.data["at"])
-
-    def when_login_succeeded(self, conn, event):
-        self._set(conn, event, 0, None)
-
-    when_login_unlocked = when_login_succeeded
+    when_login_attempt_counted = when_login_attempt_forgiven = when_login_failures_cleared = _fold
+    when_login_failed = when_login_succeeded = when_login_unlocked = _fold
 
 
 schema.add_projection(UsersProjection())

@@ -72,7 +72,7 @@ class AuthService(PanelService):
 
     @rpc
     def unlock(self, username=None, client_ip=None):
-        """For support staff: clear login failures of an account and/or an address."""
+        """For support staff: clear login failures of an account (second factor included) and/or an address."""
         return self.auth.unlock(username, client_ip)
 
     @rpc

@@ -19,7 +19,6 @@ from common import context
 from common.errors import (
     ConcurrencyConflict,
     NotFound,
-    RateLimited,
     ServiceUnavailable,
     Unauthenticated,
     ValidationFailed,
@@ -118,48 +117,72 @@ class AuthUseCases:
         return self.get_user(user_id)
 
     # -- throttling ------------------------------------------------------------------------
+    # Every attempt is counted before it is checked (in one transaction taken in the log's
+    # append order, so concurrent attempts see each other) and forgiven when it succeeds.
 
-    def _throttle_keys(self, username, client_ip):
-        keys = [f"account:{domain.normalize_username(username)[:200]}"]
-        if client_ip:
-            keys.append(f"address:{client_ip}")
-        return keys
-
-    def _throttle(self, key):
+    def _load_throttle(self, key, tx=None):
+        """The key's throttle from the read model (in ``tx`` when given: after its
+        ``lock_log`` it is current); one row, however long the stream has grown."""
+        query = sa.select(throttles).where(throttles.c.key == key)
+        if tx is not None:
+            return domain.Throttle.from_row(key, tx.conn.execute(query).mappings().first())
         with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(throttles).where(throttles.c.key == key)).mappings().first()
-        throttle = domain.Throttle(key)
-        if row is not None:
-            throttle.version, throttle.failures = row["version"], row["failures"]
-            throttle.last_failure_at = domain.parse(row["last_failure_at"])
-        return throttle
+            return domain.Throttle.from_row(key, conn.execute(query).mappings().first())
 
-    def _check_throttles(self, keys):
-        now = self.clock.now()
-        waits = [self._throttle(key).retry_after(now, self.throttle_base) for key in keys]
-        if None in waits:
-            raise RateLimited("Too many failed logins: this account is locked. Contact support to unlock it.",
-                              retry_after=3600)
-        if max(waits) > 0:
-            raise RateLimited("Too many failed logins; wait before trying again.", retry_after=max(waits))
+    def _count_attempt(self, keys):
+        """Count one attempt against every key: ``{key: domain.Attempt}`` (what forgiving it
+        needs); ``RateLimited`` (nothing counted) while a key must wait or is locked."""
+        attempt_id = context.new_id()
 
-    def _record_throttle(self, keys, change):
+        def count():
+            with self.store.transaction() as tx:
+                tx.lock_log()
+                now = self.clock.now()
+                throttles = [self._load_throttle(key, tx) for key in keys]
+                counted = domain.count_attempt(throttles, attempt_id, now, self.throttle_base)
+                for throttle, events in zip(throttles, counted):
+                    tx.append(f"throttle-{throttle.key}", throttle.version, events)
+                return {throttle.key: domain.attempt_of(throttle, attempt_id, now) for throttle in throttles}
+        return retry_on_conflict(count)
+
+    def _change_throttles(self, keys, change):
+        """Append ``change(throttle, now)``'s events to each key's throttle, in one transaction."""
+        def run():
+            with self.store.transaction() as tx:
+                self._append_throttle_changes(tx, keys, change)
+        retry_on_conflict(run)
+
+    def _append_throttle_changes(self, tx, keys, change):
+        tx.lock_log()
         for key in keys:
-            def append(key=key):
-                throttle = self._throttle(key)
-                events = change(throttle, self.clock.now())
-                if events:
-                    self.store.append(f"throttle-{key}", throttle.version, events)
-            retry_on_conflict(append)
+            throttle = self._load_throttle(key, tx)
+            tx.append(f"throttle-{key}", throttle.version, change(throttle, self.clock.now()))
+
+    def _settle_attempt(self, attempts, forgiven_keys, cleared_keys=()):
+        """After a successful login step: forgive the attempt on ``forgiven_keys`` and clear
+        ``cleared_keys`` entirely (an address keeps its count: one good login must not
+        wipe the failures of a password sprayer)."""
+        def settle(throttle, now):
+            if throttle.key in cleared_keys:
+                return throttle.clear("login", now)
+            return throttle.forgive(attempts[throttle.key], now)
+        self._change_throttles([*cleared_keys, *forgiven_keys], settle)
+
+    def _check_not_throttled(self, keys):
+        throttles = [self._load_throttle(key) for key in keys]
+        domain.check_attempt_allowed(throttles, self.clock.now(), self.throttle_base)
 
     def unlock(self, username=None, client_ip=None):
-        """Support: clear the failure count of an account and/or a client address."""
+        """Support: clear the failures of an account (its second factor too) and/or a client address."""
         keys = []
         if username:
-            keys.append(self._throttle_keys(username, None)[0])
+            keys.append(domain.account_key(username))
+            user_id = self._user_id_by_username(username)
+            if user_id:
+                keys.append(domain.second_factor_key(user_id))
         if client_ip:
-            keys.append(f"address:{client_ip}")
-        self._record_throttle(keys, lambda throttle, now: throttle.unlock(now))
+            keys.append(domain.address_key(client_ip))
+        self._change_throttles(keys, lambda throttle, now: throttle.clear("support", now))
         return {"unlocked": keys}
 
     # -- login -----------------------------------------------------------------------------
@@ -167,19 +190,22 @@ class AuthUseCases:
     def login(self, username, password, client_ip, session_id):
         """Check a password. Unknown users and wrong passwords get the same answer, after
         the same work (an argon2 verification either way)."""
-        keys = self._throttle_keys(username, client_ip)
-        self._check_throttles(keys)
+        account = domain.account_key(username if isinstance(username, str) else "")
+        addresses = [domain.address_key(client_ip)] if client_ip else []
+        attempts = self._count_attempt([account, *addresses])
         user_id = self._user_id_by_username(username) if isinstance(username, str) else None
         user = self._load_user(user_id) if user_id else None
         matches = self._password_matches(user.password_hash if user else self._dummy_hash, password or "")
         if not (user and matches):
-            self._record_throttle(keys, lambda throttle, now: throttle.fail(now))
-            self._check_throttles(keys)  # the 5th failure already answers 429
+            self._check_not_throttled([account, *addresses])  # the 5th failure already answers 429
             raise domain.invalid_credentials()
-        self._record_throttle(keys, lambda throttle, now: throttle.succeed(now))
         self._rehash_if_needed(user, password)
         if user.two_factor or user.totp_enrolment:
+            # The account's failures are cleared only once the second factor passes.
+            self._settle_attempt(attempts, forgiven_keys=[account, *addresses])
+            self._check_not_throttled([domain.second_factor_key(user.user_id)])
             return self._start_challenge(user)
+        self._settle_attempt(attempts, forgiven_keys=addresses, cleared_keys=[account])
         self._record_login(user, session_id, client_ip, method="password")
         return {"status": "ok", "user": user.view()}
 
@@ -231,6 +257,14 @@ class AuthUseCases:
             raise domain.invalid_code()
         return domain.Challenge.replay(challenge_id, self.store.load_stream(f"challenge-{challenge_id}"))
 
+    def _open_challenge(self, challenge_id):
+        """The challenge and its user; ``invalid_code`` unless it can still be answered."""
+        challenge = self._load_challenge(challenge_id)
+        challenge.require_open(self.clock.now())
+        user = self._load_user(challenge.user_id)
+        challenge.require_open(self.clock.now(), user.password_reset_at)
+        return challenge, user
+
     def _send_code(self, challenge_id, user, channel, language=None):
         """Deliver a new code by ``channel`` and record it (it replaces the previous one)."""
         challenge = self._load_challenge(challenge_id)
@@ -259,9 +293,8 @@ class AuthUseCases:
                 raise ValidationFailed("Unknown language.", fields={"language": [f"One of {', '.join(LANGUAGES)}."]})
         else:
             language = None
-        challenge = self._load_challenge(challenge_id)
-        challenge.require_open(self.clock.now())
-        user = self._load_user(challenge.user_id)
+        challenge, user = self._open_challenge(challenge_id)
+        self._check_not_throttled([domain.second_factor_key(user.user_id)])
         if not (user.two_factor and user.phone):
             raise ValidationFailed("This account has no phone for codes.", fields={"channel": ["Not available."]})
         try:
@@ -270,11 +303,13 @@ class AuthUseCases:
             raise ServiceUnavailable("The code could not be delivered; try another channel.")
 
     def verify(self, challenge_id, code, session_id, client_ip, recovery_code=None):
-        """Check a code (SMS/voice code, TOTP code or recovery code) against a challenge."""
-        challenge = self._load_challenge(challenge_id)
+        """Check a code (SMS/voice code, TOTP code or recovery code) against a challenge.
+        Wrong codes count against the user whatever the challenge; a pass clears them and
+        the account's password failures."""
+        challenge, user = self._open_challenge(challenge_id)
+        second_factor = domain.second_factor_key(user.user_id)
+        self._count_attempt([second_factor])
         now = self.clock.now()
-        challenge.require_open(now)
-        user = self._load_user(challenge.user_id)
         if recovery_code:
             events, user_events = self._verify_recovery(challenge, user, recovery_code)
         else:
@@ -291,6 +326,8 @@ class AuthUseCases:
                 tx.append(f"user-{user.user_id}", user.version, user_events)
         if events[0].type != "challenge_passed":
             raise domain.invalid_code()
+        self._change_throttles([second_factor, domain.account_key(user.username)],
+                               lambda throttle, now: throttle.clear("second_factor", now))
         method = events[0].data["method"]
         self._record_login(user, session_id, client_ip, method=method)
         return {"status": "ok", "user": user.view()}
@@ -307,14 +344,16 @@ class AuthUseCases:
         secret = domain.secret_hash(self.key, "totp", user.user_id, enrolment_id)
         return pyotp.TOTP(base64.b32encode(bytes.fromhex(secret)[:20]).decode())
 
+    def _totp_codes(self, user, enrolment_id, now):
+        """The codes of the current TOTP step and its neighbours (clock drift): step -> code."""
+        totp = self._totp(user, enrolment_id)
+        current = int(now.timestamp()) // 30
+        return {step: totp.at(step * 30) for step in (current, current - 1, current + 1)}
+
     def _verify_totp(self, user, code, now):
         """Events that spend a TOTP code, or [] when it is wrong or already used."""
-        totp = self._totp(user, user.totp_enrolment)
-        for drift in (0, -1, 1):
-            step = int(now.timestamp()) // 30 + drift
-            if code == totp.at(step * 30) and step > user.last_totp_step:
-                return [NewEvent("totp_code_used", {"step": step})]
-        return []
+        step = user.unspent_totp_step(self._totp_codes(user, user.totp_enrolment, now), code)
+        return [] if step is None else [NewEvent("totp_code_used", {"step": step})]
 
     # -- TOTP enrolment --------------------------------------------------------------------
 
@@ -327,11 +366,10 @@ class AuthUseCases:
 
     def confirm_totp(self, user_id, enrolment_id, code):
         user = self._load_user(user_id)
-        totp = self._totp(user, enrolment_id)
-        code_ok = totp.verify(str(code or ""), for_time=self.clock.now(), valid_window=1)
+        code_step = domain.matching_totp_step(self._totp_codes(user, enrolment_id, self.clock.now()), str(code or ""))
         codes = domain.new_recovery_codes()
         hashes = [domain.secret_hash(self.key, "recovery", user_id, domain.normalize_recovery_code(c)) for c in codes]
-        events = user.confirm_totp(enrolment_id, code_ok, hashes)
+        events = user.confirm_totp(enrolment_id, code_step, hashes)
         with self.store.transaction() as tx:
             tx.append(f"user-{user_id}", user.version, events)
             # Published for the action log (the recovery code hashes above never are).
@@ -349,16 +387,22 @@ class AuthUseCases:
         user_id = self._user_id_by_username(username) if isinstance(username, str) else None
         if not user_id:
             return
-        user = self._load_user(user_id)
         token = domain.new_token()
         reset_id = context.new_id()
         token_hash = domain.secret_hash(self.key, "reset", token)
-        events = user.request_password_reset(reset_id, token_hash, self.clock.now())
-        if not events:
+
+        def request():  # again when a concurrent request (or login) moved the user on
+            user = self._load_user(user_id)
+            events = user.request_password_reset(reset_id, token_hash, self.clock.now())
+            if events:
+                self.store.append(f"user-{user_id}", user.version, events)
+            return user if events else None
+
+        user = retry_on_conflict(request)
+        if user is None:
             log.info("password reset not sent: the account's reset links of the last hour still work",
                      extra={"user_id": user_id})
             return
-        self.store.append(f"user-{user_id}", user.version, events)
         link = f"{self.panel_url}/reset-password?token={token}"
         body = (f"Hello {user.username},\n\nsomeone asked to reset your HostPanel password. "
                 f"If it was you, open this link within an hour:\n\n{link}\n\n"
@@ -383,4 +427,8 @@ class AuthUseCases:
             tx.append(f"user-{user.user_id}", user.version, events)
             tx.append(f"logins-{user.user_id}", ANY_VERSION, [NewEvent("password_reset_completed", {
                 "user_id": user.user_id, "at": self.clock.now().isoformat()})])
+            # Whoever completes a reset owns the mailbox: their account is no longer throttled.
+            self._append_throttle_changes(
+                tx, [domain.account_key(user.username), domain.second_factor_key(user.user_id)],
+                lambda throttle, now: throttle.clear("password_reset", now))
         return {"user_id": user.user_id}
