@@ -2,8 +2,9 @@
 
 **Calling** — ``TimedClusterRpcProxy`` injects ``cluster``: ``cluster.<service>.<method>(…)``
 calls any service with a time limit (``timeout=`` of the provider, else the
-``RPC_TIMEOUT_SECONDS`` config value, else 5 s); ``cluster.<service>.<method>.call(…,
-timeout=…)`` sets it per call. Past the limit the caller gets ``ServiceUnavailable`` — the
+``RPC_TIMEOUT_SECONDS`` config value, else 5 s); ``cluster.slow.<service>.<method>(…)``
+uses ``RPC_SLOW_TIMEOUT_SECONDS`` (else 30 s), for commands that wait on the outside world;
+``cluster.<service>.<method>.call(…, timeout=…)`` sets it per call. Past the limit the caller gets ``ServiceUnavailable`` — the
 gateway's 503 — and the late reply, if it ever comes, is dropped. Calling a service that
 has no queue (never started) is ``ServiceUnavailable`` at once. Remote errors arrive typed
 (``PanelError`` subclasses keep code and extra; others are nameko's ``RemoteError``), and
@@ -84,6 +85,9 @@ from common.rpc_client import AmqpLink, LinkDown, RpcClient, context_headers
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 5.0
+# Commands that call a payment provider or an S3 cluster while the customer waits (two
+# provider calls of PAYMENT_TIMEOUT_SECONDS 10 fit).
+SLOW_TIMEOUT_SECONDS = 30.0
 # How long a worker waits for the reply connection to come back before giving the reply up
 # (its caller then times out: 503).
 REPLY_LINK_WAIT_SECONDS = 5.0
@@ -352,12 +356,19 @@ class TimedServiceProxy:
 
 
 class TimedCluster:
-    """``cluster.<service>.<method>(...)`` with a time limit per call."""
+    """``cluster.<service>.<method>(...)`` with a time limit per call; ``cluster.slow.…``
+    the same with the longer limit for commands that wait on the outside world while the
+    caller waits (a payment provider, an S3 cluster)."""
 
-    def __init__(self, client, worker_ctx, timeout):
+    def __init__(self, client, worker_ctx, timeout, slow_timeout=None):
         self._client = client
         self._worker_ctx = worker_ctx
         self._timeout = timeout
+        self._slow_timeout = slow_timeout or timeout
+
+    @property
+    def slow(self):
+        return TimedCluster(self._client, self._worker_ctx, self._slow_timeout)
 
     def __getattr__(self, service):
         if service.startswith("__"):
@@ -392,7 +403,8 @@ class SharedRpcClient(SharedExtension):
 
 class TimedClusterRpcProxy(DependencyProvider):
     """Injects a ``TimedCluster``: every service reachable, every call with a time limit
-    (``timeout`` seconds, default the ``RPC_TIMEOUT_SECONDS`` config value, else 5 s)."""
+    (``timeout`` seconds, default the ``RPC_TIMEOUT_SECONDS`` config value, else 5 s;
+    through ``cluster.slow``, ``RPC_SLOW_TIMEOUT_SECONDS``, else 30 s)."""
 
     rpc_client = SharedRpcClient()
 
@@ -404,9 +416,10 @@ class TimedClusterRpcProxy(DependencyProvider):
         self.default_timeout = self.timeout or float(
             self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
         )
+        self.slow_timeout = float(self.container.config.get("RPC_SLOW_TIMEOUT_SECONDS") or SLOW_TIMEOUT_SECONDS)
 
     def get_dependency(self, worker_ctx):
-        return TimedCluster(self.rpc_client.client, worker_ctx, self.default_timeout)
+        return TimedCluster(self.rpc_client.client, worker_ctx, self.default_timeout, self.slow_timeout)
 
 
 # -- nameko's own machinery (baseline) --------------------------------------------------------

@@ -38,6 +38,7 @@ DESCRIPTIONS = {
     "MAX_WORKERS": "Concurrent workers (nameko `max_workers`), also the AMQP prefetch per consumer; in the gateway also the HTTP requests served at once (event handlers have their own).",
     "OUTBOX_POLL_SECONDS": "How often the outbox relay looks for events committed by other replicas or left by a failed publish.",
     "RPC_TIMEOUT_SECONDS": "Time limit of one RPC call to another service; past it the caller gets `unavailable` (HTTP 503).",
+    "RPC_SLOW_TIMEOUT_SECONDS": "Time limit of the gateway's calls that wait on the outside world while the customer waits (creating a top-up, a payment webhook, creating a storage, rotating its keys): keep it above two calls of `PAYMENT_TIMEOUT_SECONDS`.",
     "LOG_LEVEL": "Root log level (JSON lines on stdout).",
     "CLOCK_ADJUSTABLE": "Lets `advance_clock` move this replica's business clock (tests and demos only); keep `false` in production.",
     "PANEL_URL": "Public base URL of the panel, used in links (password reset, payment return pages).",

@@ -86,7 +86,7 @@ class BillingRoutes:
         self.sessions.authenticate(request)
         body = load_json(request, TopupCreateSchema())
         key = idempotency_key(request)
-        return 201, self.cluster.billing.create_topup(str(body["amount"]), body["method"], idempotency_key=key)
+        return 201, self.cluster.slow.billing.create_topup(str(body["amount"]), body["method"], idempotency_key=key)
 
     @http("GET", f"{BASE}/topups/<topup_id>")
     def get_topup(self, request, topup_id):
@@ -119,4 +119,4 @@ class BillingRoutes:
         if len(raw) > MAX_WEBHOOK_BYTES:
             raise ValidationFailed("The notification is too large.", fields={"body": ["At most 256 KiB."]})
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith(FORWARDED_HEADER_PREFIXES)}
-        return self.cluster.billing.receive_webhook(provider, headers, base64.b64encode(raw).decode())
+        return self.cluster.slow.billing.receive_webhook(provider, headers, base64.b64encode(raw).decode())

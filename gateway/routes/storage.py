@@ -179,7 +179,7 @@ class StorageRoutes:
         self.sessions.authenticate(request)
         body = load_json(request, StorageCreateSchema())
         key = idempotency_key(request)
-        return 201, self.cluster.storage.create_storage(body["name"], body["limit_gb"], body["location"],
+        return 201, self.cluster.slow.storage.create_storage(body["name"], body["limit_gb"], body["location"],
                                                         idempotency_key=key)
 
     @http("GET", f"{BASE}/locations")
@@ -311,7 +311,7 @@ class StorageRoutes:
             409: {description: the storage is being deleted, content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        return 200, {"Cache-Control": "no-store"}, self.cluster.storage.rotate_credentials(storage_id)
+        return 200, {"Cache-Control": "no-store"}, self.cluster.slow.storage.rotate_credentials(storage_id)
 
     @http("GET", f"{BASE}/<storage_id>/usage")
     def storage_usage(self, request, storage_id):

@@ -202,6 +202,17 @@ def test_a_notification_declaring_a_huge_body_is_refused_before_it_is_read(billi
     assert billing.balance() == "0.00"
 
 
+def test_a_slow_provider_still_gets_its_top_up_created(billing):
+    """Creating a top-up waits on the provider while the customer waits: a provider taking
+    7 s (its limit is PAYMENT_TIMEOUT_SECONDS, 10) is past the gateway's usual 5 s RPC limit
+    but inside its limit for such commands (RPC_SLOW_TIMEOUT_SECONDS, 30)."""
+    requests.post(f"{billing.sandbox}/control", json={"provider": "stripe", "mode": "slow", "delay": 7},
+                  timeout=10).raise_for_status()
+    answer = billing.topup("25.00", "stripe")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["status"] == "pending" and answer.json()["redirect_url"]
+
+
 def test_another_customers_top_up_is_not_found(billing):
     topup = billing.topup("25.00", "stripe").json()
     assert billing.get(f"/billing/topups/{topup['id']}", "bob").status_code == 404
