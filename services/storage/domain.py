@@ -304,6 +304,12 @@ class Storage(Aggregate):
         """Names of the buckets that exist on the backend (or may, while being deleted)."""
         return sorted(n for n, s in self.buckets.items() if s in (ACTIVE, DELETING))
 
+    def policy_buckets(self):
+        """The buckets the storage's key may use: active ones and ones being created —
+        another operation creating one at the same moment must not lose it when this one
+        rewrites the key's policy — but none whose deletion was asked for."""
+        return sorted(n for n, s in self.buckets.items() if s in (ACTIVE, CREATING))
+
 
 # -- usage queries ---------------------------------------------------------------------------
 

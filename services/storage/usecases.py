@@ -314,12 +314,18 @@ class StorageUseCases:
         backend = self._backend(storage)
         try:
             backend.create_bucket(name)
-            backend.allow_buckets(storage.iam_user, set(storage.active_buckets()) | {name})
+            self._allow_requested_buckets(backend, storage.storage_id)
         except BucketTaken:
             raise OperationFailed(f"The name {name} is already in use on the {storage.location} cluster.")
         except BackendError as error:
             raise OperationFailed(str(error))
         return f"Bucket {name} is ready.", {"name": name}
+
+    def _allow_requested_buckets(self, backend, storage_id):
+        """Rewrite the storage key's policy from the storage as it is now (not as it was when
+        this operation began): bucket operations of one storage may run at the same time."""
+        storage = self._load(storage_id)
+        backend.allow_buckets(storage.iam_user, set(storage.policy_buckets()))
 
     def _finish_bucket(self, tx, view):
         storage = domain.Storage.replay(view["target"], tx.load_stream(f"storage-{view['target']}"))
@@ -333,7 +339,7 @@ class StorageUseCases:
         backend = self._backend(storage)
         try:
             backend.delete_bucket(name, force=force)
-            backend.allow_buckets(storage.iam_user, set(storage.active_buckets()) - {name})
+            self._allow_requested_buckets(backend, storage.storage_id)
         except BucketNotEmpty:
             raise OperationFailed(f"Bucket {name} is not empty; delete it with force to remove its objects too.")
         except BackendError as error:

@@ -225,3 +225,15 @@ def test_the_access_policy_allows_exactly_the_storages_buckets():
     assert allow[0]["Resource"] == ["arn:aws:s3:::a", "arn:aws:s3:::a/*", "arn:aws:s3:::b", "arn:aws:s3:::b/*"]
     # No buckets: no Allow at all (an Allow without Resource would allow everything).
     assert [s["Effect"] for s in access_policy(set())["Statement"]] == ["Deny"]
+
+
+def test_the_key_policy_keeps_buckets_other_operations_are_creating_and_drops_deleted_ones():
+    """Bucket operations of one storage may run at once: the policy one writes must not
+    drop a bucket another is creating, nor keep one whose deletion was asked for."""
+    storage = with_bucket("photos")
+    then(storage, storage.request_bucket("logs", "op-2"))
+    then(storage, storage.request_bucket("backups", "op-3"))
+    assert storage.policy_buckets() == ["backups", "logs", "photos"]
+    then(storage, storage.request_bucket_deletion("photos", "op-4", force=True, empty=False))
+    then(storage, storage.finish_bucket("backups", "op-3", False, "taken"))
+    assert storage.policy_buckets() == ["logs"]
