@@ -565,10 +565,11 @@ class Stack:
         ).start()
 
         # auth twice: ours (transient replies) and the plain-nameko baseline, each with a
-        # database of its own; the baseline's config turns our reply path off.
+        # database of its own; the baseline's config turns our reply path and container off.
         nameko_config = self.workdir / "auth-nameko.yaml"
         nameko_config.write_text((CONFIG_DIR / "auth.yaml").read_text()
-                                 + "\nRPC_TRANSIENT_REPLIES: false\nDATABASE_CHECK_MIGRATED: false\n")
+                                 + "\nRPC_TRANSIENT_REPLIES: false\nDATABASE_CHECK_MIGRATED: false\n"
+                                 + "SERVICE_CONTAINER_CLS: nameko.containers.ServiceContainer\n")
         for name, config, target in (
             ("auth", CONFIG_DIR / "auth.yaml", "services.auth.service:AuthService"),
             ("authnameko", nameko_config, "bench.nameko_auth:NamekoAuth"),

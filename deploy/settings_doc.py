@@ -37,6 +37,7 @@ DESCRIPTIONS = {
     "METRICS_HOST": "Address the metrics endpoint listens on; `0.0.0.0` in containers so Prometheus can scrape it.",
     "MAX_WORKERS": "Concurrent workers (nameko `max_workers`), also the AMQP prefetch per consumer; in the gateway also the HTTP requests served at once (event handlers have their own).",
     "OUTBOX_POLL_SECONDS": "How often the outbox relay looks for events committed by other replicas or left by a failed publish.",
+    "SERVICE_CONTAINER_CLS": "nameko's container class: `common.container.PanelServiceContainer`, nameko's own with a leaner worker lifecycle (the same steps, without per-call timing logs). Leave it.",
     "RPC_TIMEOUT_SECONDS": "Time limit of one RPC call to another service; past it the caller gets `unavailable` (HTTP 503).",
     "RPC_SLOW_TIMEOUT_SECONDS": "Time limit of the gateway's calls that wait on the outside world while the customer waits (creating a top-up, a payment webhook, creating a storage, rotating its keys): keep it above two calls of `PAYMENT_TIMEOUT_SECONDS`.",
     "LOG_LEVEL": "Root log level (JSON lines on stdout).",

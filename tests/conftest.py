@@ -17,6 +17,7 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
+from common.container import CONTAINER_CLASS  # noqa: E402
 from common.db import create_engine  # noqa: E402
 
 # Fixtures that start stand-in processes (module-scoped): `standins` (SMS, voice, mail) and
@@ -63,6 +64,7 @@ def start_service(amqp_uri, container_factory):
 
     def start(service_cls, **config):
         config.setdefault("AMQP_URI", amqp_uri)
+        config.setdefault("SERVICE_CONTAINER_CLS", CONTAINER_CLASS)  # as deploy/config/*.yaml
         container = container_factory(service_cls, config)
         container.start()
         return container
