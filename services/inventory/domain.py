@@ -187,8 +187,10 @@ class Server(Aggregate):
         return [NewEvent("server_paid", {"invoice_id": invoice_id, "paid_until": new_paid_until, "status": status})]
 
     def _still_overdue(self, paid_invoice_id):
-        """The overdue invoices left once ``paid_invoice_id`` is paid (``None``: all settled)."""
-        return set() if paid_invoice_id is None else self.overdue_invoices - {paid_invoice_id}
+        """The overdue invoices left once ``paid_invoice_id`` is paid (``None``: all settled).
+        An overdue recorded without an invoice (an operator's verdict, or an event from
+        before invoice ids were recorded) is settled by any payment, as it always was."""
+        return set() if paid_invoice_id is None else self.overdue_invoices - {paid_invoice_id, None}
 
     def title_of(self, action, os=None):
         return ACTION_TITLES[action].format(number=self.number, os_name=OS_IMAGES.get(os, ("",))[0])

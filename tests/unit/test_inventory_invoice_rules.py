@@ -115,3 +115,13 @@ def test_events_recorded_before_invoice_ids_still_fold():
     server = server_after(history)
     assert (server.status, server.paid_until, server.overdue_invoices) == ("active", "2027-01-31", set())
 
+
+
+def test_an_overdue_without_an_invoice_is_settled_by_the_next_invoice_payment():
+    """Servers marked overdue before invoice ids were recorded (or by an operator's verdict)
+    must not stay overdue once their invoice is paid."""
+    legacy = provisioned() + [NewEvent("server_marked_overdue", {"reason": "invoice unpaid"})]
+    history = legacy + paid("inv-1", "2027-01-31")(server_after(legacy))
+    assert server_after(history).status == "active"
+    verdict = applied(lambda server: server.mark_overdue("operator"), paid("inv-1", "2027-01-31"))
+    assert server_after(verdict).status == "active"
