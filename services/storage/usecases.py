@@ -321,11 +321,21 @@ class StorageUseCases:
             raise OperationFailed(str(error))
         return f"Bucket {name} is ready.", {"name": name}
 
-    def _allow_requested_buckets(self, backend, storage_id):
+    def _allow_requested_buckets(self, backend, storage_id, also=()):
         """Rewrite the storage key's policy from the storage as it is now (not as it was when
         this operation began): bucket operations of one storage may run at the same time."""
         storage = self._load(storage_id)
-        backend.allow_buckets(storage.iam_user, set(storage.policy_buckets()))
+        backend.allow_buckets(storage.iam_user, set(storage.policy_buckets()) | set(also))
+
+    def _regrant_after_failed_deletion(self, backend, storage_id, name):
+        """A deletion that failed leaves the bucket in place: give the key back the access
+        that another operation's policy rewrite may have taken while it was being deleted.
+        Best effort (the failure being reported is the deletion's)."""
+        try:
+            self._allow_requested_buckets(backend, storage_id, also={name})
+        except BackendError as error:
+            log.warning("could not restore a bucket's access after its deletion failed (%s)", error,
+                        extra={"storage_id": storage_id})
 
     def _finish_bucket(self, tx, view):
         storage = domain.Storage.replay(view["target"], tx.load_stream(f"storage-{view['target']}"))
@@ -341,8 +351,10 @@ class StorageUseCases:
             backend.delete_bucket(name, force=force)
             self._allow_requested_buckets(backend, storage.storage_id)
         except BucketNotEmpty:
+            self._regrant_after_failed_deletion(backend, storage.storage_id, name)
             raise OperationFailed(f"Bucket {name} is not empty; delete it with force to remove its objects too.")
         except BackendError as error:
+            self._regrant_after_failed_deletion(backend, storage.storage_id, name)
             raise OperationFailed(str(error))
         return f"Bucket {name} is deleted.", {"name": name}
 
