@@ -39,7 +39,8 @@ MAX_LIVE_RESET_LINKS = 3  # unused, unexpired reset links per account: no mailbo
 RECOVERY_CODE_COUNT = 10
 THROTTLE_FREE_FAILURES = 4  # the 5th consecutive failure starts the delays
 THROTTLE_MAX_DELAY = timedelta(minutes=15)
-ADDRESS_LOCK_AT = 100  # consecutive failures from one address: locked until support unlocks
+ADDRESS_LOCK_AT = 100  # failures from one address within ADDRESS_WINDOW: it waits for the window's end
+ADDRESS_WINDOW = timedelta(hours=1)
 SECOND_FACTOR_LOCK_AT = 20  # wrong codes in a row: locked until a password reset or support
 THROTTLE_LOCK_RETRY_AFTER = 3600  # the Retry-After of a locked key
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
@@ -345,21 +346,29 @@ class Challenge(Aggregate):
 class ThrottleRule:
     """How one kind of key is throttled: ``free_failures`` consecutive failures, then
     delays doubling up to ``THROTTLE_MAX_DELAY``; at ``lock_at`` failures the key is locked
-    until it is cleared (``None``: never locked, delays only)."""
+    until it is cleared (``None``: never locked, delays only).
+
+    With a ``window`` the key counts failures per window instead (the window opens at its
+    first failure): no delays, and at ``lock_at`` failures within one window it waits for
+    the window's end — for keys many people share, whose honest typos add up over a day
+    but never to a burst."""
 
     free_failures: int
     lock_at: int = None
     waiting_message: str = "Too many failed logins; wait before trying again."
     locked_message: str = ""
+    window: timedelta = None
 
 
 THROTTLE_RULES = {
     # Anyone can fail logins for any account name: delays only, so nobody can lock a
     # customer out; a completed second factor or password reset clears it.
     "account": ThrottleRule(free_failures=THROTTLE_FREE_FAILURES),
+    # An office or a mobile carrier shares one address: only a burst of failures from it
+    # (password spraying across accounts) waits, until the hour it began in is over.
     "address": ThrottleRule(
-        free_failures=THROTTLE_FREE_FAILURES, lock_at=ADDRESS_LOCK_AT,
-        locked_message="Too many failed logins from this address. Contact support to unlock it."),
+        free_failures=ADDRESS_LOCK_AT, lock_at=ADDRESS_LOCK_AT, window=ADDRESS_WINDOW,
+        waiting_message="Too many failed logins from this address; try again later."),
     # Only someone who has the password gets this far, and codes are short: it locks.
     "second-factor": ThrottleRule(
         free_failures=THROTTLE_FREE_FAILURES, lock_at=SECOND_FACTOR_LOCK_AT,
@@ -410,35 +419,52 @@ class Throttle(Aggregate):
     version: int = 0
     failures: int = 0
     last_failure_at: datetime = None
+    window_started_at: datetime = None  # keys whose rule has a window: when it opened
 
     @classmethod
     def from_row(cls, key, row):
         """The throttle as the read model has it (``row``: failures, last_failure_at,
-        version; None for a key never counted)."""
+        window_started_at, version; None for a key never counted)."""
         if row is None:
             return cls(key)
         return cls(key, version=row["version"], failures=row["failures"],
-                   last_failure_at=parse(row["last_failure_at"]))
+                   last_failure_at=parse(row["last_failure_at"]), window_started_at=parse(row["window_started_at"]))
+
+    def _window_over(self, now):
+        window = throttle_rule(self.key).window
+        return window is not None and (self.window_started_at is None or now - self.window_started_at >= window)
 
     def _on_login_attempt_counted(self, data):
-        self.failures, self.last_failure_at = self.failures + 1, parse(data["at"])
+        at = parse(data["at"])
+        if self._window_over(at):
+            self.failures, self.window_started_at = 0, at
+        self.failures, self.last_failure_at = self.failures + 1, at
 
     def _on_login_attempt_forgiven(self, data):
+        counted_at = parse(data.get("counted_at"))
+        if self.window_started_at is not None and counted_at is not None and counted_at < self.window_started_at:
+            return  # counted in a window that has closed since: nothing of it is left
         self.failures = max(0, self.failures - 1)
         self.last_failure_at = parse(data["last_failure_at"]) if self.failures else None
 
     def _on_login_failures_cleared(self, data):
-        self.failures, self.last_failure_at = 0, None
+        self.failures, self.last_failure_at, self.window_started_at = 0, None, None
 
     # Streams written before attempts were counted up front.
     def _on_login_failed(self, data):
         self.failures, self.last_failure_at = data["consecutive_failures"], parse(data["at"])
+        if throttle_rule(self.key).window is not None and self.window_started_at is None:
+            self.window_started_at = self.last_failure_at
 
     _on_login_succeeded = _on_login_unlocked = _on_login_failures_cleared
 
     def retry_after(self, now, base_seconds):
         """Seconds to wait before the next attempt (0: go ahead); ``None`` while locked."""
         rule = throttle_rule(self.key)
+        if rule.window is not None:
+            if self._window_over(now) or self.failures < rule.lock_at:
+                return 0
+            return max(1, math.ceil((self.window_started_at + rule.window - now).total_seconds()))
         if rule.lock_at is not None and self.failures >= rule.lock_at:
             return None
         if not self.failures or self.last_failure_at is None:
@@ -460,7 +486,7 @@ class Throttle(Aggregate):
         counted_since = self.last_failure_at is not None and self.last_failure_at > attempt.at
         restored = self.last_failure_at if counted_since else attempt.replaced_failure_at
         return [NewEvent("login_attempt_forgiven", {
-            "key": self.key, "attempt_id": attempt.attempt_id, "at": iso(now),
+            "key": self.key, "attempt_id": attempt.attempt_id, "at": iso(now), "counted_at": iso(attempt.at),
             "last_failure_at": iso(restored) if restored else None})]
 
     def clear(self, reason, now):

@@ -40,6 +40,7 @@ throttles = sa.Table(
     sa.Column("key", sa.String(300), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", sa.String(40), nullable=True),
+    sa.Column("window_started_at", sa.String(40), nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
 )
 
@@ -92,7 +93,8 @@ class ThrottlesProjection(Projection):
         throttle = Throttle.from_row(key, row)
         throttle.apply(event)
         values = dict(failures=throttle.failures, version=throttle.version,
-                      last_failure_at=throttle.last_failure_at.isoformat() if throttle.last_failure_at else None)
+                      last_failure_at=throttle.last_failure_at.isoformat() if throttle.last_failure_at else None,
+                      window_started_at=throttle.window_started_at.isoformat() if throttle.window_started_at else None)
         if row is None:
             conn.execute(throttles.insert().values(key=key, **values))
         else:

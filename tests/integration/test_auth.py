@@ -277,10 +277,8 @@ def test_the_delay_grows_and_a_success_resets_it(panel):
         assert second_wait > first_wait
         auth.advance_clock(second_wait + 1)
         assert panel.post("/auth/login", {"username": "bob", "password": PASSWORD}).status_code == 200
-        # The success clears the account's count but not the address's (changed with the
-        # throttling audit: it used to clear both, which let a sprayer reset its address).
-        assert panel.post("/auth/login", {"username": "bob", "password": "wrong-password"}).status_code == 429
-        auth.unlock(client_ip="127.0.0.1")
+        # The success clears the account's count; the address (7 failures) only waits
+        # after a burst of 100 within its hour, whatever a success says.
         assert panel.post("/auth/login", {"username": "bob", "password": "wrong-password"}).status_code == 401
 
 

@@ -119,12 +119,24 @@ def throttle_after_failures(key, failures, at=NOW):
     return Throttle.replay(key, recorded("t", events))
 
 
-def test_a_hundred_failures_lock_an_address_until_support_unlocks_it_but_never_an_account():
-    """Changed with the throttling audit: an account name (which anyone can fail logins
-    for) used to lock at 100 failures; now only an address does, an account only waits."""
-    address = throttle_after_failures("address:203.0.113.9", 100)
-    assert address.retry_after(NOW + timedelta(days=30), 1) is None
-    assert [e.type for e in address.clear("support", NOW)] == ["login_failures_cleared"]
+def test_an_address_waits_only_after_a_burst_and_only_until_its_hour_is_over_and_an_account_never_locks():
+    """An address many people share (an office, a carrier) adds up honest typos over a day:
+    it only waits after 100 failures within the hour its window opened in, until that hour
+    is over (or support clears it). An account name, which anyone can fail logins for,
+    only ever waits (never locks)."""
+    address = "address:203.0.113.9"
+    assert throttle_after_failures(address, 99).retry_after(NOW, 1) == 0
+    burst = throttle_after_failures(address, 100)
+    assert burst.retry_after(NOW + timedelta(minutes=20), 1) == 40 * 60
+    assert burst.retry_after(NOW + domain.ADDRESS_WINDOW, 1) == 0
+    assert [e.type for e in burst.clear("support", NOW)] == ["login_failures_cleared"]
+    # Typos spread over the day never add up: each hour's window starts again from zero.
+    events = []
+    for hour in range(24):
+        for n in range(10):
+            events += Throttle.replay(address, recorded("t", events)).count(f"a{hour}-{n}", NOW + timedelta(hours=hour))
+    spread = Throttle.replay(address, recorded("t", events))
+    assert spread.failures == 10 and spread.retry_after(NOW + timedelta(hours=23), 1) == 0
     account = throttle_after_failures("account:ann", 100)
     assert account.retry_after(NOW + domain.THROTTLE_MAX_DELAY, 1) == 0
 

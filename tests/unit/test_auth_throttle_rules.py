@@ -73,7 +73,7 @@ def counted(key, history, attempt_id, at):
 
 
 def test_forgiving_a_successful_attempt_restores_the_wait_before_it():
-    key = domain.address_key("192.0.2.7")
+    key = domain.account_key("ann")
     later = NOW + timedelta(seconds=BASE)
     history, good = counted(key, failed(key, 5), "good", later)
     history += replayed(key, history).forgive(good, later)
@@ -85,7 +85,7 @@ def test_forgiving_a_successful_attempt_restores_the_wait_before_it():
 
 
 def test_forgiving_keeps_the_time_of_a_failure_counted_after_it():
-    key = domain.address_key("192.0.2.7")
+    key = domain.account_key("ann")
     later, latest = NOW + timedelta(seconds=BASE), NOW + timedelta(seconds=BASE + 3)
     history, good = counted(key, failed(key, 5), "good", later)
     history, _ = counted(key, history, "bad", latest)
@@ -94,22 +94,30 @@ def test_forgiving_keeps_the_time_of_a_failure_counted_after_it():
     assert throttle.failures == 6 and throttle.last_failure_at == latest
 
 
+def test_forgiving_an_attempt_counted_in_a_closed_window_changes_nothing():
+    key = domain.address_key("192.0.2.7")
+    history, late = counted(key, failed(key, 3), "late", NOW + timedelta(minutes=59))
+    history, _ = counted(key, history, "next-hour", NOW + domain.ADDRESS_WINDOW)  # a new window opens
+    history += replayed(key, history).forgive(late, NOW + domain.ADDRESS_WINDOW)
+    assert replayed(key, history).failures == 1
+
+
 def test_the_read_model_row_is_the_replayed_state():
     """What the auth service reads on every attempt (one row) equals the stream's fold."""
     key = domain.second_factor_key("u1")
     throttle = replayed(key, failed(key, 7, at=NOW))
-    row = {"failures": 7, "last_failure_at": NOW.isoformat(), "version": 7}
+    row = {"failures": 7, "last_failure_at": NOW.isoformat(), "window_started_at": None, "version": 7}
     assert Throttle.from_row(key, row) == throttle
     assert Throttle.from_row(key, None) == Throttle(key)
 
 
 def test_the_longest_wait_is_answered_and_a_lock_comes_first():
-    short, long = domain.account_key("ann"), domain.address_key("192.0.2.7")
+    short, long = domain.account_key("ann"), domain.second_factor_key("u1")
     throttles = [replayed(short, failed(short, 5)), replayed(long, failed(long, 7))]
     with pytest.raises(RateLimited) as raised:
         domain.check_attempt_allowed(throttles, NOW, BASE)
     assert raised.value.retry_after == BASE * 4
-    throttles.append(replayed(long, failed(long, domain.ADDRESS_LOCK_AT)))
+    throttles.append(replayed(long, failed(long, domain.SECOND_FACTOR_LOCK_AT)))
     with pytest.raises(RateLimited) as raised:
         domain.check_attempt_allowed(throttles, NOW, BASE)
     assert raised.value.retry_after == domain.THROTTLE_LOCK_RETRY_AFTER
