@@ -67,12 +67,12 @@ class Credentials:
         self.allow_dev = dev_credentials_allowed(config)
         self.missing = []
 
-    def __call__(self, key, dev_key=None):
+    def __call__(self, key):
         value = self.config.get(key)
         if value is not None and str(value).strip():
             return str(value)
         if self.allow_dev:
-            return self.dev_values[dev_key or key]
+            return self.dev_values[key]
         if key not in self.missing:
             self.missing.append(key)
         return ""
