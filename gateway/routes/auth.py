@@ -150,9 +150,10 @@ class AuthRoutes:
           requestBody: {content: {application/json: {schema: Forgot}}}
           responses:
             202: {description: accepted (whether or not the account exists)}
+            429: {description: "rate_limited, with Retry-After: too many requests from this address", content: {application/json: {schema: Error}}}
         """
         body = load_json(request, ForgotSchema())
-        self.cluster.auth.forgot_password(body["username"])
+        self.cluster.auth.forgot_password(body["username"], client_ip=self.sessions.client_ip(request))
         return 202, {"status": "accepted"}
 
     @http("POST", f"{BASE}/password/reset")

@@ -41,6 +41,7 @@ THROTTLE_FREE_FAILURES = 4  # the 5th consecutive failure starts the delays
 THROTTLE_MAX_DELAY = timedelta(minutes=15)
 ADDRESS_LOCK_AT = 100  # failures from one address within ADDRESS_WINDOW: it waits for the window's end
 ADDRESS_WINDOW = timedelta(hours=1)
+RESET_REQUESTS_PER_WINDOW = 20  # password reset requests from one address within ADDRESS_WINDOW
 SECOND_FACTOR_LOCK_AT = 20  # wrong codes in a row: locked until a password reset or support
 THROTTLE_LOCK_RETRY_AFTER = 3600  # the Retry-After of a locked key
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
@@ -369,6 +370,11 @@ THROTTLE_RULES = {
     "address": ThrottleRule(
         free_failures=ADDRESS_LOCK_AT, lock_at=ADDRESS_LOCK_AT, window=ADDRESS_WINDOW,
         waiting_message="Too many failed logins from this address; try again later."),
+    # Reset requests always answer 202 and mail in the background; only their rate from
+    # one address is limited (whatever the accounts named, so nothing tells which exist).
+    "reset-address": ThrottleRule(
+        free_failures=RESET_REQUESTS_PER_WINDOW, lock_at=RESET_REQUESTS_PER_WINDOW, window=ADDRESS_WINDOW,
+        waiting_message="Too many password reset requests from this address; try again later."),
     # Only someone who has the password gets this far, and codes are short: it locks.
     "second-factor": ThrottleRule(
         free_failures=THROTTLE_FREE_FAILURES, lock_at=SECOND_FACTOR_LOCK_AT,
@@ -384,6 +390,10 @@ def account_key(username):
 
 def address_key(client_ip):
     return f"address:{client_ip}"
+
+
+def reset_address_key(client_ip):
+    return f"reset-address:{client_ip}"
 
 
 def second_factor_key(user_id):

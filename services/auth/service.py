@@ -62,8 +62,10 @@ class AuthService(PanelService):
         self.auth.record_logout(user_id, session_id, everywhere)
 
     @rpc
-    def forgot_password(self, username):
-        """Answers at once, account or not; the link (if any) is mailed in the background."""
+    def forgot_password(self, username, client_ip=None):
+        """Answers at once, account or not; the link (if any) is mailed in the background.
+        ``rate_limited`` past 20 requests an hour from ``client_ip``."""
+        self.auth.count_reset_request(client_ip)
         self.later(self.auth.forgot_password, username)
 
     @rpc

@@ -379,6 +379,12 @@ class AuthUseCases:
 
     # -- password recovery -----------------------------------------------------------------
 
+    def count_reset_request(self, client_ip):
+        """Count a password reset request against its address: ``RateLimited`` past
+        ``RESET_REQUESTS_PER_WINDOW`` within the hour (whichever accounts were named)."""
+        if client_ip:
+            self._count_attempt([domain.reset_address_key(client_ip)])
+
     def forgot_password(self, username):
         """Send a reset link when the account exists (and has fewer than
         ``MAX_LIVE_RESET_LINKS`` working ones); the caller always answers 202, and runs

@@ -213,3 +213,22 @@ def test_a_password_reset_spends_every_reset_link_and_ends_open_challenges(panel
     assert other_link.status_code == 401 and other_link.json()["error"]["code"] == "invalid_token"
     assert verify(panel, challenge["challenge_id"], code).status_code == 401
     assert panel.post("/auth/2fa/resend", {"challenge_id": challenge["challenge_id"], "channel": "sms"}).status_code == 401
+
+
+def test_reset_requests_from_one_address_are_limited_per_hour_whatever_the_accounts(panel):
+    """Password reset requests answer 202 for any name (nothing tells which accounts exist)
+    and mail in the background; one address gets 20 an hour, then waits out the hour."""
+    panel.register("ann")
+    crowd = "192.0.2.77"
+
+    def forgot(username, address=crowd):
+        return panel.post("/auth/password/forgot", {"username": username}, headers={"X-Forwarded-For": address})
+
+    for n in range(domain.RESET_REQUESTS_PER_WINDOW):
+        assert forgot("ann" if n == 0 else f"nobody{n}").status_code == 202
+    refused = forgot("ann")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(refused.headers["Retry-After"]) <= domain.ADDRESS_WINDOW.total_seconds()
+    assert forgot("nobody", address="198.51.100.9").status_code == 202
+    advance_clock(panel, int(refused.headers["Retry-After"]))
+    assert forgot("ann").status_code == 202
