@@ -357,8 +357,13 @@ class Stack:
         return self.settings.var_dir / "stack.json"
 
     def write_description(self):
+        """Write ``var/stack.json`` whole or not at all (a temporary file renamed over it):
+        tools and tests that read it while a restarted child is recorded never see it
+        half-written."""
         description = self.describe()
-        self.stack_file.write_text(json.dumps(description, indent=2) + "\n")
+        partial = self.stack_file.with_suffix(".json.tmp")
+        partial.write_text(json.dumps(description, indent=2) + "\n")
+        os.replace(partial, self.stack_file)
         return description
 
     def wait_ready(self):
