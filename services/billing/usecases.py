@@ -54,6 +54,16 @@ def invoice_view(row):
                                                                                  "currency": domain.CURRENCY}
 
 
+def logged_attempt(work, what, fallback=None, **ids):
+    """``work()``, or ``fallback`` when it raised: the failure is logged with ``ids`` (no
+    secrets) and left for the next billing run, so one item never stops the others."""
+    try:
+        return work()
+    except Exception:
+        log.exception("%s failed; the next billing run tries again", what, extra=ids)
+        return fallback
+
+
 class BillingUseCases:
     def __init__(self, store, operations, providers, clock, config):
         self.store = store
@@ -191,11 +201,8 @@ class BillingUseCases:
                 detail = "The payment did not go through."
             self.operations.conclude(tx, topup.operation_id, succeeded, detail, {"amount": notice.amount})
         if succeeded:
-            try:
-                self.pay_open_invoices(topup.user_id)
-            except Exception:
-                log.exception("paying invoices after a credit failed; the next billing run pays them",
-                              extra={"topup_id": topup_id})
+            logged_attempt(lambda: self.pay_open_invoices(topup.user_id), "paying invoices after a credit",
+                           topup_id=topup_id)
         return {"result": "credited" if succeeded else "failed"}
 
     def _refuse(self, topup, notice, reasons):
@@ -221,10 +228,8 @@ class BillingUseCases:
                                                              topups.c.created_at < cutoff))
         expired = 0
         for row in stale:
-            try:
-                expired += retrying(lambda: self._expire(row["topup_id"]))
-            except Exception:
-                log.exception("expiring a top-up failed; the next run retries", extra={"topup_id": row["topup_id"]})
+            expired += logged_attempt(lambda: retrying(lambda: self._expire(row["topup_id"])), "expiring a top-up",
+                                      fallback=0, topup_id=row["topup_id"])
         return expired
 
     def _expire(self, topup_id):
@@ -278,10 +283,7 @@ class BillingUseCases:
         """What the billing timer does every minute: renewals, then unpaid top-ups. A job that
         fails is logged and does not keep the other from running."""
         for job in (self.run_billing, self.expire_topups):
-            try:
-                job()
-            except Exception:
-                log.exception("a billing timer job failed; the next run retries", extra={"job": job.__name__})
+            logged_attempt(job, "a billing timer job", job=job.__name__)
 
     def run_billing(self):
         """Resume the invoices earlier runs left unsettled, then issue the renewal invoices
@@ -294,12 +296,8 @@ class BillingUseCases:
             subscriptions.c.paid_until <= today.isoformat(), subscriptions.c.open_invoice.is_(None)))
         issued = 0
         for row in due:
-            try:
-                invoice_id = retrying(lambda: self._issue(row["server_id"], today))
-            except Exception:
-                log.exception("issuing a renewal invoice failed; the next run retries",
-                              extra={"server_id": row["server_id"]})
-                continue
+            invoice_id = logged_attempt(lambda: retrying(lambda: self._issue(row["server_id"], today)),
+                                        "issuing a renewal invoice", server_id=row["server_id"])
             if invoice_id:
                 issued += 1
                 self._settle_invoice(invoice_id)
@@ -321,11 +319,8 @@ class BillingUseCases:
                            .select_from(invoices.outerjoin(accounts, accounts.c.user_id == invoices.c.user_id))
                            .where(unsettled).order_by(invoices.c.user_id))
         for row in owners:
-            try:
-                self.pay_open_invoices(row["user_id"])
-            except Exception:
-                log.exception("resuming a customer's invoices failed; the next run retries",
-                              extra={"user_id": row["user_id"]})
+            logged_attempt(lambda: self.pay_open_invoices(row["user_id"]), "resuming a customer's invoices",
+                           user_id=row["user_id"])
 
     def _issue(self, server_id, today):
         subscription = domain.Subscription.replay(server_id, self.store.load_stream(f"subscription-{server_id}"))
@@ -372,12 +367,8 @@ class BillingUseCases:
     def _settle_invoice(self, invoice_id, may_pay=True):
         """``_pay_or_overdue``, but a failure is logged and counts as not paid: the next
         billing run resumes the invoice (``resume_unsettled_invoices``)."""
-        try:
-            return self._pay_or_overdue(invoice_id, may_pay)
-        except Exception:
-            log.exception("settling an invoice failed; the next billing run resumes it",
-                          extra={"invoice_id": invoice_id})
-            return False
+        return logged_attempt(lambda: self._pay_or_overdue(invoice_id, may_pay), "settling an invoice",
+                              fallback=False, invoice_id=invoice_id)
 
     def pay_open_invoices(self, user_id):
         """After a credit, and when resuming: pay the customer's unpaid invoices, oldest
