@@ -49,7 +49,8 @@ from functools import partial
 
 import eventlet
 import kombu.serialization
-from amqp import Message
+from amqp import Message, spec
+from amqp.exceptions import ConsumerCancelled
 from kombu import Connection
 from nameko.constants import (
     ACCEPT_CONFIG_KEY,
@@ -193,7 +194,15 @@ class PanelRpcConsumer(RpcConsumer):
         if not self._accepting:  # reconnected while stopping: nothing more to take
             return
         channel.basic_qos(0, self.container.max_workers, False)
-        self._consumer = (channel, channel.basic_consume(self.queue_name, callback=self._on_request))
+        self._consumer = (channel, channel.basic_consume(self.queue_name, callback=self._on_request,
+                                                         on_cancel=self._on_cancelled))
+
+    def _on_cancelled(self, consumer_tag):
+        """The broker ended our consumer. While stopping that is our own cancel coming back:
+        nothing to do (the link must stay up to ack the calls still running). Otherwise (the
+        queue was deleted) the link reconnects, which consumes again."""
+        if self._accepting:
+            raise ConsumerCancelled(consumer_tag, spec.Basic.Cancel)
 
     def _stop_consuming(self):
         self._accepting = False
