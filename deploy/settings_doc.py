@@ -42,6 +42,8 @@ DESCRIPTIONS = {
     "RPC_SLOW_TIMEOUT_SECONDS": "Time limit of the gateway's calls that wait on the outside world while the customer waits (creating a top-up, a payment webhook, creating a storage, rotating its keys): keep it above two calls of `PAYMENT_TIMEOUT_SECONDS`.",
     "LOG_LEVEL": "Root log level (JSON lines on stdout).",
     "CLOCK_ADJUSTABLE": "Lets `advance_clock` move this replica's business clock (tests and demos only); keep `false` in production.",
+    "PANEL_DIST_DIR": "Folder of the built panel (index.html, assets/); empty: web/dist of the checkout.",
+    "PANEL_ORIGINS": "Comma-separated origins (https://panel.example.com) the panel is served from when a proxy changes the host; cookie requests from other origins are refused.",
     "PANEL_URL": "Public base URL of the panel, used in links (password reset, payment return pages).",
     # -- gateway ----------------------------------------------------------------------------
     "GATEWAY_ADDRESS": "host:port the HTTP API listens on (`0.0.0.0:8000` in containers).",

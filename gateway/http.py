@@ -34,6 +34,8 @@ from werkzeug.wrappers import Request, Response
 from common import context
 from common.errors import PanelError, RateLimited, ServiceUnavailable, ValidationFailed
 from common.rpc import SignatureShapes
+from gateway.browser import add_security_headers, allowed_origins, cross_site_refusal
+from gateway.sessions import COOKIE_NAME
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("gateway.access")
@@ -123,6 +125,7 @@ class JsonWsgiApp(WsgiApp):
         else:
             request.path_values = values
             response = provider.handle_request(request)
+        add_security_headers(response)
         if self.access_log:
             access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
                 "method": request.method, "path": request.path, "status": response.status_code,
@@ -217,11 +220,18 @@ class JsonHttpHandler(SignatureShapes, HttpRequestHandler):
         kwargs.setdefault("expected_exceptions", (PanelError, ValidationError))
         super().__init__(method, url, **kwargs)
 
+    def setup(self):
+        super().setup()
+        self.panel_origins = allowed_origins(self.container.config.get("PANEL_ORIGINS", ""))
+
     def handle_request(self, request):
         request.shallow = False
         request_id = request_id_of(request)
         context_data = {"request_id": request_id, "correlation_id": request_id}
         try:
+            refusal = cross_site_refusal(request, COOKIE_NAME, self.panel_origins)
+            if refusal is not None:
+                raise refusal
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             result = self.server.run_worker(self, args, kwargs, context_data)

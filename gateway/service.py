@@ -17,6 +17,7 @@ from gateway.routes.billing import BillingRoutes
 from gateway.routes.health import HealthRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.orders import OrderRoutes
+from gateway.routes.panel import PanelRoutes
 from gateway.routes.servers import ServerRoutes
 from gateway.routes.storage import StorageRoutes
 from gateway.routes.support import SupportRoutes
@@ -24,7 +25,7 @@ from gateway.sessions import Sessions
 
 
 class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes, OrderRoutes,
-                     StorageRoutes, SupportRoutes):
+                     StorageRoutes, SupportRoutes, PanelRoutes):
     name = "gateway"
 
     config = Config()

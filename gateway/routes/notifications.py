@@ -49,20 +49,25 @@ class NotificationRoutes:
     @http("GET", f"{BASE}/stream")
     def notification_stream(self, request):
         """Server-Sent Events: one `notification` event per new entry of this customer; a
-        client reconnecting with `Last-Event-ID` first receives what it missed. When the
+        client reconnecting with `Last-Event-ID` first receives what it missed (a browser's
+        `EventSource` sends that header itself; a client that opens a new one passes the
+        last id it saw as `last_event_id` in the query instead). When the
         session ends (logout, sign out everywhere, password reset, expiry) the stream sends a
         `session_ended` event and closes: log in again rather than reconnect.
         ---
         get:
           tags: [notifications]
           security: [{bearer: []}, {cookie: []}]
+          parameters:
+          - {in: query, name: last_event_id, required: false, schema: {type: string, pattern: "^[0-9]+$"},
+             description: "the id of the last event received (when the Last-Event-ID header cannot be sent)"}
           responses:
             200: {description: "text/event-stream", content: {text/event-stream: {}}}
         """
         session = self.sessions.authenticate(request)
         user_id, session_id = session["user_id"], session["session_id"]
         stream = self.live.open(user_id, session_id)  # before reading what was missed: no gap
-        last_event_id = request.headers.get("Last-Event-ID", "")
+        last_event_id = request.headers.get("Last-Event-ID") or request.args.get("last_event_id", "")
         missed = []
         if last_event_id.isdigit():
             missed = self.cluster.notify.notifications_after(int(last_event_id))

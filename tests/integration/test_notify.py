@@ -210,7 +210,8 @@ def test_each_customer_gets_only_their_own_events_on_whichever_gateway(setup):
             reader.close()
 
 
-def test_a_reconnecting_client_receives_what_it_missed(setup):
+@pytest.mark.parametrize("in_query", [False, True], ids=["header", "query"])
+def test_a_reconnecting_client_receives_what_it_missed(setup, in_query):
     setup.start_notify()
     setup.start_source()
     first = setup.job("ann", "first")
@@ -219,7 +220,8 @@ def test_a_reconnecting_client_receives_what_it_missed(setup):
     second = setup.job("ann", "second")
     wait_for(lambda: len(setup.entries_for("ann", second["id"])) == 2, message="entries")
 
-    reader = StreamReader(f"{setup.gateways[1]}/notifications/stream", setup.tokens["ann"], last_event_id=last_seen)
+    reader = StreamReader(f"{setup.gateways[1]}/notifications/stream", setup.tokens["ann"], last_event_id=last_seen,
+                          last_event_id_in_query=in_query)
     try:
         wait_for(lambda: len(reader.events) == 2, message="the two missed events")
         assert {e["data"]["operation_id"] for e in reader.events} == {second["id"]}
