@@ -404,7 +404,11 @@ class Stack:
 
     def print_summary(self, description, stack_file):
         print("[stack] ready", flush=True)
-        print(f"  gateway   {description['gateway']}  (try {description['gateway']}/readyz)")
+        panel = description["gateway"] + "/"
+        if not (REPO_ROOT / "web" / "dist" / "index.html").exists():
+            panel += "  (not built: run `make setup`)"
+        print(f"  panel     {panel}")
+        print(f"  gateway   {description['gateway']}/api/v1  (try {description['gateway']}/readyz)")
         for name, url in description["metrics"].items():
             print(f"  metrics   {name:<10} {url}")
         for name in ("sms_inbox", "voice_inbox", "mail_inbox"):
