@@ -31,11 +31,13 @@ export const en = {
   "nav.menu": "Menu",
   "nav.balance": "Balance",
 
-  "user.menu": "Account menu for {name}",
+  "user.menu_before": "Account menu for ",
   "user.logout": "Log out",
   "user.logout_everywhere": "Sign out everywhere",
 
-  "bell.label": "Action log ({count} unread)",
+  "bell.label_before": "Action log (",
+  "bell.label_after": " unread)",
+  "toasts.label": "Pop-up notifications",
   "bell.title": "Action log",
   "bell.session": "This session",
   "bell.all": "All",
@@ -195,6 +197,7 @@ export const en = {
   "storage.period_1d": "Last 24 hours",
   "storage.period_7d": "Last 7 days",
   "storage.period_30d": "Last 30 days",
+  "storage.no_usage": "No usage in this period yet.",
   "storage.in": "In",
   "storage.out": "Out",
   "storage.stored": "Stored",

@@ -15,12 +15,14 @@ function tickLabel(seconds, span) {
   return new Intl.DateTimeFormat("en-GB", options).format(when);
 }
 
-export function TimeChart({ title, series, format = bytes }) {
+export function TimeChart({ title, series, range, format = bytes, emptyText = "" }) {
   const canvas = useRef(null);
   const chart = useRef(null);
   useEffect(() => {
     const all = series.flatMap((line) => line.points.map((point) => point[0]));
-    const span = all.length ? Math.max(...all) - Math.min(...all) : 0;
+    const [start, end] = range || (all.length ? [Math.min(...all), Math.max(...all)] : [0, 0]);
+    const span = end - start;
+    const top = Math.max(0, ...series.flatMap((line) => line.points.map((point) => point[1])));
     const data = {
       datasets: series.map((line, index) => ({
         label: line.label,
@@ -39,8 +41,9 @@ export function TimeChart({ title, series, format = bytes }) {
       maintainAspectRatio: false,
       interaction: { mode: "index", intersect: false },
       scales: {
-        x: { type: "linear", ticks: { callback: (value) => tickLabel(value, span), maxTicksLimit: 8 }, grid: { display: false } },
-        y: { beginAtZero: true, ticks: { callback: (value) => format(value) } },
+        x: { type: "linear", min: start, max: end, ticks: { callback: (value) => tickLabel(value, span), maxTicksLimit: 8 }, grid: { display: false } },
+        // an empty storage still gets a readable scale (0 … 1 KB) instead of "1 B" repeated
+        y: { beginAtZero: true, suggestedMax: top > 0 ? undefined : 1000, ticks: { callback: (value) => format(value), maxTicksLimit: 6 } },
       },
       plugins: {
         legend: { display: series.length > 1, position: "bottom" },
@@ -56,9 +59,11 @@ export function TimeChart({ title, series, format = bytes }) {
     }
   }, [series]);
   useEffect(() => () => chart.current?.destroy(), []);
+  const empty = !series.some((line) => line.points.some((point) => point[1] > 0));
   const latest = series.map((line) => `${line.label}: ${format(line.points.at(-1)?.[1] ?? 0)}`).join(", ");
   return html`<figure class="chart">
     <figcaption>${title}</figcaption>
-    <div class="chart-box"><canvas ref=${canvas} role="img" aria-label=${`${title}. ${latest}`}></canvas></div>
+    <div class="chart-box"><canvas ref=${canvas} role="img" aria-label=${`${title}. ${latest}`}></canvas>
+      ${empty && emptyText && html`<p class="chart-empty">${emptyText}</p>`}</div>
   </figure>`;
 }

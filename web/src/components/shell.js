@@ -22,17 +22,22 @@ export const TOAST_SECONDS = 8;
 
 function Toasts() {
   const toasts = useStore((s) => s.toasts);
-  return html`<div class="toasts" aria-live="polite" aria-label="Notifications">
+  return html`<div class="toasts" role="region" aria-live="polite" aria-label=${t("toasts.label")}>
     ${toasts.map((item) => html`<${Toast} key=${item.key} item=${item} />`)}
   </div>`;
 }
 
+/** One pop-up; it stays while the pointer or the keyboard focus is on it. */
 function Toast({ item }) {
+  const [held, setHeld] = useState(false);
   useEffect(() => {
+    if (held) return undefined;
     const timer = setTimeout(() => store.set((s) => dismissToast(s, item.key)), TOAST_SECONDS * 1000);
     return () => clearTimeout(timer);
-  }, [item.key]);
-  return html`<div class=${`toast toast-${item.level || "info"}`} role=${item.level === "error" ? "alert" : "status"}>
+  }, [item.key, held]);
+  return html`<div class=${`toast toast-${item.level || "info"}`} role=${item.level === "error" ? "alert" : "status"}
+      onMouseEnter=${() => setHeld(true)} onMouseLeave=${() => setHeld(false)}
+      onFocusIn=${() => setHeld(true)} onFocusOut=${() => setHeld(false)}>
     <div class="toast-text">
       <p class="toast-title">${item.title}</p>
       ${item.body && html`<p class="toast-body">${item.body}</p>`}
@@ -86,9 +91,9 @@ function Bell() {
   const items = scope === "all" ? all : notifications;
   return html`<div class="bell">
     <button type="button" class="icon-button bell-button" aria-expanded=${open ? "true" : "false"} aria-controls="action-log"
-        aria-label=${t("bell.label", { count: unread })} onClick=${() => setOpen(!open)}>
+        onClick=${() => setOpen(!open)}>
       <svg viewBox="0 0 24 24" width="22" height="22" aria-hidden="true"><path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z"/></svg>
-      ${unread > 0 && html`<span class="bell-count" aria-hidden="true">${unread > 99 ? "99+" : unread}</span>`}
+      <span class="visually-hidden">${t("bell.label_before")}</span><span class=${unread > 0 ? "bell-count" : "visually-hidden"}>${unread > 99 ? "99+" : unread}</span><span class="visually-hidden">${t("bell.label_after")}</span>
     </button>
     ${open && html`<section id="action-log" class="bell-panel" ref=${panel} aria-label=${t("bell.title")}>
       <header class="bell-header">
@@ -124,9 +129,9 @@ function UserMenu({ user, onLogout }) {
   }, [open]);
   return html`<div class="user-menu">
     <button type="button" class="user-button" aria-haspopup="menu" aria-expanded=${open ? "true" : "false"}
-        aria-label=${t("user.menu", { name: user.username })} onClick=${() => setOpen(!open)}>
+        onClick=${() => setOpen(!open)}>
       <span class="avatar" aria-hidden="true">${user.username.slice(0, 1).toUpperCase()}</span>
-      <span class="user-name">${user.username}</span> <span aria-hidden="true">▾</span>
+      <span class="visually-hidden">${t("user.menu_before")}</span><span class="user-name">${user.username}</span> <span aria-hidden="true">▾</span>
     </button>
     ${open && html`<ul class="menu" role="menu">
       <li role="none"><button type="button" role="menuitem" onClick=${() => onLogout(false)}>${t("user.logout")}</button></li>
@@ -138,7 +143,7 @@ function UserMenu({ user, onLogout }) {
 function BalanceChip() {
   const account = useStore((s) => s.account);
   if (!account) return null;
-  return html`<${Link} href="/billing" class=${`balance-chip${account.overdue ? " balance-overdue" : ""}`} aria-label=${`${t("nav.balance")}: ${money(account.balance, account.currency)}`}>
+  return html`<${Link} href="/billing" class=${`balance-chip${account.overdue ? " balance-overdue" : ""}`}>
     <span class="balance-label">${t("nav.balance")}</span> <strong>${money(account.balance, account.currency)}</strong>
   <//>`;
 }

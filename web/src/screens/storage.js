@@ -2,9 +2,8 @@
  * Buckets (add, delete; naming errors at the field), Overview (storage and bandwidth
  * usage charts over a chosen period) and Credentials (secret on demand, copy, rotate). */
 import { html } from "htm/preact";
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { TimeChart } from "../components/chart.js";
 import {
   Badge, CopyButton, Empty, ErrorBanner, Field, Link, Loading, Modal, Notice, PageHeader, Tabs, TypedConfirm,
   describedBy, formLevelError, toast, useResource,
@@ -156,13 +155,25 @@ function Buckets({ storage }) {
   </div>`;
 }
 
+/** Chart.js is most of the panel's code: it is loaded when a chart is first shown. */
+function useChartComponent() {
+  const [component, setComponent] = useState(null);
+  const [error, setError] = useState(null);
+  useEffect(() => {
+    import("../components/chart.js").then((module) => setComponent(() => module.TimeChart), setError);
+  }, []);
+  return { TimeChart: component, error };
+}
+
 function Overview({ storage }) {
+  const { TimeChart, error: chartError } = useChartComponent();
   const { query } = useRoute();
   const period = PERIODS[query.get("period")] ? query.get("period") : "1d";
   const [span, step] = PERIODS[period];
   const load = (metric) => () => {
     const to = Math.floor(Date.now() / 1000);
-    return api(`/storage/s3/${storage.id}/usage`, { query: { metric, from: to - span, to, step } });
+    return api(`/storage/s3/${storage.id}/usage`, { query: { metric, from: to - span, to, step } })
+      .then((usage) => ({ ...usage, range: [to - span, to] }));
   };
   const stored = useResource(load("storage"), [storage.id, period], { live: false });
   const bandwidth = useResource(load("bandwidth"), [storage.id, period], { live: false });
@@ -173,14 +184,15 @@ function Overview({ storage }) {
         ${Object.keys(PERIODS).map((key) => html`<option value=${key}>${t(`storage.period_${key}`)}</option>`)}
       </select>
     </div>
+    <${ErrorBanner} error=${chartError} />
     <div class="grid grid-2">
       <article class="card">
         <${ErrorBanner} error=${stored.error} onRetry=${stored.reload} />
-        ${stored.data ? html`<${TimeChart} title=${t("storage.usage_storage")} series=${[{ label: t("storage.stored"), points: stored.data.points }]} />` : html`<${Loading} />`}
+        ${stored.data && TimeChart ? html`<${TimeChart} title=${t("storage.usage_storage")} range=${stored.data.range} emptyText=${t("storage.no_usage")} series=${[{ label: t("storage.stored"), points: stored.data.points }]} />` : html`<${Loading} />`}
       </article>
       <article class="card">
         <${ErrorBanner} error=${bandwidth.error} onRetry=${bandwidth.reload} />
-        ${bandwidth.data ? html`<${TimeChart} title=${t("storage.usage_bandwidth")}
+        ${bandwidth.data && TimeChart ? html`<${TimeChart} title=${t("storage.usage_bandwidth")} range=${bandwidth.data.range} emptyText=${t("storage.no_usage")}
           series=${bandwidth.data.in ? [{ label: t("storage.in"), points: bandwidth.data.in }, { label: t("storage.out"), points: bandwidth.data.out || [] }]
             : [{ label: t("storage.usage_bandwidth"), points: bandwidth.data.points }]} />` : html`<${Loading} />`}
       </article>

@@ -149,7 +149,7 @@ function Reply({ ticketId, onSent }) {
     }
     setBusy(false);
   }
-  return html`<form class="card stack" onSubmit=${submit} novalidate key=${formKey} aria-label=${t("support.reply")}>
+  return html`<form class="card stack" onSubmit=${submit} novalidate key=${formKey}>
     <${Field} label=${t("support.reply")} name="body" id="reply-body" error=${error}>
       <textarea ...${describedBy("body", error, false, "reply-body")} rows="4" required value=${body} onInput=${(e) => setBody(e.currentTarget.value)}></textarea>
     <//>
