@@ -22,7 +22,7 @@ export function createStore(initial) {
   };
 }
 
-export const MAX_TOASTS = 5;
+export const MAX_TOASTS = 3;
 
 export const store = createStore({
   user: null, // {id, username, phone_masked, two_factor}

@@ -5,7 +5,7 @@ import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api.js";
 import { wait } from "../format.js";
 import { linkHandler } from "../router.js";
-import { store, useStore } from "../store.js";
+import { MAX_TOASTS, store, useStore } from "../store.js";
 import { t } from "../strings.js";
 
 export function Link({ href, children, ...rest }) {
@@ -196,7 +196,7 @@ export function CopyButton({ text, label = t("app.copy") }) {
 /** Show a pop-up (top right) that is not from the stream, e.g. a saved tag. */
 export function toast(level, title, body = "") {
   const key = `local-${Date.now()}-${Math.random()}`;
-  store.set((state) => ({ toasts: [...state.toasts, { key, level, title, body }].slice(-5) }));
+  store.set((state) => ({ toasts: [...state.toasts, { key, level, title, body }].slice(-MAX_TOASTS) }));
 }
 
 /** Page heading with optional actions on the right. */

@@ -193,7 +193,7 @@ export function TicketDetail({ id }) {
         </header>
         <p class="message-body">${message.body}</p>
         ${message.attachments.length > 0 && html`<ul class="attachments">${message.attachments.map((file) => html`<li>
-          <a href=${apiUrl(`/support/tickets/${id}/attachments/${file.id}`)} download=${file.filename}>📎 ${file.filename}</a>
+          <a href=${apiUrl(`/support/tickets/${id}/attachments/${file.id}`)} download=${file.filename}>${file.filename}</a>
           <span class="muted"> ${binaryBytes(file.size)}</span></li>`)}</ul>`}
       </li>`)}
     </ol>
