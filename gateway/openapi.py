@@ -59,6 +59,7 @@ def build_spec(service_cls, version="1.0.0"):
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
+    used_ids = set()
     for url, methods, function in http_routes(service_cls):
         documented = load_operations_from_docstring(function.__doc__ or "")
         operations = {}
@@ -71,7 +72,11 @@ def build_spec(service_cls, version="1.0.0"):
                 # only where it says more than the status does.
                 if isinstance(response, dict) and "$ref" not in response:
                     response.setdefault("description", HTTPStatus(int(status)).phrase)
-            operation["operationId"] = f"{function.__name__}_{method.lower()}"
+            operation_id = f"{function.__name__}_{method.lower()}"
+            if operation_id in used_ids:  # one function on several paths (the panel's screens)
+                operation_id += "_" + (re.sub(r"\W+", "_", url).strip("_") or "root")
+            used_ids.add(operation_id)
+            operation["operationId"] = operation_id
             operations[method.lower()] = operation
         parameters = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
