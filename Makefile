@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test test-unit test-integration test-e2e bench migrate
+.PHONY: setup run test test-unit test-integration test-e2e test-browser bench migrate
 
 setup:
 	@./scripts/setup.sh
@@ -21,6 +21,9 @@ test-integration: setup
 
 test-e2e: setup
 	$(PY) -m pytest tests/e2e
+
+test-browser: setup
+	$(PY) -m pytest tests/browser
 
 bench: setup
 	$(PY) -m bench.rpc

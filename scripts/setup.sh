@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything `make run` and `make test` need on a fresh machine: the virtualenv with the
-# pinned dependencies, a running RabbitMQ with its management plugin, and (for the
-# PostgreSQL lane) a running PostgreSQL when one is installed. Safe to run again.
+# pinned dependencies, a running RabbitMQ with its management plugin, (for the PostgreSQL
+# lane) a running PostgreSQL when one is installed, the customer panel built into web/dist,
+# and Chromium for the browser tests. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +58,34 @@ if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     say "starting PostgreSQL"
     as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+  fi
+fi
+
+# 4. The panel (web/): its npm packages (reinstalled when package-lock.json changes), and
+#    its build in web/dist (rebuilt when a source is newer than the build).
+if ! command -v npm >/dev/null 2>&1; then
+  say "npm is missing: install Node.js 20.19 or newer with npm (the panel's build, Vite 8, needs it), then run make setup again"
+  exit 1
+fi
+web_stamp="web/node_modules/.installed-$(sha1sum web/package-lock.json | cut -c1-12)"
+if [ ! -d web/node_modules ] || [ ! -f "$web_stamp" ]; then
+  say "installing the panel's packages (pinned in web/package-lock.json)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || { say "npm ci failed in web/"; exit 1; }
+  rm -f web/node_modules/.installed-*
+  touch "$web_stamp"
+fi
+if [ ! -f web/dist/index.html ] || [ -n "$(find web/src web/index.html web/public web/vite.config.js \
+    web/package-lock.json -newer web/dist/index.html -print -quit 2>/dev/null)" ]; then
+  say "building the panel into web/dist"
+  (cd web && npm run build --silent) || { say "the panel's build failed (npm run build in web/)"; exit 1; }
+fi
+
+# 5. Chromium for the browser tests (Debian's, driven by Playwright: no browser download).
+if [ ! -x /usr/bin/chromium ] && ! command -v chromium >/dev/null 2>&1; then
+  say "Chromium is not installed; installing Debian's chromium"
+  if ! { as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+    say "could not install Chromium: run 'apt-get install chromium' as root"
+    exit 1
   fi
 fi
 say "ready"

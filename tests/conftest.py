@@ -11,6 +11,7 @@ import eventlet
 
 eventlet.monkey_patch()  # noqa: E402 — must precede every other import
 
+import contextlib  # noqa: E402
 import os  # noqa: E402
 import uuid  # noqa: E402
 
@@ -42,19 +43,29 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"PostgreSQL lane skipped: {_pg_notice[0]}", yellow=True)
 
 
+@contextlib.contextmanager
+def temporary_vhost(prefix="panel-test"):
+    """A fresh RabbitMQ vhost named ``<prefix>-<random>``: yields its AMQP URI, deletes it
+    at the end."""
+    vhost = f"{prefix}-{uuid.uuid4().hex[:12]}"
+    put = requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
+    put.raise_for_status()
+    try:
+        requests.put(
+            f"{RABBIT_API}/permissions/{vhost}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            auth=RABBIT_AUTH, timeout=10,
+        ).raise_for_status()
+        yield f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
+    finally:
+        requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
+
+
 @pytest.fixture
 def amqp_uri():
     """A fresh RabbitMQ vhost for this test; deleted afterwards."""
-    vhost = f"panel-test-{uuid.uuid4().hex[:12]}"
-    put = requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
-    put.raise_for_status()
-    requests.put(
-        f"{RABBIT_API}/permissions/{vhost}/guest",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-        auth=RABBIT_AUTH, timeout=10,
-    ).raise_for_status()
-    yield f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
+    with temporary_vhost() as uri:
+        yield uri
 
 
 @pytest.fixture

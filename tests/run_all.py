@@ -2,7 +2,11 @@
 not mix, and separate processes keep one suite's greenthreads out of the next), then prints
 one closing line with the totals: ``N passed, N failed, N skipped``.
 
-    python -m tests.run_all [suite ...]     (suites: unit integration e2e; default all)
+    python -m tests.run_all [suite ...]     (suites: unit web integration e2e browser; default all)
+
+The web suite is the panel's own unit tests (Vitest, in web/: ``npm test``).
+
+The browser suite drives the built panel (web/dist) in Chromium against the whole stack.
 """
 
 import subprocess
@@ -11,7 +15,7 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-SUITES = ("unit", "integration", "e2e")
+SUITES = ("unit", "web", "integration", "e2e", "browser")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,6 +28,13 @@ def counts(junit_path):
     return totals
 
 
+def suite_command(suite, junit):
+    """The command that runs ``suite`` and writes its JUnit report to ``junit``."""
+    if suite == "web":
+        return ["npx", "vitest", "run", "--reporter=default", "--reporter=junit", f"--outputFile.junit={junit}"]
+    return [sys.executable, "-m", "pytest", f"tests/{suite}", f"--junitxml={junit}", "-p", "no:cacheprovider"]
+
+
 def main(argv):
     suites = argv or list(SUITES)
     passed = failed = skipped = 0
@@ -32,10 +43,7 @@ def main(argv):
         for suite in suites:
             junit = Path(tmp) / f"{suite}.xml"
             print(f"\n===== {suite} tests =====", flush=True)
-            code = subprocess.call(
-                [sys.executable, "-m", "pytest", f"tests/{suite}", f"--junitxml={junit}", "-p", "no:cacheprovider"],
-                cwd=ROOT,
-            )
+            code = subprocess.call(suite_command(suite, junit), cwd=ROOT / "web" if suite == "web" else ROOT)
             if code not in (0, 5) or not junit.exists():  # 5: the suite collected no test
                 worst = max(worst, code or 1)
             if junit.exists():

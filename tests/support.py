@@ -1,7 +1,7 @@
 """A small test domain for the shared machinery: accounts credited and debited, with a
 ``balances`` projection. Used by the event store contract tests and the messaging tests.
-Also the helpers every test module shares: waiting for a condition, free ports, reading a
-Server-Sent Events stream."""
+Also the helpers every test module shares: waiting for a condition, free ports, the Origin
+header of a browser, reading a Server-Sent Events stream."""
 
 import json
 import time
@@ -101,6 +101,16 @@ def http_ok(url, timeout=2):
         return False
 
 
+def origin_header(url):
+    """The ``Origin`` header a browser sends with a state-changing request from a page of
+    ``url``'s site: the gateway refuses a cookie-authenticated change without it
+    (gateway/browser.py), so a test acting like the panel sends it too."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return {"Origin": f"{parts.scheme}://{parts.netloc}"}
+
+
 def free_port():
     """A TCP port free on 127.0.0.1 right now."""
     import socket
@@ -162,9 +172,11 @@ class ChildProcess:
 class StreamReader:
     """Reads a Server-Sent Events stream in a greenthread, collecting its events."""
 
-    def __init__(self, url, token, last_event_id=None):
+    def __init__(self, url, token, last_event_id=None, last_event_id_in_query=False):
         headers = {"Authorization": f"Bearer {token}"}
-        if last_event_id is not None:
+        if last_event_id is not None and last_event_id_in_query:
+            url = f"{url}?last_event_id={last_event_id}"
+        elif last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         self.events = []
         self.finished = False

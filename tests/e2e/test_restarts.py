@@ -9,19 +9,13 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import uuid
 from collections import Counter
 
 import eventlet
 import pytest
 import requests
 
-from common.config import REPO_ROOT, SERVICES
-from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
-from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
-from tests.e2e.test_stack import BOOT_TIMEOUT
+from tests.stack import running_stack
 from tests.support import wait_for
 
 FINAL = ("succeeded", "failed")
@@ -31,44 +25,11 @@ EXPECTED_ACTION_ANSWERS = {202, 409, 503}
 ACCEPTED_PER_PHASE = 4
 
 
-def stack_env(var_dir, amqp_uri):
-    return dict(
-        os.environ, PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri, STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
-        GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORT_COUNT)),
-        # Power changes take 2 s on the emulated BMCs: long enough to stop inventory mid-action.
-        BMC_POWER_DELAY="2",
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    vhost = f"panel-restarts-{uuid.uuid4().hex[:10]}"
-    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
-    requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    var_dir = tmp_path_factory.mktemp("var")
-    env = stack_env(var_dir, f"amqp://guest:guest@{AMQP_HOST}/{vhost}")
-    output = open(var_dir / "stack.out", "w")
-    process = subprocess.Popen([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
-                               stdout=output, stderr=subprocess.STDOUT)
-
-    def booted():
-        if process.poll() is not None:
-            raise AssertionError(f"the stack exited early:\n{(var_dir / 'stack.out').read_text()}")
-        return (var_dir / "stack.json").exists()
-
-    try:
-        wait_for(booted, timeout=BOOT_TIMEOUT + 10, interval=0.2, message="var/stack.json")
-        info = json.loads((var_dir / "stack.json").read_text())
-        info.update(process=process, var_dir=var_dir, output=var_dir / "stack.out")
+    # Power changes take 2 s on the emulated BMCs: long enough to stop inventory mid-action.
+    with running_stack(tmp_path_factory.mktemp("var"), vhost_prefix="panel-restarts", BMC_POWER_DELAY="2") as info:
         yield info
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            process.wait(90)
-        output.close()
-        requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
 
 
 def log_in(stack, customer):

@@ -17,56 +17,15 @@ import pytest
 import requests
 
 from common.config import REPO_ROOT, SERVICES
-from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
-from tests.conftest import AMQP_HOST, RABBIT_API, RABBIT_AUTH
+from deploy.devstack import free_port_block
+from tests.stack import running_stack
 from tests.support import http_ok, wait_for
 
-BOOT_TIMEOUT = 120
-
 
 @pytest.fixture(scope="module")
-def vhost_uri():
-    vhost = f"panel-e2e-{uuid.uuid4().hex[:10]}"
-    requests.put(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
-    requests.put(f"{RABBIT_API}/permissions/{vhost}/guest", auth=RABBIT_AUTH, timeout=10,
-                 json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-    yield f"amqp://guest:guest@{AMQP_HOST}/{vhost}"
-    requests.delete(f"{RABBIT_API}/vhosts/{vhost}", auth=RABBIT_AUTH, timeout=10)
-
-
-def stack_env(var_dir, amqp_uri):
-    env = dict(os.environ)
-    env.update(
-        PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri,
-        GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORT_COUNT)),
-        STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
-    )
-    return env
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, vhost_uri):
-    var_dir = tmp_path_factory.mktemp("var")
-    env = stack_env(var_dir, vhost_uri)
-    output = open(var_dir / "stack.out", "w")
-    process = subprocess.Popen([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
-                               stdout=output, stderr=subprocess.STDOUT)
-    stack_file = var_dir / "stack.json"
-
-    def booted():
-        if process.poll() is not None:
-            raise AssertionError(f"the stack exited early:\n{(var_dir / 'stack.out').read_text()}")
-        return stack_file.exists()
-
-    wait_for(booted, timeout=BOOT_TIMEOUT + 10, interval=0.2, message="var/stack.json")
-    info = json.loads(stack_file.read_text())
-    info.update(process=process, var_dir=var_dir, env=env, output=var_dir / "stack.out")
-    yield info
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        process.wait(60)
-    output.close()
+def stack(tmp_path_factory):
+    with running_stack(tmp_path_factory.mktemp("var"), vhost_prefix="panel-e2e") as info:
+        yield info
 
 
 def test_readyz_is_200_with_every_service_answering(stack):
