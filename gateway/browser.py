@@ -68,16 +68,12 @@ def cross_site_refusal(request, cookie_name, extra_origins=frozenset()):
     host = (request.host or "").lower()
     own = {f"http://{host}", f"https://{host}"} | set(extra_origins)
     origin = request.headers.get("Origin")
-    if origin is not None and origin != "null":
+    if origin and origin != "null":
         claimed = origin_of(origin)
     else:
         referer = request.headers.get("Referer")
         claimed = origin_of(referer) if referer else None
-        if claimed is None and origin is None and cookie_name not in request.cookies:
-            return None  # neither a browser page nor the cookie: not a CSRF vector
-    if claimed in own:
-        return None
-    if claimed is None and cookie_name not in request.cookies:
-        return None
+    if claimed in own or (claimed is None and cookie_name not in request.cookies):
+        return None  # the panel's own page, or neither a page's origin nor the cookie
     return Forbidden("Cross-site request refused: this request must come from the panel's own page "
                      "(or authenticate with an Authorization header).")

@@ -13,6 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.yaml_utils import load_operations_from_docstring
 
+from gateway.browser import SAFE_METHODS
 from gateway.http import JsonHttpHandler
 from gateway.schemas import SCHEMAS
 
@@ -46,6 +47,12 @@ def schema_registry(service_cls):
     return registry
 
 
+CROSS_SITE_REFUSAL = {
+    "description": "forbidden: a cross-site request with the session cookie (gateway/browser.py)",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 def build_spec(service_cls, version="1.0.0"):
     spec = APISpec(
         title="Hosting panel API",
@@ -67,6 +74,8 @@ def build_spec(service_cls, version="1.0.0"):
             operation = dict(documented.get(method.lower(), {}))
             operation.setdefault("summary", (function.__doc__ or "").strip().split("\n")[0])
             operation.setdefault("responses", {"200": {"description": "OK"}})
+            if method.upper() not in SAFE_METHODS:  # every state change passes the cross-site check
+                operation["responses"].setdefault(403, CROSS_SITE_REFUSAL)
             for status, response in operation["responses"].items():
                 # OpenAPI requires a description on every response; the docstrings name one
                 # only where it says more than the status does.

@@ -20,14 +20,6 @@ from gateway.http import http
 
 DEFAULT_DIST_DIR = REPO_ROOT / "web" / "dist"
 ASSET_CACHE = "public, max-age=31536000, immutable"
-SCREEN_DOC = """The customer panel (HTML): the same single-page application on every screen's address.
-        ---
-        get:
-          tags: [panel]
-          responses:
-            200: {description: the panel's index.html, content: {text/html: {}}}
-            503: {description: "the panel is not built (make setup builds it)", content: {application/json: {schema: Error}}}
-        """
 
 
 def dist_dir(config):
@@ -58,9 +50,15 @@ class PanelRoutes:
     @http("GET", "/support")
     @http("GET", "/support/<ticket_id>")
     def panel_screen(self, request, **screen):
+        """The customer panel (HTML): the same single-page application on every screen's address.
+        ---
+        get:
+          tags: [panel]
+          responses:
+            200: {description: the panel's index.html, content: {text/html: {}}}
+            503: {description: "the panel is not built (make setup builds it)", content: {application/json: {schema: Error}}}
+        """
         return index_response(dist_dir(self.config))
-
-    panel_screen.__doc__ = SCREEN_DOC
 
     @http("GET", "/assets/<path:name>")
     def panel_asset(self, request, name):

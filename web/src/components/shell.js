@@ -46,6 +46,16 @@ function Toast({ item }) {
   </div>`;
 }
 
+/** While `open`, the Escape key calls `close` (the bell's panel, the account menu). */
+function useEscape(open, close) {
+  useEffect(() => {
+    if (!open) return undefined;
+    const onKey = (event) => event.key === "Escape" && close();
+    addEventListener("keydown", onKey);
+    return () => removeEventListener("keydown", onKey);
+  }, [open]);
+}
+
 function Bell() {
   const [open, setOpen] = useState(false);
   const [scope, setScope] = useState("session");
@@ -59,12 +69,7 @@ function Bell() {
     api("/notifications", { query: { scope: "all", per_page: 100 } }).then((page) => setAll(page.items), setError);
   }, [open, scope, notifications.length]);
 
-  useEffect(() => {
-    if (!open) return undefined;
-    const onKey = (event) => event.key === "Escape" && setOpen(false);
-    addEventListener("keydown", onKey);
-    return () => removeEventListener("keydown", onKey);
-  }, [open]);
+  useEscape(open, () => setOpen(false));
 
   async function markAll() {
     setError(null);
@@ -121,12 +126,7 @@ function Bell() {
 
 function UserMenu({ user, onLogout }) {
   const [open, setOpen] = useState(false);
-  useEffect(() => {
-    if (!open) return undefined;
-    const onKey = (event) => event.key === "Escape" && setOpen(false);
-    addEventListener("keydown", onKey);
-    return () => removeEventListener("keydown", onKey);
-  }, [open]);
+  useEscape(open, () => setOpen(false));
   return html`<div class="user-menu">
     <button type="button" class="user-button" aria-haspopup="menu" aria-expanded=${open ? "true" : "false"}
         onClick=${() => setOpen(!open)}>

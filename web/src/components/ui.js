@@ -117,36 +117,53 @@ export function Modal({ title, onClose, children, wide = false }) {
   </dialog>`;
 }
 
-/** A confirmation that asks to type `expected` (a server number, a storage name). */
-export function TypedConfirm({ title, warning, expected, prompt, action, danger = true, onConfirm, onClose, children }) {
-  const [typed, setTyped] = useState("");
+/**
+ * A form's submit or a button's command: `busy` while `action(...args)` runs, `error` when
+ * it throws. `run(event, ...args)` stops the browser's own submit (when given an event)
+ * and resolves to whether the action succeeded.
+ */
+export function useAction(action) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const matches = typed.trim() === expected;
-  async function submit(event) {
-    event.preventDefault();
-    if (!matches) return;
+  async function run(event, ...args) {
+    event?.preventDefault?.();
     setBusy(true);
     setError(null);
     try {
-      await onConfirm();
-      onClose();
+      await action(...args);
+      return true;
     } catch (failure) {
       setError(failure);
+      return false;
+    } finally {
       setBusy(false);
     }
   }
+  return { busy, error, setError, run };
+}
+
+/**
+ * A confirmation dialog. With `expected` (a server number, a storage name) the customer
+ * must type it first; `danger` marks a destructive action (red warning and button).
+ */
+export function ConfirmDialog({ title, warning, expected = null, prompt, action, danger = true, onConfirm, onClose, children }) {
+  const [typed, setTyped] = useState("");
+  const confirm = useAction(async () => {
+    await onConfirm();
+    onClose();
+  });
+  const matches = expected === null || typed.trim() === expected;
   return html`<${Modal} title=${title} onClose=${onClose}>
-    <form onSubmit=${submit} class="stack">
-      ${warning && html`<p class="warning">${warning}</p>`}
+    <form onSubmit=${(event) => (matches ? confirm.run(event) : event.preventDefault())} class="stack">
+      ${warning && html`<p class=${danger ? "warning" : ""}>${warning}</p>`}
       ${children}
-      <${Field} label=${prompt} name="confirm">
+      ${expected !== null && html`<${Field} label=${prompt} name="confirm">
         <input id="field-confirm" autocomplete="off" value=${typed} onInput=${(e) => setTyped(e.currentTarget.value)} />
-      <//>
-      <${ErrorBanner} error=${error} />
+      <//>`}
+      <${ErrorBanner} error=${confirm.error} />
       <div class="actions">
         <button type="button" class="button" onClick=${onClose}>${t("app.cancel")}</button>
-        <button type="submit" class=${`button ${danger ? "button-danger" : "button-primary"}`} disabled=${!matches || busy}>${action}</button>
+        <button type="submit" class=${`button ${danger ? "button-danger" : "button-primary"}`} disabled=${!matches || confirm.busy}>${action}</button>
       </div>
     </form>
   <//>`;

@@ -5,9 +5,9 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { api, newIdempotencyKey } from "../api.js";
-import { Badge, CopyButton, Empty, ErrorBanner, Field, Loading, Modal, Notice, PageHeader, Pager, describedBy, formLevelError, useResource } from "../components/ui.js";
+import { Badge, CopyButton, Empty, ErrorBanner, Field, Loading, Modal, Notice, PageHeader, Pager, describedBy, formLevelError, useAction, useResource } from "../components/ui.js";
 import { dateTime, money } from "../format.js";
-import { store } from "../store.js";
+import { store, useStore } from "../store.js";
 import { t } from "../strings.js";
 
 export const MIN_TOPUP = 20;
@@ -45,28 +45,21 @@ function TopupDialog({ currency, onClose }) {
   const [amount, setAmount] = useState("50");
   const [method, setMethod] = useState("");
   const [touched, setTouched] = useState(false);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const [topup, setTopup] = useState(null);
   const [key] = useState(newIdempotencyKey);
   const items = methods.data?.items || [];
   const chosen = method || items[0]?.id || "";
-  const localProblem = touched ? amountProblem(amount) : null;
-  const amountError = localProblem || error;
+  const pay = useAction(async () => {
+    const value = Number(String(amount).replace(",", ".")).toFixed(2);
+    setTopup(await api("/billing/topups", { method: "POST", body: { amount: value, method: chosen }, idempotencyKey: `${key}-${value}-${chosen}` }));
+  });
+  const { busy, error, setError } = pay;
+  const amountError = (touched && amountProblem(amount)) || error;
 
-  async function submit(event) {
-    event.preventDefault();
+  function submit(event) {
     setTouched(true);
-    if (amountProblem(amount)) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const value = Number(String(amount).replace(",", ".")).toFixed(2);
-      setTopup(await api("/billing/topups", { method: "POST", body: { amount: value, method: chosen }, idempotencyKey: `${key}-${value}-${chosen}` }));
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
+    if (amountProblem(amount)) event.preventDefault();
+    else pay.run(event);
   }
 
   return html`<${Modal} title=${t("topup.title")} onClose=${onClose} wide>
@@ -96,13 +89,16 @@ function TopupDialog({ currency, onClose }) {
 }
 
 export function Billing() {
-  const account = useResource(() => api("/billing/account").then((data) => { store.set({ account: data }); return data; }), []);
+  // The header's balance (store.account) is refreshed on every live notification (main.js);
+  // this screen loads it once for its own error and loading states, then follows the store.
+  const account = useResource(() => api("/billing/account").then((data) => { store.set({ account: data }); return data; }), [], { live: false });
+  const liveAccount = useStore((s) => s.account);
   const [invoicePage, setInvoicePage] = useState(1);
   const [transactionPage, setTransactionPage] = useState(1);
   const invoices = useResource(() => api("/billing/invoices", { query: { page: invoicePage, per_page: 10 } }), [invoicePage]);
   const transactions = useResource(() => api("/billing/transactions", { query: { page: transactionPage, per_page: 10 } }), [transactionPage]);
   const [toppingUp, setToppingUp] = useState(false);
-  const a = account.data;
+  const a = liveAccount || account.data;
   return html`<section>
     <${PageHeader} title=${t("billing.title")}>
       <button type="button" class="button button-primary" onClick=${() => setToppingUp(true)} disabled=${!a}>${t("billing.top_up")}</button>

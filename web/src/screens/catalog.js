@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, newIdempotencyKey } from "../api.js";
-import { Badge, Empty, ErrorBanner, Field, Link, Loading, Modal, Notice, PageHeader, Tabs, describedBy, formLevelError, useResource } from "../components/ui.js";
+import { Badge, Empty, ErrorBanner, Field, Link, Loading, Modal, Notice, PageHeader, Tabs, describedBy, formLevelError, useAction, useResource } from "../components/ui.js";
 import { dateTime, money } from "../format.js";
 import { setQuery, useRoute } from "../router.js";
 import { t } from "../strings.js";
@@ -43,25 +43,15 @@ function OrderDialog({ offer, onClose, onPlaced }) {
   const images = useResource(() => api("/os-images", { query: { per_page: 100 } }), [], { live: false });
   const [os, setOs] = useState("");
   const [tag, setTag] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const [key] = useState(newIdempotencyKey);
   useEffect(() => {
     if (!os && images.data?.items?.length) setOs(images.data.items[0].id);
   }, [images.data]);
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const body = { offer_id: offer.id, location: offer.location, os, ...(tag.trim() ? { tag: tag.trim() } : {}) };
-      const answer = await api("/orders", { method: "POST", body, idempotencyKey: key });
-      onPlaced(answer.order);
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  const { busy, error, run: submit } = useAction(async () => {
+    const body = { offer_id: offer.id, location: offer.location, os, ...(tag.trim() ? { tag: tag.trim() } : {}) };
+    const answer = await api("/orders", { method: "POST", body, idempotencyKey: key });
+    onPlaced(answer.order);
+  });
   const noFunds = error?.code === "insufficient_funds";
   return html`<${Modal} title=${t("order.title", { name: offer.name })} onClose=${onClose}>
     <form class="stack" onSubmit=${submit}>

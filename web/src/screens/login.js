@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError } from "../api.js";
-import { ErrorBanner, Field, Link, Notice, describedBy, formLevelError } from "../components/ui.js";
+import { ErrorBanner, Field, Link, Notice, describedBy, formLevelError, useAction } from "../components/ui.js";
 import { countdown, wait } from "../format.js";
 import { navigate, useRoute } from "../router.js";
 import { useStore } from "../store.js";
@@ -21,14 +21,14 @@ function useSecondsLeft(deadline) {
   return deadline ? Math.max(0, Math.ceil((deadline - now) / 1000)) : 0;
 }
 
-/** While a 429's Retry-After runs: the wait left, to disable the form and say so. */
-function useThrottle() {
+/** While the Retry-After of a 429 in `error` runs: the seconds left, to disable the form and say so. */
+function useThrottle(error) {
   const [until, setUntil] = useState(null);
   const left = useSecondsLeft(until);
-  function note(error) {
+  useEffect(() => {
     if (error instanceof ApiError && error.status === 429 && error.retryAfter) setUntil(Date.now() + error.retryAfter * 1000);
-  }
-  return { left: until ? left : 0, note };
+  }, [error]);
+  return until ? left : 0;
 }
 
 function AuthCard({ title, children }) {
@@ -69,24 +69,12 @@ export function Login({ onLoggedIn }) {
 function PasswordStep({ flash, onDone, onChallenge, onForgot }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  const throttle = useThrottle();
-
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const answer = await api("/auth/login", { method: "POST", body: { username, password } });
-      if (answer.status === "2fa_required") onChallenge(answer);
-      else await onDone(answer);
-    } catch (failure) {
-      throttle.note(failure);
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  const { busy, error, run: submit } = useAction(async () => {
+    const answer = await api("/auth/login", { method: "POST", body: { username, password } });
+    if (answer.status === "2fa_required") onChallenge(answer);
+    else await onDone(answer);
+  });
+  const wait = useThrottle(error);
 
   const shown = formLevelError(error, ["username", "password"]);
   return html`<${AuthCard} title=${t("login.title")}>
@@ -100,8 +88,8 @@ function PasswordStep({ flash, onDone, onChallenge, onForgot }) {
         <input ...${describedBy("password", error)} type="password" autocomplete="current-password" required value=${password}
           onInput=${(e) => setPassword(e.currentTarget.value)} />
       <//>
-      ${throttle.left ? html`<${ThrottleNotice} left=${throttle.left} />` : html`<${ErrorBanner} error=${shown} />`}
-      <button type="submit" class="button button-primary button-block" disabled=${busy || throttle.left > 0}>
+      ${wait ? html`<${ThrottleNotice} left=${wait} />` : html`<${ErrorBanner} error=${shown} />`}
+      <button type="submit" class="button button-primary button-block" disabled=${busy || wait > 0}>
         ${busy ? t("login.submitting") : t("login.submit")}
       </button>
     </form>
@@ -113,31 +101,23 @@ function SecondFactor({ challenge, onDone, onRestart }) {
   const left = useSecondsLeft(challenge.deadline);
   const [useRecovery, setUseRecovery] = useState(false);
   const [code, setCode] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
   const [sent, setSent] = useState(null);
   const [languages, setLanguages] = useState([{ code: "en", name: "English" }]);
   const [language, setLanguage] = useState("en");
-  const throttle = useThrottle();
   const expired = left === 0;
+  const { busy, error, setError, run: submitCode } = useAction(async () => {
+    const body = { challenge_id: challenge.challenge_id, [useRecovery ? "recovery_code" : "code"]: code.trim() };
+    await onDone(await api("/auth/2fa/verify", { method: "POST", body }));
+  });
+  const wait = useThrottle(error);
 
   useEffect(() => {
     api("/auth/2fa/languages").then((page) => page.items?.length && setLanguages(page.items), () => {});
   }, []);
 
-  async function verify(event) {
-    event.preventDefault();
-    if (expired) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const body = { challenge_id: challenge.challenge_id, [useRecovery ? "recovery_code" : "code"]: code.trim() };
-      await onDone(await api("/auth/2fa/verify", { method: "POST", body }));
-    } catch (failure) {
-      throttle.note(failure);
-      setError(failure);
-      setBusy(false);
-    }
+  function verify(event) {
+    if (expired) event.preventDefault();
+    else submitCode(event);
   }
 
   async function resend(channel) {
@@ -149,7 +129,6 @@ function SecondFactor({ challenge, onDone, onRestart }) {
       const name = languages.find((item) => item.code === answer.language)?.name || answer.language;
       setSent(channel === "voice" ? t("login.resent_voice", { language: name }) : t("login.resent_sms", { provider: answer.provider }));
     } catch (failure) {
-      throttle.note(failure);
       setError(failure);
     }
   }
@@ -171,8 +150,8 @@ function SecondFactor({ challenge, onDone, onRestart }) {
               autocomplete=${useRecovery ? "off" : "one-time-code"} inputmode=${useRecovery ? "text" : "numeric"}
               onInput=${(e) => setCode(e.currentTarget.value)} />
           <//>
-          ${throttle.left ? html`<${ThrottleNotice} left=${throttle.left} />` : html`<${ErrorBanner} error=${errorShown} />`}
-          <button type="submit" class="button button-primary button-block" disabled=${busy || !code.trim() || throttle.left > 0}>
+          ${wait ? html`<${ThrottleNotice} left=${wait} />` : html`<${ErrorBanner} error=${errorShown} />`}
+          <button type="submit" class="button button-primary button-block" disabled=${busy || !code.trim() || wait > 0}>
             ${busy ? t("login.verifying") : t("login.verify")}
           </button>
         </form>
@@ -198,20 +177,10 @@ function SecondFactor({ challenge, onDone, onRestart }) {
 function Forgot({ onBack }) {
   const [username, setUsername] = useState("");
   const [sent, setSent] = useState(false);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("/auth/password/forgot", { method: "POST", body: { username } });
-      setSent(true);
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  }
+  const { busy, error, run: submit } = useAction(async () => {
+    await api("/auth/password/forgot", { method: "POST", body: { username } });
+    setSent(true);
+  });
   return html`<${AuthCard} title=${t("forgot.title")}>
     ${sent ? html`<${Notice} kind="success">${t("forgot.sent")}<//>` : html`
       <p>${t("forgot.intro")}</p>
@@ -232,20 +201,10 @@ export function ResetPassword() {
   const token = query.get("token") || "";
   const [password, setPassword] = useState("");
   const [done, setDone] = useState(false);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api("/auth/password/reset", { method: "POST", body: { token, new_password: password } });
-      setDone(true);
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  }
+  const { busy, error, run: submit } = useAction(async () => {
+    await api("/auth/password/reset", { method: "POST", body: { token, new_password: password } });
+    setDone(true);
+  });
   return html`<${AuthCard} title=${t("reset.title")}>
     ${!token ? html`<${Notice} kind="warning">${t("reset.no_token")}<//>`
       : done ? html`<${Notice} kind="success">${t("reset.done")}<//>`

@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
-import { Badge, ErrorBanner, Field, Loading, Modal, Notice, PageHeader, TypedConfirm, describedBy, toast, useResource } from "../components/ui.js";
+import { Badge, ConfirmDialog, ErrorBanner, Field, Loading, Notice, PageHeader, describedBy, toast, useAction, useResource } from "../components/ui.js";
 import { dateTime, money } from "../format.js";
 import { t } from "../strings.js";
 import { PowerDot, StatusBadge } from "./servers.js";
@@ -33,22 +33,12 @@ function Facts({ data }) {
 
 function TagEditor({ server, onSaved }) {
   const [tag, setTag] = useState(server.tag || "");
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   useEffect(() => setTag(server.tag || ""), [server.tag]);
-  async function save(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api(`/servers/${server.id}`, { method: "PATCH", body: { tag: tag.trim() || null } });
-      toast("success", t("server.tag_saved"));
-      onSaved();
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  }
+  const { busy, error, run: save } = useAction(async () => {
+    await api(`/servers/${server.id}`, { method: "PATCH", body: { tag: tag.trim() || null } });
+    toast("success", t("server.tag_saved"));
+    onSaved();
+  });
   return html`<form class="inline-form" onSubmit=${save}>
     <${Field} label=${t("server.tag")} name="tag" error=${error}>
       <div class="input-row">
@@ -75,54 +65,19 @@ function ReinstallPicker({ value, onChange }) {
   </div>`;
 }
 
-function SimpleConfirm({ title, warning, action, onConfirm, onClose }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    try {
-      await onConfirm();
-      onClose();
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
-  return html`<${Modal} title=${title} onClose=${onClose}>
-    <form class="stack" onSubmit=${submit}>
-      <p>${warning}</p>
-      <${ErrorBanner} error=${error} />
-      <div class="actions">
-        <button type="button" class="button" onClick=${onClose}>${t("app.cancel")}</button>
-        <button type="submit" class="button button-primary" disabled=${busy}>${action}</button>
-      </div>
-    </form>
-  <//>`;
-}
-
 export function ServerDetail({ id }) {
   const server = useResource(() => api(`/servers/${id}`), [id]);
   const [asking, setAsking] = useState(null); // the action being confirmed
   const [os, setOs] = useState("");
   const [accepted, setAccepted] = useState(null);
-  const [error, setError] = useState(null);
 
   async function run(action) {
-    setError(null);
     const body = action === "reinstall" ? { action, os } : { action };
     const answer = await api(`/servers/${id}/actions`, { method: "POST", body, idempotencyKey: true });
     setAccepted(answer.operation);
     server.reload();
   }
-
-  async function powerOn() {
-    try {
-      await run("power_on");
-    } catch (failure) {
-      setError(failure);
-    }
-  }
+  const { error, run: powerOn } = useAction(() => run("power_on"));
 
   if (!server.data) {
     return html`<section><${PageHeader} title=${t("servers.title")} back="/servers" />
@@ -169,9 +124,9 @@ export function ServerDetail({ id }) {
       <h2>${t("server.operations")}</h2>
       <${OperationList} operations=${s.recent_operations} />
     </article>
-    ${asking === "reboot" && html`<${SimpleConfirm} title=${confirmTitle} warning=${t("server.confirm_reboot")} action=${actionName}
-        onConfirm=${() => run("reboot")} onClose=${() => setAsking(null)} />`}
-    ${(asking === "power_off" || asking === "reinstall") && html`<${TypedConfirm} title=${confirmTitle} action=${actionName}
+    ${asking === "reboot" && html`<${ConfirmDialog} title=${confirmTitle} warning=${t("server.confirm_reboot")} action=${actionName}
+        danger=${false} onConfirm=${() => run("reboot")} onClose=${() => setAsking(null)} />`}
+    ${(asking === "power_off" || asking === "reinstall") && html`<${ConfirmDialog} title=${confirmTitle} action=${actionName}
         warning=${t(asking === "reinstall" ? "server.confirm_reinstall" : "server.confirm_power_off")}
         expected=${s.number} prompt=${t("server.confirm_type", { number: s.number })}
         onConfirm=${() => run(asking)} onClose=${() => setAsking(null)}>

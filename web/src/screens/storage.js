@@ -5,8 +5,8 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../api.js";
 import {
-  Badge, CopyButton, Empty, ErrorBanner, Field, Link, Loading, Modal, Notice, PageHeader, Tabs, TypedConfirm,
-  describedBy, formLevelError, toast, useResource,
+  Badge, CopyButton, Empty, ErrorBanner, Field, Link, Loading, Modal, Notice, PageHeader, Tabs, ConfirmDialog,
+  describedBy, formLevelError, toast, useAction, useResource,
 } from "../components/ui.js";
 import { bytes, dateTime } from "../format.js";
 import { navigate, setQuery, useRoute } from "../router.js";
@@ -18,23 +18,14 @@ export const PERIODS = { "1d": [86400, 300], "7d": [7 * 86400, 3600], "30d": [30
 function CreateStorage({ onClose, onCreated }) {
   const locations = useResource(() => api("/storage/s3/locations"), [], { live: false });
   const [form, setForm] = useState({ name: "", limit_gb: "100", location: "" });
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const set = (key) => (event) => setForm({ ...form, [key]: event.currentTarget.value });
   const location = form.location || locations.data?.items?.[0]?.code || "";
-  async function submit(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const limit = Number(form.limit_gb);
-      const body = { name: form.name.trim(), limit_gb: Number.isFinite(limit) && form.limit_gb !== "" ? limit : form.limit_gb, location };
-      onCreated(await api("/storage/s3", { method: "POST", body, idempotencyKey: true }));
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  const { busy, error, run: submit } = useAction(async () => {
+    const limit = Number(form.limit_gb);
+    // not a number: sent as typed, so the API names the field
+    const body = { name: form.name.trim(), limit_gb: Number.isFinite(limit) && form.limit_gb !== "" ? limit : form.limit_gb, location };
+    onCreated(await api("/storage/s3", { method: "POST", body, idempotencyKey: true }));
+  });
   return html`<${Modal} title=${t("storage.create")} onClose=${onClose}>
     <form class="stack" onSubmit=${submit} novalidate>
       <${Field} label=${t("storage.name")} name="name" error=${error}>
@@ -94,35 +85,17 @@ function Buckets({ storage }) {
   const buckets = useResource(() => api(`/storage/s3/${storage.id}/buckets`, { query: { per_page: 500 } }), [storage.id]);
   const [adding, setAdding] = useState(false);
   const [name, setName] = useState("");
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const [deleting, setDeleting] = useState(null);
-  const [deleteError, setDeleteError] = useState(null);
-
-  async function create(event) {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api(`/storage/s3/${storage.id}/buckets`, { method: "POST", body: { name: name.trim() }, idempotencyKey: true });
-      setName("");
-      setAdding(false);
-      buckets.reload();
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  }
+  const { busy, error, setError, run: create } = useAction(async () => {
+    await api(`/storage/s3/${storage.id}/buckets`, { method: "POST", body: { name: name.trim() }, idempotencyKey: true });
+    setName("");
+    setAdding(false);
+    buckets.reload();
+  });
 
   async function remove(bucket) {
-    setDeleteError(null);
-    try {
-      await api(`/storage/s3/${storage.id}/buckets/${encodeURIComponent(bucket)}`, { method: "DELETE", query: { force: true } });
-      buckets.reload();
-    } catch (failure) {
-      setDeleteError(failure);
-    }
-    setDeleting(null);
+    await api(`/storage/s3/${storage.id}/buckets/${encodeURIComponent(bucket)}`, { method: "DELETE", query: { force: true } });
+    buckets.reload();
   }
 
   return html`<div class="stack">
@@ -140,7 +113,7 @@ function Buckets({ storage }) {
         <button type="submit" class="button button-primary" disabled=${busy || !name.trim()}>${t("storage.create_bucket")}</button>
       </div>
     </form>`}
-    <${ErrorBanner} error=${buckets.error || deleteError} onRetry=${buckets.error && buckets.reload} />
+    <${ErrorBanner} error=${buckets.error} onRetry=${buckets.error && buckets.reload} />
     ${buckets.data === null ? html`<${Loading} />` : buckets.data.items.length === 0 ? html`<${Empty}>${t("storage.no_buckets")}<//>` : html`
       <ul class="bucket-list">${buckets.data.items.map((bucket) => html`<li key=${bucket.name} class="bucket">
         <span class="mono strong">${bucket.name}</span>
@@ -149,7 +122,7 @@ function Buckets({ storage }) {
         <button type="button" class="button button-small button-danger-outline" disabled=${bucket.status === "deleting"}
           aria-label=${t("storage.delete_bucket", { name: bucket.name })} onClick=${() => setDeleting(bucket.name)}>×</button>
       </li>`)}</ul>`}
-    ${deleting && html`<${TypedConfirm} title=${t("storage.delete_bucket", { name: deleting })} warning=${t("storage.confirm_delete_bucket", { name: deleting })}
+    ${deleting && html`<${ConfirmDialog} title=${t("storage.delete_bucket", { name: deleting })} warning=${t("storage.confirm_delete_bucket", { name: deleting })}
       expected=${deleting} prompt=${t("storage.type_name", { name: deleting })} action=${t("storage.delete_bucket", { name: deleting })}
       onConfirm=${() => remove(deleting)} onClose=${() => setDeleting(null)} />`}
   </div>`;
@@ -221,7 +194,7 @@ function Credentials({ storage }) {
       <div><dt>${t("storage.region")}</dt><dd><code>${c.region}</code></dd></div>
     </dl>
     <div class="toolbar"><button type="button" class="button button-danger-outline" onClick=${() => setRotating(true)}>${t("storage.rotate")}</button></div>
-    ${rotating && html`<${TypedConfirm} title=${t("storage.rotate")} warning=${t("storage.confirm_rotate")} expected=${storage.name}
+    ${rotating && html`<${ConfirmDialog} title=${t("storage.rotate")} warning=${t("storage.confirm_rotate")} expected=${storage.name}
       prompt=${t("storage.type_name", { name: storage.name })} action=${t("storage.rotate")}
       onConfirm=${async () => { await api(`/storage/s3/${storage.id}/credentials/rotate`, { method: "POST" }); setShown(false); credentials.reload(); toast("success", t("storage.rotated")); }}
       onClose=${() => setRotating(false)} />`}
@@ -257,7 +230,7 @@ export function StorageDetail({ id }) {
       ${tab === "credentials" && html`<${Credentials} storage=${s} />`}
     </div>
     ${s.recent_operations?.length > 0 && html`<article class="card"><h2>${t("server.operations")}</h2><${OperationList} operations=${s.recent_operations} /></article>`}
-    ${deleting && html`<${TypedConfirm} title=${t("storage.delete")} warning=${t("storage.confirm_delete", { name: s.name })} expected=${s.name}
+    ${deleting && html`<${ConfirmDialog} title=${t("storage.delete")} warning=${t("storage.confirm_delete", { name: s.name })} expected=${s.name}
       prompt=${t("storage.type_name", { name: s.name })} action=${t("storage.delete")}
       onConfirm=${async () => { await api(`/storage/s3/${s.id}`, { method: "DELETE" }); navigate("/storage"); }}
       onClose=${() => setDeleting(false)} />`}

@@ -5,7 +5,7 @@
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
 import { api, apiUrl, newIdempotencyKey } from "../api.js";
-import { Badge, Empty, ErrorBanner, Field, Link, Loading, Modal, PageHeader, Pager, describedBy, formLevelError, toast, useResource } from "../components/ui.js";
+import { Badge, Empty, ErrorBanner, Field, Link, Loading, Modal, PageHeader, Pager, describedBy, formLevelError, toast, useAction, useResource } from "../components/ui.js";
 import { binaryBytes, dateTime } from "../format.js";
 import { navigate, setQuery, useRoute } from "../router.js";
 import { t } from "../strings.js";
@@ -30,6 +30,19 @@ export function attachmentProblem(files, rules) {
   return null;
 }
 
+/** The multipart body of a request or a reply: its text fields and its files. */
+function messageForm(fields, files) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) form.set(name, value.trim());
+  for (const file of files) form.append("attachments", file);
+  return form;
+}
+
+/** Submit only when the attachments follow the rules (their problem is shown at the field). */
+function submitChecked(files, rules, action) {
+  return (event) => (attachmentProblem(files, rules.data) ? event.preventDefault() : action.run(event));
+}
+
 function useRules() {
   return useResource(() => api("/support/attachment-rules"), [], { live: false });
 }
@@ -52,25 +65,13 @@ function NewRequest({ onClose, onCreated }) {
   const [subject, setSubject] = useState("");
   const [description, setDescription] = useState("");
   const [files, setFiles] = useState([]);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const [key] = useState(newIdempotencyKey);
-  async function submit(event) {
-    event.preventDefault();
-    if (attachmentProblem(files, rules.data)) return;
-    setBusy(true);
-    setError(null);
-    const form = new FormData();
-    form.set("subject", subject.trim());
-    form.set("description", description.trim());
-    for (const file of files) form.append("attachments", file);
-    try {
-      onCreated(await api("/support/tickets", { method: "POST", form, idempotencyKey: key }));
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  }
+  const send = useAction(async () => {
+    const form = messageForm({ subject, description }, files);
+    onCreated(await api("/support/tickets", { method: "POST", form, idempotencyKey: key }));
+  });
+  const { busy, error } = send;
+  const submit = submitChecked(files, rules, send);
   return html`<${Modal} title=${t("support.new")} onClose=${onClose} wide>
     <form class="stack" onSubmit=${submit} novalidate>
       <${Field} label=${t("support.subject")} name="subject" error=${error}>
@@ -127,28 +128,16 @@ function Reply({ ticketId, onSent }) {
   const rules = useRules();
   const [body, setBody] = useState("");
   const [files, setFiles] = useState([]);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
   const [formKey, setFormKey] = useState(0);
-  async function submit(event) {
-    event.preventDefault();
-    if (attachmentProblem(files, rules.data)) return;
-    setBusy(true);
-    setError(null);
-    const form = new FormData();
-    form.set("body", body.trim());
-    for (const file of files) form.append("attachments", file);
-    try {
-      await api(`/support/tickets/${ticketId}/messages`, { method: "POST", form, idempotencyKey: true });
-      setBody("");
-      setFiles([]);
-      setFormKey((n) => n + 1);
-      onSent();
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  }
+  const send = useAction(async () => {
+    await api(`/support/tickets/${ticketId}/messages`, { method: "POST", form: messageForm({ body }, files), idempotencyKey: true });
+    setBody("");
+    setFiles([]);
+    setFormKey((n) => n + 1); // a fresh file input
+    onSent();
+  });
+  const { busy, error } = send;
+  const submit = submitChecked(files, rules, send);
   return html`<form class="card stack" onSubmit=${submit} novalidate key=${formKey}>
     <${Field} label=${t("support.reply")} name="body" id="reply-body" error=${error}>
       <textarea ...${describedBy("body", error, false, "reply-body")} rows="4" required value=${body} onInput=${(e) => setBody(e.currentTarget.value)}></textarea>
@@ -161,16 +150,11 @@ function Reply({ ticketId, onSent }) {
 
 export function TicketDetail({ id }) {
   const ticket = useResource(() => api(`/support/tickets/${id}`), [id]);
-  const [error, setError] = useState(null);
-  async function change(action) {
-    setError(null);
-    try {
-      await api(`/support/tickets/${id}/${action}`, { method: "POST" });
-      ticket.reload();
-    } catch (failure) {
-      setError(failure);
-    }
-  }
+  const { error, run } = useAction(async (change) => {
+    await api(`/support/tickets/${id}/${change}`, { method: "POST" });
+    ticket.reload();
+  });
+  const change = (action) => run(null, action); // "close" | "reopen"
   if (!ticket.data) {
     return html`<section><${PageHeader} title=${t("support.title")} back="/support" />
       ${ticket.error ? html`<${ErrorBanner} error=${ticket.error} onRetry=${ticket.reload} />` : html`<${Loading} />`}</section>`;
