@@ -66,6 +66,20 @@ AUTH_EVENTS = (
         "password_reset_completed", "A customer set a new password with a reset link; "
         "every session of theirs has ended.", ("user_id", "at"),
     ),
+    IntegrationEvent(
+        "api_token_created", "A customer created an API token (``expires_at`` null: never expires; "
+        "``hint``: its last four characters; the secret itself is in no event).",
+        ("token_id", "user_id", "name", "scopes", "expires_at", "allowed_ips", "hint", "at"),
+    ),
+    IntegrationEvent(
+        "api_token_revoked", "An API token was revoked (``reason``: ``customer`` or ``all``).",
+        ("token_id", "user_id", "name", "reason", "at"),
+    ),
+    IntegrationEvent(
+        "api_token_used_from_new_address", "An API token was used from a client address it had not "
+        "been used from (``first_use``: its first use at all).",
+        ("token_id", "user_id", "name", "client_ip", "first_use", "at"),
+    ),
 )
 
 INVENTORY_EVENTS = (

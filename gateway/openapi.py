@@ -13,6 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.yaml_utils import load_operations_from_docstring
 
+from gateway.access import ANY_SCOPE, SESSION_ONLY, required_scope
 from gateway.browser import SAFE_METHODS
 from gateway.http import JsonHttpHandler
 from gateway.schemas import SCHEMAS
@@ -47,10 +48,45 @@ def schema_registry(service_cls):
     return registry
 
 
-CROSS_SITE_REFUSAL = {
-    "description": "forbidden: a cross-site request with the session cookie (gateway/browser.py)",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+CROSS_SITE_REFUSAL = "a cross-site request with the session cookie (gateway/browser.py)"
+MISSING_SCOPE = "the API token lacks the scope in `x-required-scope` (named in the message)"
+API_TOKEN_SCHEME = {
+    "type": "http", "scheme": "bearer", "bearerFormat": "hpat_…",
+    "description": "An API token (POST /api/v1/tokens) as `Authorization: Bearer hpat_…`. Each operation "
+                   "names the scope it needs in `x-required-scope` (`any`: any token); operations "
+                   "without this scheme need a session.",
 }
+
+
+def forbidden(*reasons):
+    return {"description": "forbidden: " + "; or ".join(reasons),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def document_forbidden(operation, method, token_scope):
+    """The 403 of an operation: the cross-site check refuses state changes, the token
+    check a missing scope (unless the docstring says more)."""
+    reasons = []
+    if method.upper() not in SAFE_METHODS:  # every state change passes the cross-site check
+        reasons.append(CROSS_SITE_REFUSAL)
+    if token_scope not in (None, ANY_SCOPE):
+        reasons.append(MISSING_SCOPE)
+    if reasons:
+        operation["responses"].setdefault(403, forbidden(*reasons))
+
+
+def document_api_token(operation, method, url):
+    """Add the API token scheme and the scope it needs to an operation that takes a
+    session (``gateway.access`` decides which); the scope, or None when no token may."""
+    security = operation.get("security") or []
+    if not any("bearer" in requirement for requirement in security):
+        return None
+    need = required_scope(method, openapi_path(url))
+    if need is SESSION_ONLY:
+        return None
+    operation["security"] = [*security, {"apiToken": []}]
+    operation["x-required-scope"] = need
+    return need
 
 
 def build_spec(service_cls, version="1.0.0"):
@@ -66,6 +102,7 @@ def build_spec(service_cls, version="1.0.0"):
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
+    spec.components.security_scheme("apiToken", API_TOKEN_SCHEME)
     used_ids = set()
     for url, methods, function in http_routes(service_cls):
         documented = load_operations_from_docstring(function.__doc__ or "")
@@ -74,8 +111,7 @@ def build_spec(service_cls, version="1.0.0"):
             operation = dict(documented.get(method.lower(), {}))
             operation.setdefault("summary", (function.__doc__ or "").strip().split("\n")[0])
             operation.setdefault("responses", {"200": {"description": "OK"}})
-            if method.upper() not in SAFE_METHODS:  # every state change passes the cross-site check
-                operation["responses"].setdefault(403, CROSS_SITE_REFUSAL)
+            document_forbidden(operation, method, document_api_token(operation, method, url))
             for status, response in operation["responses"].items():
                 # OpenAPI requires a description on every response; the docstrings name one
                 # only where it says more than the status does.

@@ -128,9 +128,17 @@ class ResentSchema(Schema):
     language = fields.String(allow_none=True)
 
 
+class TokenGrantSchema(Schema):
+    id = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True)
+
+
 class SessionSchema(Schema):
     user = fields.Nested(UserSchema, required=True)
-    expires_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True, allow_none=True,
+                                 metadata={"description": "null: an API token that never expires"})
+    via = fields.String(required=True, metadata={"enum": ["session", "api_token"]})
+    token = fields.Nested(TokenGrantSchema, metadata={"description": "the API token in use (via api_token)"})
 
 
 class LanguageSchema(Schema):

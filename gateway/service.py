@@ -21,11 +21,12 @@ from gateway.routes.panel import PanelRoutes
 from gateway.routes.servers import ServerRoutes
 from gateway.routes.storage import StorageRoutes
 from gateway.routes.support import SupportRoutes
+from gateway.routes.tokens import TokenRoutes
 from gateway.sessions import Sessions
 
 
 class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes, OrderRoutes,
-                     StorageRoutes, SupportRoutes, PanelRoutes):
+                     StorageRoutes, SupportRoutes, TokenRoutes, PanelRoutes):
     name = "gateway"
 
     config = Config()

@@ -10,6 +10,7 @@ any token.
 """
 
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
@@ -21,6 +22,10 @@ from common import context
 from common.db import create_engine
 from common.errors import Unauthenticated
 from common.eventstore import as_utc, utcnow
+from common.scopes import API_TOKEN_PREFIX
+from gateway.access import check_token_may
+
+log = logging.getLogger(__name__)
 
 COOKIE_NAME = "session"
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most this often
@@ -102,6 +107,7 @@ class SessionStore:
 
 
 def token_of(request):
+    """The bearer token of the ``Authorization`` header, else the session cookie's."""
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         return header[7:].strip()
@@ -138,13 +144,42 @@ class RequestSessions:
         return client_ip_of(request, self.trusted_proxies)
 
     def authenticate(self, request):
-        """The request's session, or ``Unauthenticated`` (401). From here on, every RPC of
-        this request carries the user and session ids."""
-        session = self.store.find(token_of(request))
+        """The request's session or API token, or ``Unauthenticated`` (401); a token
+        without the scope the route needs is ``forbidden`` (403, ``gateway.access``). From
+        here on, every RPC of this request carries the user and session ids (for a token,
+        ``token:<id>`` is its session: its actions form their own part of the action log).
+
+        The answer has ``user_id``, ``session_id`` and ``kind`` (``session`` or ``token``);
+        a token's also ``token_id``, ``scopes`` and ``token_expires_at``."""
+        token = token_of(request)
+        if token and token.startswith(API_TOKEN_PREFIX):
+            return self._authenticate_api_token(request, token)
+        session = self.store.find(token)
         if session is None:
             raise Unauthenticated("Log in first: the session is missing, expired or ended.")
         self.bind(session["user_id"], session["session_id"])
-        return session
+        return dict(session, kind="session")
+
+    def _authenticate_api_token(self, request, token):
+        if len(token) > 200:
+            raise Unauthenticated("The API token is invalid.", code="invalid_token")
+        auth = self.worker_ctx.service.cluster.auth
+        grant = auth.authenticate_api_token(token, client_ip=self.client_ip(request))
+        session_id = f"token:{grant['token_id']}"
+        self.bind(grant["user_id"], session_id)
+        check_token_may(grant["scopes"], request.method, request.path)
+        return {"kind": "token", "user_id": grant["user_id"], "session_id": session_id,
+                "token_id": grant["token_id"], "scopes": grant["scopes"],
+                "token_expires_at": grant["expires_at"]}
+
+    def token_alive(self, token_id):
+        """Whether an API token still works (an open stream asks at every heartbeat). While
+        the auth service cannot answer, it does: a stream outlives a restart of auth."""
+        try:
+            return self.worker_ctx.service.cluster.auth.api_token_alive(token_id)
+        except Exception:  # noqa: BLE001 - asked again at the next heartbeat
+            log.warning("could not check API token %s; keeping its stream", token_id, exc_info=True)
+            return True
 
     def bind(self, user_id, session_id):
         self.worker_ctx.data["user_id"] = user_id

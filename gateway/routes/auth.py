@@ -94,7 +94,7 @@ class AuthRoutes:
 
     @http("GET", f"{BASE}/session")
     def current_session(self, request):
-        """The logged-in customer and when the session expires (R-AUTH-6).
+        """The logged-in customer and when the session (or API token) expires (R-AUTH-6).
         ---
         get:
           tags: [auth]
@@ -105,7 +105,10 @@ class AuthRoutes:
         """
         session = self.sessions.authenticate(request)
         user = self.cluster.auth.get_user(session["user_id"])
-        return {"user": user, "expires_at": self.sessions.store.expires_at(session).isoformat()}
+        if session["kind"] == "token":
+            return {"user": user, "expires_at": session["token_expires_at"], "via": "api_token",
+                    "token": {"id": session["token_id"], "scopes": session["scopes"]}}
+        return {"user": user, "expires_at": self.sessions.store.expires_at(session).isoformat(), "via": "session"}
 
     @http("POST", f"{BASE}/logout")
     def logout(self, request):

@@ -73,9 +73,13 @@ class NotificationRoutes:
             missed = self.cluster.notify.notifications_after(int(last_event_id))
         # eventlet.wsgi buffers a body until 4 KiB; an event stream must go out at once.
         request.environ["eventlet.minimum_write_chunk_size"] = 0
-        store = self.sessions.store
-        body = sse_stream(self.live, user_id, stream, missed, heartbeat=self.live.heartbeat,
-                          session_alive=lambda: store.alive(session_id))
+        if session["kind"] == "token":
+            sessions, token_id = self.sessions, session["token_id"]
+            alive = lambda: sessions.token_alive(token_id)  # noqa: E731
+        else:
+            store = self.sessions.store
+            alive = lambda: store.alive(session_id)  # noqa: E731
+        body = sse_stream(self.live, user_id, stream, missed, heartbeat=self.live.heartbeat, session_alive=alive)
         return Response(body, mimetype="text/event-stream",
                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 

@@ -8,14 +8,18 @@ key and an enrolment id).
 
 Streams: ``user-<id>`` (User), ``challenge-<id>`` (Challenge), ``throttle-<key>``
 (Throttle, one per account name, per client address and per user's second factor),
-``logins-<user id>`` (login/logout facts, appended at any version).
+``logins-<user id>`` (login/logout facts, appended at any version), ``apitoken-<id>``
+(ApiToken).
 """
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
+import string
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -27,6 +31,7 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import Aggregate, NewEvent
+from common.scopes import API_TOKEN_PREFIX
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=5)
@@ -42,6 +47,7 @@ THROTTLE_MAX_DELAY = timedelta(minutes=15)
 ADDRESS_LOCK_AT = 100  # failures from one address within ADDRESS_WINDOW: it waits for the window's end
 ADDRESS_WINDOW = timedelta(hours=1)
 RESET_REQUESTS_PER_WINDOW = 20  # password reset requests from one address within ADDRESS_WINDOW
+API_TOKEN_GUESSES_PER_WINDOW = 50  # unknown API tokens from one address within ADDRESS_WINDOW
 SECOND_FACTOR_LOCK_AT = 20  # wrong codes in a row: locked until a password reset or support
 THROTTLE_LOCK_RETRY_AFTER = 3600  # the Retry-After of a locked key
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
@@ -375,6 +381,11 @@ THROTTLE_RULES = {
     "reset-address": ThrottleRule(
         free_failures=RESET_REQUESTS_PER_WINDOW, lock_at=RESET_REQUESTS_PER_WINDOW, window=ADDRESS_WINDOW,
         waiting_message="Too many password reset requests from this address; try again later."),
+    # Guessing API tokens is hopeless (178 bits) but costs a lookup each: a burst of
+    # unknown tokens from one address waits until the hour it began in is over.
+    "api-token-address": ThrottleRule(
+        free_failures=API_TOKEN_GUESSES_PER_WINDOW, lock_at=API_TOKEN_GUESSES_PER_WINDOW, window=ADDRESS_WINDOW,
+        waiting_message="Too many invalid API tokens from this address; try again later."),
     # Only someone who has the password gets this far, and codes are short: it locks.
     "second-factor": ThrottleRule(
         free_failures=THROTTLE_FREE_FAILURES, lock_at=SECOND_FACTOR_LOCK_AT,
@@ -394,6 +405,10 @@ def address_key(client_ip):
 
 def reset_address_key(client_ip):
     return f"reset-address:{client_ip}"
+
+
+def api_token_address_key(client_ip):
+    return f"api-token-address:{client_ip}"
 
 
 def second_factor_key(user_id):
@@ -539,3 +554,179 @@ def count_attempt(throttles, attempt_id, now, base_seconds):
     counted) while any of them must wait or is locked."""
     check_attempt_allowed(throttles, now, base_seconds)
     return [throttle.count(attempt_id, now) for throttle in throttles]
+
+
+# -- API tokens ---------------------------------------------------------------------------
+# A token looks like ``hpat_`` + 30 random base62 characters + a 6-character CRC32 of
+# them (GitHub's scheme): secret scanners find it by its prefix and tell a real one from a
+# look-alike by its checksum, and a typo is refused without a database read. Only a keyed
+# hash of it is stored; its last four characters (the ``hint``) help the customer tell
+# their tokens apart.
+
+API_TOKEN_RANDOM_CHARS = 30  # about 178 bits
+API_TOKEN_LENGTH = len(API_TOKEN_PREFIX) + API_TOKEN_RANDOM_CHARS + 6
+API_TOKEN_DEFAULT_DAYS, API_TOKEN_MAX_DAYS = 90, 365
+API_TOKENS_PER_USER = 50  # live (unrevoked, unexpired) tokens at once
+API_TOKEN_NAME_MAX = 100
+ALLOWED_ADDRESSES_MAX = 20
+BASE62 = string.digits + string.ascii_letters
+
+
+def _base62(number, width):
+    digits = []
+    for _ in range(width):
+        number, digit = divmod(number, 62)
+        digits.append(BASE62[digit])
+    return "".join(reversed(digits))
+
+
+def new_api_token():
+    """A fresh API token secret (shown to the customer once)."""
+    body = "".join(secrets.choice(BASE62) for _ in range(API_TOKEN_RANDOM_CHARS))
+    return API_TOKEN_PREFIX + body + _base62(zlib.crc32(body.encode()), 6)
+
+
+def is_api_token(token):
+    """Whether ``token`` has an API token's shape and checksum (says nothing of whether it
+    was ever issued)."""
+    if not isinstance(token, str) or len(token) != API_TOKEN_LENGTH or not token.startswith(API_TOKEN_PREFIX):
+        return False
+    body, checksum = token[len(API_TOKEN_PREFIX):-6], token[-6:]
+    return all(char in BASE62 for char in body) and _base62(zlib.crc32(body.encode()), 6) == checksum
+
+
+def new_api_token_id():
+    """A short public id such as ``tok_3f9a1c2b7d4e`` (names the token in lists and URLs)."""
+    return f"tok_{secrets.token_hex(6)}"
+
+
+def invalid_api_token(message="The API token is invalid."):
+    return error_with_code(Unauthenticated, "invalid_token", message)
+
+
+def parse_allowed_addresses(entries):
+    """Client addresses and CIDR ranges a token may be used from, normalised
+    (``10.1.2.3`` → ``10.1.2.3/32``, ``2001:DB8::/32`` → ``2001:db8::/32``); a bad entry
+    raises ``ValidationFailed`` on ``allowed_ips``."""
+    entries = list(entries or ())
+    if len(entries) > ALLOWED_ADDRESSES_MAX:
+        raise ValidationFailed("Too many allowed addresses.",
+                               fields={"allowed_ips": [f"At most {ALLOWED_ADDRESSES_MAX} entries."]})
+    networks, problems = [], []
+    for entry in entries:
+        try:
+            network = str(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            problems.append(f"{entry!s:.60}: not an IP address or CIDR range.")
+            continue
+        if network not in networks:
+            networks.append(network)
+    if problems:
+        raise ValidationFailed("An allowed address is invalid.", fields={"allowed_ips": problems})
+    return networks
+
+
+def address_allowed(allowed_ips, client_ip):
+    """Whether ``client_ip`` is inside one of ``allowed_ips`` (every address when empty)."""
+    if not allowed_ips:
+        return True
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address in ipaddress.ip_network(network) for network in allowed_ips)
+
+
+@dataclass
+class ApiToken(Aggregate):
+    """One API token: who owns it, what it may do, until when, from where, and the client
+    addresses it has been used from (a new one is a fact the customer hears of)."""
+
+    token_id: str
+    version: int = 0
+    user_id: str = ""
+    name: str = ""
+    scopes: list = field(default_factory=list)
+    expires_at: datetime = None  # None: never
+    allowed_ips: list = field(default_factory=list)
+    hint: str = ""
+    created_at: datetime = None
+    revoked_at: datetime = None
+    addresses: set = field(default_factory=set)
+
+    def _on_api_token_created(self, data):
+        self.user_id, self.name, self.scopes = data["user_id"], data["name"], list(data["scopes"])
+        self.expires_at, self.allowed_ips = parse(data["expires_at"]), list(data["allowed_ips"])
+        self.hint, self.created_at = data["hint"], parse(data["at"])
+
+    def _on_api_token_secret_issued(self, data):
+        pass  # only the read model needs the hash (to find the token by its secret)
+
+    def _on_api_token_revoked(self, data):
+        self.revoked_at = parse(data["at"])
+
+    def _on_api_token_used_from_new_address(self, data):
+        self.addresses.add(data["client_ip"])
+
+    @staticmethod
+    def create(token_id, user_id, name, scopes, expires_at, allowed_ips, token_hash, hint, now):
+        """The events of a new token; ``scopes`` already expanded and checked."""
+        name = (name or "").strip()
+        if not name or len(name) > API_TOKEN_NAME_MAX:
+            raise ValidationFailed("The token needs a name.", fields={"name": [f"1 to {API_TOKEN_NAME_MAX} characters."]})
+        if not scopes:
+            raise ValidationFailed("The token needs at least one scope.", fields={"scopes": ["At least one scope."]})
+        if expires_at is not None and not now < expires_at <= now + timedelta(days=API_TOKEN_MAX_DAYS, minutes=1):
+            raise ValidationFailed("Bad expiry.", fields={"expires_in_days": [f"1 to {API_TOKEN_MAX_DAYS} days."]})
+        # The hash travels in an event of its own, which stays inside the auth service
+        # (``api_token_created`` is published to every consumer).
+        return [NewEvent("api_token_created", {
+            "token_id": token_id, "user_id": user_id, "name": name, "scopes": list(scopes),
+            "expires_at": iso(expires_at) if expires_at else None, "allowed_ips": list(allowed_ips),
+            "hint": hint, "at": iso(now)}),
+            NewEvent("api_token_secret_issued", {"token_id": token_id, "token_hash": token_hash})]
+
+    def live(self, now):
+        return self.exists and self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
+
+    def revoke(self, now, reason="customer"):
+        """Revoke the token (``reason``: ``customer``, ``all``); nothing when already revoked."""
+        if self.revoked_at is not None:
+            return []
+        return [NewEvent("api_token_revoked", {"token_id": self.token_id, "user_id": self.user_id,
+                                               "name": self.name, "reason": reason, "at": iso(now)})]
+
+    def check_usable(self, now, client_ip):
+        """Raise ``invalid_token`` (401) unless the token may be used now from ``client_ip``."""
+        if not self.exists:
+            raise invalid_api_token()
+        if self.revoked_at is not None:
+            raise invalid_api_token("This API token has been revoked.")
+        if self.expires_at is not None and now >= self.expires_at:
+            raise invalid_api_token(f"This API token expired at {iso(self.expires_at)}.")
+        if not address_allowed(self.allowed_ips, client_ip):
+            raise invalid_api_token("This API token may not be used from this address.")
+
+    def note_use(self, client_ip, now):
+        """The event of a first use from ``client_ip``, or nothing for a known address."""
+        if not client_ip or client_ip in self.addresses:
+            return []
+        return [NewEvent("api_token_used_from_new_address", {
+            "token_id": self.token_id, "user_id": self.user_id, "name": self.name,
+            "client_ip": client_ip, "first_use": not self.addresses, "at": iso(now)})]
+
+    def view(self, last_used_at=None, last_used_ip=None, now=None):
+        """The token as the API lists it (never its secret or hash)."""
+        status = "active"
+        if self.revoked_at is not None:
+            status = "revoked"
+        elif self.expires_at is not None and now is not None and now >= self.expires_at:
+            status = "expired"
+        return {"id": self.token_id, "name": self.name, "scopes": list(self.scopes), "hint": self.hint,
+                "allowed_ips": list(self.allowed_ips), "status": status,
+                "created_at": iso(self.created_at) if self.created_at else None,
+                "expires_at": iso(self.expires_at) if self.expires_at else None,
+                "revoked_at": iso(self.revoked_at) if self.revoked_at else None,
+                "last_used_at": last_used_at, "last_used_ip": last_used_ip}

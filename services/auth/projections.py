@@ -4,8 +4,15 @@
 - ``password_resets``: reset token hash → user, so a reset link finds its account;
 - ``throttles``: consecutive failures per account name, client address and user's second
   factor, read on every login attempt (the stream is the truth; this is its latest state,
-  folded by ``domain.Throttle``).
+  folded by ``domain.Throttle``);
+- ``api_tokens``: token hash → token id and owner, and each customer's list of tokens.
+
+``api_token_usage`` (when and from where each token was last used) is not a read model:
+it is written on use, at most once a minute per token, and is not rebuilt from events
+(a use is not a fact worth an event; a first use from a new address is, and has one).
 """
+
+import json
 
 import sqlalchemy as sa
 
@@ -42,6 +49,25 @@ throttles = sa.Table(
     sa.Column("last_failure_at", sa.String(40), nullable=True),
     sa.Column("window_started_at", sa.String(40), nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(64), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=True, unique=True),  # set by the event after creation
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=True),
+    sa.Column("revoked_at", sa.String(40), nullable=True),
+)
+
+api_token_usage = sa.Table(
+    "api_token_usage", metadata,
+    sa.Column("token_id", sa.String(32), primary_key=True),
+    sa.Column("last_used_at", sa.String(40), nullable=False),
+    sa.Column("last_used_ip", sa.String(64), nullable=True),
 )
 
 
@@ -104,6 +130,25 @@ class ThrottlesProjection(Projection):
     when_login_failed = when_login_succeeded = when_login_unlocked = _fold
 
 
+class ApiTokensProjection(Projection):
+    tables = (api_tokens,)
+
+    def when_api_token_created(self, conn, event):
+        data = event.data
+        conn.execute(api_tokens.insert().values(
+            token_id=data["token_id"], user_id=data["user_id"], token_hash=None, name=data["name"],
+            scopes=json.dumps(data["scopes"]), created_at=data["at"], expires_at=data["expires_at"]))
+
+    def when_api_token_secret_issued(self, conn, event):
+        conn.execute(api_tokens.update().where(api_tokens.c.token_id == event.data["token_id"])
+                     .values(token_hash=event.data["token_hash"]))
+
+    def when_api_token_revoked(self, conn, event):
+        conn.execute(api_tokens.update().where(api_tokens.c.token_id == event.data["token_id"])
+                     .values(revoked_at=event.data["at"]))
+
+
 schema.add_projection(UsersProjection())
 schema.add_projection(PasswordResetsProjection())
 schema.add_projection(ThrottlesProjection())
+schema.add_projection(ApiTokensProjection())

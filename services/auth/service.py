@@ -77,6 +77,41 @@ class AuthService(PanelService):
         """For support staff: clear login failures of an account (second factor included) and/or an address."""
         return self.auth.unlock(username, client_ip)
 
+    # -- API tokens (services/auth/api_tokens.py) ------------------------------------------
+
+    @rpc
+    def create_api_token(self, name, scopes, expires_in_days=None, no_expiry=False, allowed_ips=(),
+                         granted_scopes=None):
+        """A new token of the caller; ``granted_scopes``: the scopes of the API token the
+        caller is using (None with a session)."""
+        return self.auth.api_tokens.create(self._caller()[0], name, scopes, expires_in_days, no_expiry,
+                                           allowed_ips, granted_scopes)
+
+    @rpc
+    def list_api_tokens(self):
+        return self.auth.api_tokens.list(self._caller()[0])
+
+    @rpc
+    def get_api_token(self, token_id):
+        return self.auth.api_tokens.get(self._caller()[0], token_id)
+
+    @rpc
+    def revoke_api_token(self, token_id):
+        return self.auth.api_tokens.revoke(self._caller()[0], token_id)
+
+    @rpc
+    def revoke_all_api_tokens(self):
+        return self.auth.api_tokens.revoke_all(self._caller()[0])
+
+    @rpc
+    def authenticate_api_token(self, secret, client_ip=None):
+        """For the gateway: the owner and scopes of a usable token, or ``invalid_token``."""
+        return self.auth.api_tokens.authenticate(secret, client_ip)
+
+    @rpc
+    def api_token_alive(self, token_id):
+        return self.auth.api_tokens.alive(token_id)
+
     @rpc
     def start_totp(self):
         return self.auth.start_totp(self._caller()[0])

@@ -27,6 +27,7 @@ from common.eventstore import ANY_VERSION, NewEvent
 from services.auth import domain
 from services.auth.adapters import DeliveryFailed
 from services.auth.adapters.voice import LANGUAGES
+from services.auth.api_tokens import ApiTokenUseCases
 from services.auth.projections import password_resets, throttles, users
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ class AuthUseCases:
         self.panel_url = config.get("PANEL_URL", "http://127.0.0.1:8000")
         # Verified against when the username is unknown, so both cases cost the same.
         self._dummy_hash = self.hasher.hash(domain.new_token())
+        self.api_tokens = ApiTokenUseCases(store, clock, self.key, throttling=self)
 
     # -- passwords -------------------------------------------------------------------------
 
@@ -171,6 +173,13 @@ class AuthUseCases:
     def _check_not_throttled(self, keys):
         throttles = [self._load_throttle(key) for key in keys]
         domain.check_attempt_allowed(throttles, self.clock.now(), self.throttle_base)
+
+    # what ``ApiTokenUseCases`` throttles unknown tokens with
+    check_not_throttled = _check_not_throttled
+
+    def count_failure(self, keys):
+        """Count a failed attempt (never forgiven) against every key."""
+        self._count_attempt(keys)
 
     def unlock(self, username=None, client_ip=None):
         """Support: clear the failures of an account (its second factor too) and/or a client address."""

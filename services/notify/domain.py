@@ -2,8 +2,8 @@
 
 Pure code. Every operation yields two entries for its owner (R-LOG-2): one when it starts
 ("which operation is running") and one with its result; logins, logouts, password resets,
-new storages and keys, authenticator apps, server tags and support requests are entries
-too (R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
+new storages and keys, authenticator apps, API tokens (created, revoked, used from a new
+address), server tags and support requests are entries too (R-LOG-1). An entry remembers the session it happened in, so the bell can show the current
 session's log.
 """
 
@@ -47,6 +47,8 @@ def entry_for(envelope):
     if kind == "authenticator_app_enrolled":
         return _entry(data, session, "info", "Authenticator app added",
                       "Logins can now be confirmed with codes from your authenticator app.")
+    if kind.startswith("api_token_"):
+        return _api_token_entry(kind, data, session)
     if kind == "storage_keys_rotated":
         return _entry(data, session, "success", f"New keys for storage {data['name']}",
                       "The previous access key no longer works.")
@@ -69,6 +71,22 @@ def entry_for(envelope):
                       f"{used_gb:.2f} GB of {limit_gb:g} GB used.")
     if kind.startswith("ticket_"):
         return _ticket_entry(kind, data, session)
+    return None
+
+
+def _api_token_entry(kind, data, session):
+    name = f"API token “{data['name']}”"
+    if kind == "api_token_created":
+        expiry = f"expires {data['expires_at'][:10]}" if data.get("expires_at") else "never expires"
+        return _entry(data, session, "info", f"{name} created",
+                      f"Ending in …{data['hint']}; {expiry}; scopes: {', '.join(data['scopes'])}.")
+    if kind == "api_token_revoked":
+        body = "Every API token of yours was revoked." if data.get("reason") == "all" else "It no longer works."
+        return _entry(data, session, "info", f"{name} revoked", body)
+    if kind == "api_token_used_from_new_address":
+        first = "used for the first time" if data.get("first_use") else "used from a new address"
+        return _entry(data, None, "info" if data.get("first_use") else "error", f"{name} {first}",
+                      f"From {data['client_ip']}. If this was not you, revoke the token.")
     return None
 
 

@@ -48,3 +48,19 @@ def test_a_late_payment_is_an_entry_of_its_failed_operation():
 
 def test_events_that_are_not_actions_make_no_entry():
     assert entry_for(envelope("invoice_paid", {"invoice_id": "i1", "user_id": "u1"})) is None
+
+
+def test_api_tokens_made_revoked_and_used_from_a_new_address_are_entries():
+    created = entry_for(envelope("api_token_created", {
+        "token_id": "tok_1", "user_id": "u1", "name": "ci", "scopes": ["servers:write"], "hint": "x9Qa",
+        "expires_at": "2027-03-06T12:00:00+00:00", "allowed_ips": [], "at": "2026-12-06T12:00:00+00:00"}))
+    assert (created["session_id"], created["title"]) == ("s-1", "API token “ci” created")
+    assert created["body"] == "Ending in …x9Qa; expires 2027-03-06; scopes: servers:write."
+    revoked = entry_for(envelope("api_token_revoked", {"token_id": "tok_1", "user_id": "u1", "name": "ci",
+                                                       "reason": "customer", "at": "2026-12-06T12:00:00+00:00"}))
+    assert revoked["title"] == "API token “ci” revoked"
+    moved = entry_for(envelope("api_token_used_from_new_address", {
+        "token_id": "tok_1", "user_id": "u1", "name": "ci", "client_ip": "198.51.100.7", "first_use": False,
+        "at": "2026-12-06T12:00:00+00:00"}))
+    assert (moved["level"], moved["session_id"]) == ("error", None)
+    assert "198.51.100.7" in moved["body"] and "revoke" in moved["body"]

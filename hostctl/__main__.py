@@ -1,0 +1,3 @@
+from hostctl.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The command groups of hostctl, one module per area of the API."""
