@@ -306,6 +306,10 @@ class Stack:
                     "STORAGE_SECRETS_KEY_FILE": str(s.var_dir / "storage-secrets.key")}
         if service == "support":
             return {"SUPPORT_BLOB_DIR": str(s.var_dir / "support-attachments")}
+        if service == "notify":
+            # Webhook receivers on this machine (http://127.0.0.1:…) are allowed here only.
+            return {"WEBHOOK_SECRETS_KEY_FILE": str(s.var_dir / "webhook-secrets.key"),
+                    "WEBHOOK_ALLOW_PRIVATE": "true", "WEBHOOK_ALLOW_HTTP": "true"}
         return {}
 
     def s3_endpoints(self):

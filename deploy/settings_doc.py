@@ -25,7 +25,7 @@ PLACEHOLDER = re.compile(r"\$\{([^}^{]+)\}")
 SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "API_KEY", "_KEY")
 # Secret although the name does not say so (they carry a password).
 SECRET_SETTINGS = {"AMQP_URI", "DATABASE_URL"}
-NOT_SECRET_SETTINGS = {"PAYPAL_WEBHOOK_ID", "STORAGE_SECRETS_KEY_FILE"}
+NOT_SECRET_SETTINGS = {"PAYPAL_WEBHOOK_ID", "STORAGE_SECRETS_KEY_FILE", "WEBHOOK_SECRETS_KEY_FILE"}
 
 # One line per setting: what it does and when to change it. Keep it short; the services'
 # READMEs say more. Settings of every component come first, then by component.
@@ -102,6 +102,16 @@ DESCRIPTIONS = {
     "USAGE_SAMPLE_SECONDS": "How often storage and bandwidth usage are sampled for the charts.",
     "STORAGE_SECRETS_KEY": "Fernet key(s), comma-separated, sealing customers' S3 secret keys at rest (the first seals, all unseal).",
     "STORAGE_SECRETS_KEY_FILE": "Where a generated sealing key is kept when STORAGE_SECRETS_KEY is empty (one machine only).",
+    "WEBHOOK_SECRETS_KEY": "Fernet key(s), comma-separated, sealing the webhook endpoints' signing secrets (the first seals, all unseal).",
+    "WEBHOOK_SECRETS_KEY_FILE": "Where a generated sealing key is kept when WEBHOOK_SECRETS_KEY is empty (one machine only).",
+    "WEBHOOK_POLL_SECONDS": "How often due webhook deliveries (new ones and retries) are looked for.",
+    "WEBHOOK_TIMEOUT_SECONDS": "How long one delivery attempt waits for the receiver's answer.",
+    "WEBHOOK_RETRY_FIRST_SECONDS": "The wait before a failed delivery's first retry; it doubles after each failure.",
+    "WEBHOOK_RETRY_MAX_SECONDS": "The longest wait between two attempts of a delivery.",
+    "WEBHOOK_GIVE_UP_SECONDS": "After this long without success a delivery fails and its endpoint is marked failing.",
+    "WEBHOOK_LEASE_SECONDS": "How long a claimed delivery is held by one notify replica before another may take it.",
+    "WEBHOOK_ALLOW_PRIVATE": "Let webhooks go to loopback, private and link-local addresses (the dev stack and tests only).",
+    "WEBHOOK_ALLOW_HTTP": "Let webhook endpoints use plain http:// (the dev stack and tests only).",
     # -- support ----------------------------------------------------------------------------
     "SUPPORT_BLOB_BACKEND": "Where attachments are kept: `filesystem` (one machine) or `s3` (several replicas).",
     "SUPPORT_BLOB_DIR": "Attachment directory of the filesystem backend (a persistent volume).",

@@ -22,11 +22,12 @@ from gateway.routes.servers import ServerRoutes
 from gateway.routes.storage import StorageRoutes
 from gateway.routes.support import SupportRoutes
 from gateway.routes.tokens import TokenRoutes
+from gateway.routes.webhooks import WebhookRoutes
 from gateway.sessions import Sessions
 
 
 class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes, BillingRoutes, OrderRoutes,
-                     StorageRoutes, SupportRoutes, TokenRoutes, PanelRoutes):
+                     StorageRoutes, SupportRoutes, TokenRoutes, WebhookRoutes, PanelRoutes):
     name = "gateway"
 
     config = Config()

@@ -225,7 +225,7 @@ def notifications(
 
 
 def register_groups():
-    from hostctl.commands import billing, catalog, servers, storage, tickets, tokens
+    from hostctl.commands import billing, catalog, servers, storage, tickets, tokens, webhooks
 
     app.add_typer(servers.app, name="servers", help="Your servers: list, export, show, tag, power, reinstall.")
     app.add_typer(catalog.app, name="catalog", help="Servers you can order: instant and stock.")
@@ -233,6 +233,7 @@ def register_groups():
     app.add_typer(billing.app, name="billing", help="Balance, invoices, transactions and top-ups.")
     app.add_typer(tickets.app, name="tickets", help="Support requests.")
     app.add_typer(tokens.app, name="tokens", help="API tokens for scripts and this tool.")
+    app.add_typer(webhooks.app, name="webhooks", help="Signed callbacks when operations finish, and more.")
 
 
 register_groups()

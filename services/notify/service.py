@@ -3,14 +3,17 @@ services.notify.service:NotifyService``).
 
 One reliable handler per source service consumes every integration event it publishes
 (routing key ``#``: a durable queue, acked after the entry is committed, redeliveries
-dropped by the inbox) and turns operation and login events into action-log entries. Each
-new entry is published as ``notification_created`` for the gateways to push live.
+dropped by the inbox) and turns operation and login events into action-log entries and
+webhook deliveries (``webhooks.py``). Each new entry is published as
+``notification_created`` for the gateways to push live; a timer sends the due webhook
+deliveries.
 """
 
 from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
+from common.timers import configured_timer
 from services.notify.dependencies import NotifyUseCasesProvider
 from services.notify.projections import schema
 
@@ -57,3 +60,34 @@ class NotifyService(PanelService):
     @rpc
     def mark_read(self, ids=None, everything=False):
         self.notify.mark_read(self._customer_and_session()[0], ids, everything)
+
+    # -- webhooks (services/notify/webhooks.py) ---------------------------------------------
+
+    @configured_timer("WEBHOOK_POLL_SECONDS", 0.5)
+    def deliver_webhooks(self):
+        """Send the webhook deliveries that are due (new ones, and retries whose time came)."""
+        self.notify.webhooks.deliver_due()
+
+    @rpc
+    def create_webhook(self, url, kinds, description=None):
+        return self.notify.webhooks.create_endpoint(self._customer_and_session()[0], url, kinds, description)
+
+    @rpc
+    def list_webhooks(self):
+        return self.notify.webhooks.list_endpoints(self._customer_and_session()[0])
+
+    @rpc
+    def get_webhook(self, endpoint_id):
+        return self.notify.webhooks.get_endpoint(self._customer_and_session()[0], endpoint_id)
+
+    @rpc
+    def delete_webhook(self, endpoint_id):
+        self.notify.webhooks.delete_endpoint(self._customer_and_session()[0], endpoint_id)
+
+    @rpc
+    def list_webhook_deliveries(self, endpoint_id, page=1, per_page=50):
+        return self.notify.webhooks.list_deliveries(self._customer_and_session()[0], endpoint_id, page, per_page)
+
+    @rpc
+    def send_test_webhook(self, endpoint_id):
+        return self.notify.webhooks.send_test(self._customer_and_session()[0], endpoint_id)

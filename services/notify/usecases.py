@@ -1,5 +1,5 @@
 """The notify service's use cases: record entries from other services' events (once each),
-list them, mark them read."""
+list them, mark them read; the webhooks are in ``webhooks.py``."""
 
 import sqlalchemy as sa
 
@@ -11,16 +11,20 @@ from services.notify.projections import notifications, public
 
 
 class NotifyUseCases:
-    def __init__(self, store, clock):
+    def __init__(self, store, clock, webhooks=None):
         self.store = store
         self.clock = clock
+        self.webhooks = webhooks  # services.notify.webhooks.WebhookUseCases
 
     def record(self, consumer, envelope):
-        """Turn an integration event into an action-log entry, exactly once per event."""
+        """Turn an integration event into an action-log entry and the webhook deliveries it
+        makes, exactly once per event (one transaction with the inbox)."""
         entry = domain.entry_for(envelope)
         with self.store.transaction() as tx:
             if not tx.record_inbox(consumer, envelope["event_id"]):
                 return None  # a redelivery: already recorded
+            if self.webhooks is not None:
+                self.webhooks.enqueue(tx, envelope)
             if entry is None or not entry["user_id"]:
                 return None
             event = domain.recorded(context.new_id(), entry, envelope["event_id"], self.clock.now().isoformat())

@@ -9,7 +9,7 @@ from common.clock import ClockProvider
 from common.metrics import Metrics
 from common.service import EventStoreProvider, OperationsProvider, find_provider
 from services.storage.adapters.factory import build_backends
-from services.storage.sealing import secret_box
+from common.sealing import secret_box
 from services.storage.usecases import StorageUseCases
 
 DEFAULT_SAMPLE_SECONDS = 300

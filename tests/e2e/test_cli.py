@@ -18,6 +18,7 @@ import requests
 
 from tests.stack import running_stack
 from tests.support import wait_for
+from tests.webhook_receiver import Receiver
 
 SCRIPT = Path(sys.executable).with_name("hostctl")
 
@@ -292,6 +293,32 @@ def test_notifications_follow_prints_new_entries_as_they_happen(shell, servers):
     finally:
         follower.terminate()
         follower.wait(timeout=10)
+
+
+def test_a_webhook_receiver_gets_the_signed_operation_succeeded_of_a_reboot(shell, servers):
+    """Issue 19's "done when": a token, `hostctl servers reboot … --wait`, and a receiver of
+    the customer's hears the signed `operation_succeeded`."""
+    receiver = Receiver()
+    try:
+        secret = shell.run("webhooks", "create", "--url", receiver.url, "--kind", "operation_succeeded",
+                           "--kind", "operation_failed").stdout.strip()
+        assert secret.startswith("whsec_")
+        receiver.secret = secret
+        endpoint = shell.json("webhooks", "list")["items"][0]
+        number = servers[0]["number"]
+        assert "✓ Reboot" in shell.run("servers", "reboot", number, "--wait").stderr
+        wait_for(lambda: [b for b in receiver.of_kind("operation_succeeded") if b["data"]["title"] == f"Reboot {number}"],
+                 timeout=30, message="the reboot's webhook")
+        assert all(attempt["signed"] for attempt in receiver.attempts)
+        shell.run("webhooks", "test", endpoint["id"])
+        wait_for(lambda: receiver.of_kind("webhook_test"), timeout=30, message="the test event")
+        listed = shell.json("webhooks", "deliveries", endpoint["id"])["items"]
+        assert {d["kind"] for d in listed} >= {"operation_succeeded", "webhook_test"}
+        assert all(d["status"] == "delivered" and d["last_status_code"] == 200 for d in listed)
+        shell.run("webhooks", "delete", endpoint["id"])
+        assert shell.json("webhooks", "list")["items"] == []
+    finally:
+        receiver.close()
 
 
 def test_logout_revokes_the_token_and_forgets_it(stack, tmp_path):

@@ -1,0 +1,1 @@
+"""The notify service's outside world: the customers' webhook receivers."""
