@@ -104,7 +104,7 @@ DESCRIPTIONS = {
     "STORAGE_SECRETS_KEY_FILE": "Where a generated sealing key is kept when STORAGE_SECRETS_KEY is empty (one machine only).",
     "WEBHOOK_SECRETS_KEY": "Fernet key(s), comma-separated, sealing the webhook endpoints' signing secrets (the first seals, all unseal).",
     "WEBHOOK_SECRETS_KEY_FILE": "Where a generated sealing key is kept when WEBHOOK_SECRETS_KEY is empty (one machine only).",
-    "WEBHOOK_POLL_SECONDS": "How often due webhook deliveries (new ones and retries) are looked for.",
+    "WEBHOOK_POLL_SECONDS": "How often due webhook deliveries are looked for besides when one is queued (retries, other replicas).",
     "WEBHOOK_TIMEOUT_SECONDS": "How long one delivery attempt waits for the receiver's answer.",
     "WEBHOOK_RETRY_FIRST_SECONDS": "The wait before a failed delivery's first retry; it doubles after each failure.",
     "WEBHOOK_RETRY_MAX_SECONDS": "The longest wait between two attempts of a delivery.",

@@ -1,5 +1,6 @@
 """Wires the notify use cases to this container's store, clock and config: the action log
-and the webhooks (their sealing key, and the HTTP sender with its SSRF guard)."""
+and the webhooks (their sealing key, the HTTP sender with its SSRF guard, and the
+delivery worker, a greenthread managed by the container)."""
 
 from nameko.extensions import DependencyProvider
 
@@ -20,6 +21,11 @@ class NotifyUseCasesProvider(DependencyProvider):
                                read_timeout=float(config.get("WEBHOOK_TIMEOUT_SECONDS") or 5))
         webhooks = WebhookUseCases(store, clock, secret_box(config, "WEBHOOK_SECRETS_KEY"), sender, config)
         self.usecases = NotifyUseCases(store, clock, webhooks)
+        self.webhooks = webhooks
+        self.container.spawn_managed_thread(webhooks.run_worker, identifier="webhook-deliveries")
+
+    def stop(self):
+        self.webhooks.running = False  # the worker ends after its current round
 
     def get_dependency(self, worker_ctx):
         return self.usecases

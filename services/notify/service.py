@@ -5,15 +5,14 @@ One reliable handler per source service consumes every integration event it publ
 (routing key ``#``: a durable queue, acked after the entry is committed, redeliveries
 dropped by the inbox) and turns operation and login events into action-log entries and
 webhook deliveries (``webhooks.py``). Each new entry is published as
-``notification_created`` for the gateways to push live; a timer sends the due webhook
-deliveries.
+``notification_created`` for the gateways to push live; a worker greenthread of the use
+cases' dependency sends the webhook deliveries.
 """
 
 from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
-from common.timers import configured_timer
 from services.notify.dependencies import NotifyUseCasesProvider
 from services.notify.projections import schema
 
@@ -62,11 +61,6 @@ class NotifyService(PanelService):
         self.notify.mark_read(self._customer_and_session()[0], ids, everything)
 
     # -- webhooks (services/notify/webhooks.py) ---------------------------------------------
-
-    @configured_timer("WEBHOOK_POLL_SECONDS", 0.5)
-    def deliver_webhooks(self):
-        """Send the webhook deliveries that are due (new ones, and retries whose time came)."""
-        self.notify.webhooks.deliver_due()
 
     @rpc
     def create_webhook(self, url, kinds, description=None):

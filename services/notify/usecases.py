@@ -23,14 +23,15 @@ class NotifyUseCases:
         with self.store.transaction() as tx:
             if not tx.record_inbox(consumer, envelope["event_id"]):
                 return None  # a redelivery: already recorded
-            if self.webhooks is not None:
-                self.webhooks.enqueue(tx, envelope)
-            if entry is None or not entry["user_id"]:
-                return None
-            event = domain.recorded(context.new_id(), entry, envelope["event_id"], self.clock.now().isoformat())
-            tx.append(f"notifications-{entry['user_id']}", ANY_VERSION, [event],
-                      metadata={"user_id": entry["user_id"], "session_id": entry.get("session_id")})
-        return event.data
+            queued = self.webhooks.enqueue(tx, envelope) if self.webhooks is not None else 0
+            event = None
+            if entry is not None and entry["user_id"]:
+                event = domain.recorded(context.new_id(), entry, envelope["event_id"], self.clock.now().isoformat())
+                tx.append(f"notifications-{entry['user_id']}", ANY_VERSION, [event],
+                          metadata={"user_id": entry["user_id"], "session_id": entry.get("session_id")})
+        if queued:
+            self.webhooks.nudge()
+        return event.data if event is not None else None
 
     def list(self, user_id, session_id, scope="session", page=1, per_page=50):
         if scope not in ("session", "all"):

@@ -5,6 +5,10 @@ that sends them at least once.
   shown once at creation and kept sealed (``common.sealing``, ``WEBHOOK_SECRETS_KEY``).
 - ``enqueue`` runs inside the transaction that records a source event in notify's inbox:
   the deliveries it makes commit with it or not at all, once per event and endpoint.
+- ``run_worker`` (a managed greenthread of the service) sends what is due: at once when
+  ``nudge`` says new deliveries were queued here, else every ``WEBHOOK_POLL_SECONDS`` (for
+  retries, and for what another replica queued); a full batch is followed by the next at
+  once, so a backlog drains at full speed.
 - ``deliver_due`` claims due deliveries (a conditional update with a lease, so several
   notify replicas never send one twice at once, and a crashed one's claims come back when
   the lease runs out), sends each outside any transaction, and records the outcome: a 2xx
@@ -20,6 +24,7 @@ from datetime import datetime, timedelta
 
 import eventlet
 import sqlalchemy as sa
+from eventlet.queue import Empty, Full, LightQueue
 
 from common import context
 from common.errors import NotFound, ValidationFailed
@@ -64,6 +69,9 @@ class WebhookUseCases:
         self.most_retry = timedelta(seconds=float(config.get("WEBHOOK_RETRY_MAX_SECONDS") or 7200))
         self.give_up_after = timedelta(seconds=float(config.get("WEBHOOK_GIVE_UP_SECONDS") or 86400))
         self.lease = timedelta(seconds=float(config.get("WEBHOOK_LEASE_SECONDS") or LEASE.total_seconds()))
+        self.poll_seconds = float(config.get("WEBHOOK_POLL_SECONDS") or 0.5)
+        self._wake = LightQueue(maxsize=1)
+        self.running = False
 
     # -- endpoints ---------------------------------------------------------------------------
 
@@ -167,6 +175,28 @@ class WebhookUseCases:
         return delivery_id
 
     # -- the worker --------------------------------------------------------------------------
+
+    def nudge(self):
+        """New deliveries were committed: the worker looks now rather than at its next poll."""
+        try:
+            self._wake.put_nowait(True)
+        except Full:
+            pass  # already nudged
+
+    def run_worker(self):
+        """Deliver until ``running`` turns false (the service's managed greenthread)."""
+        self.running = True
+        while self.running:
+            try:
+                self._wake.get(timeout=self.poll_seconds)
+            except Empty:
+                pass
+            try:
+                while self.running and self.deliver_due() >= BATCH:
+                    pass  # a backlog: the next batch at once
+            except Exception:  # noqa: BLE001 - the database may be back at the next round
+                log.exception("webhook delivery round failed")
+                eventlet.sleep(self.poll_seconds)
 
     def _claim(self, now):
         """Due deliveries this worker now holds (a lease; a crashed holder's come back)."""
