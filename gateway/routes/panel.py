@@ -49,6 +49,7 @@ class PanelRoutes:
     @http("GET", "/billing")
     @http("GET", "/support")
     @http("GET", "/support/<ticket_id>")
+    @http("GET", "/developer")
     def panel_screen(self, request, **screen):
         """The customer panel (HTML): the same single-page application on every screen's address.
         ---

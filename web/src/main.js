@@ -12,6 +12,7 @@ import { receiveNotification, store, useStore } from "./store.js";
 import { t } from "./strings.js";
 import { Billing } from "./screens/billing.js";
 import { Catalog } from "./screens/catalog.js";
+import { Developer } from "./screens/developer.js";
 import { Login, ResetPassword } from "./screens/login.js";
 import { NotFound } from "./screens/notfound.js";
 import { ServerDetail } from "./screens/server.js";
@@ -32,6 +33,7 @@ const SCREENS = [
   ["/billing", () => html`<${Billing} />`],
   ["/support", () => html`<${Support} />`],
   ["/support/:id", ({ id }) => html`<${TicketDetail} id=${id} key=${id} />`],
+  ["/developer", () => html`<${Developer} />`],
 ];
 
 let liveStream = null;

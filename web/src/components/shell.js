@@ -16,6 +16,7 @@ const NAV = [
   ["/storage", "nav.storage", "◫"],
   ["/billing", "nav.billing", "€"],
   ["/support", "nav.support", "✉"],
+  ["/developer", "nav.developer", "⌘"],
 ];
 
 export const TOAST_SECONDS = 8;
