@@ -87,7 +87,10 @@ class Client:
     def get(self, path, **params):
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
 
-    def post(self, path, body=None, idempotent=True, **kwargs):
+    def post(self, path, body=None, idempotent=False, **kwargs):
+        """POST ``body``; ``idempotent=True`` for the commands the API deduplicates by
+        ``Idempotency-Key`` (orders, top-ups, storages, buckets, tickets, replies), which
+        may then be retried — never for others, which a retry could do twice."""
         response = self.request("POST", path, json=body, idempotent=idempotent, **kwargs)
         return response.json() if response.content else None
 

@@ -162,7 +162,7 @@ def order(
     body = {"offer_id": offer, "location": location, "os": os}
     if tag:
         body["tag"] = tag
-    accepted = current.client.post("/orders", body)
+    accepted = current.client.post("/orders", body, idempotent=True)
     placed = accepted["order"]
     if not wait and current.fmt(output) == "json":
         emit_record("json", accepted)

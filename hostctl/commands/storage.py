@@ -45,7 +45,8 @@ def create(
 ):
     """Create an S3 storage."""
     state = current(ctx)
-    created = state.client.post("/storage/s3", {"name": name, "limit_gb": limit_gb, "location": location.upper()})
+    created = state.client.post("/storage/s3", {"name": name, "limit_gb": limit_gb, "location": location.upper()},
+                                idempotent=True)
     if state.fmt(output) == "json":
         emit_record("json", created)
     else:
@@ -87,7 +88,7 @@ def bucket_create(ctx: typer.Context, storage: StorageArg,
                   wait: WaitOption = False, timeout: TimeoutOption = 120.0, output: OutputOption = None):
     """Create a bucket in a storage."""
     state = current(ctx)
-    accepted = state.client.post(f"/storage/s3/{storage}/buckets", {"name": name})
+    accepted = state.client.post(f"/storage/s3/{storage}/buckets", {"name": name}, idempotent=True)
     finish_operation(state, accepted["operation"], wait, timeout, output)
 
 

@@ -21,7 +21,7 @@ AttachOption = Annotated[Optional[List[Path]], typer.Option(
 def send(state, path, fields, files):
     """POST ``fields`` with ``files`` (multipart) or without (JSON)."""
     if not files:
-        return state.client.post(path, fields)
+        return state.client.post(path, fields, idempotent=True)
     with ExitStack() as stack:
         parts = [("attachments", (file.name, stack.enter_context(open(file, "rb")),
                                   mimetypes.guess_type(file.name)[0] or "application/octet-stream"))
