@@ -93,7 +93,7 @@ def say(message):
         pass
 
 
-def _die_with_parent():
+def die_with_parent():
     """In the stack's process, before exec: SIGTERM when the benchmark dies, however it dies
     (even SIGKILL), so the stack then stops its children in order (Linux prctl)."""
     try:
@@ -152,7 +152,7 @@ class BenchStack:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
             stdout=self._output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         stack_file = self.var_dir / "stack.json"
         deadline = began + self.boot_timeout + 30

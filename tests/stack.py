@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 
+from bench.stack import die_with_parent
 from common.config import REPO_ROOT, SERVICES
 from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 from tests.conftest import temporary_vhost
@@ -41,8 +42,10 @@ def running_stack(var_dir, vhost_prefix="panel-stack", **settings):
         env = stack_env(var_dir, amqp_uri, **settings)
         output_path = var_dir / "stack.out"
         output = open(output_path, "w")
+        # The stack gets SIGTERM when the tests die, however they die (a pytest-timeout kill
+        # included), and stops its children in order: no orphaned stack holds the ports.
         process = subprocess.Popen([sys.executable, "-m", "deploy.devstack"], cwd=REPO_ROOT, env=env,
-                                   stdout=output, stderr=subprocess.STDOUT)
+                                   stdout=output, stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
         stack_file = var_dir / "stack.json"
 
         def booted():
