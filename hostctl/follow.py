@@ -8,6 +8,10 @@ from hostctl.api import OperationTimeout
 from hostctl.output import emit_record, err, say
 
 
+def sentence(text):
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def finish_operation(current, operation, wait, timeout, output=None, label=None):
     """Print an accepted operation, or with ``wait`` follow it and exit with its result."""
     fmt = current.fmt(output)
@@ -32,9 +36,9 @@ def finish_operation(current, operation, wait, timeout, output=None, label=None)
     if fmt == "json":
         emit_record(fmt, final)
     elif final["status"] == "succeeded":
-        say(f"[green]✓[/green] {final['title']}: {final.get('detail') or 'done'}.")
+        say(f"[green]✓[/green] {final['title']}: {sentence(final.get('detail') or 'done')}")
     else:
-        say(f"[red]✗[/red] {final['title']}: {final.get('detail') or 'failed'}.")
+        say(f"[red]✗[/red] {final['title']}: {sentence(final.get('detail') or 'failed')}")
     if final["status"] != "succeeded":
         raise typer.Exit(1)
     return final

@@ -4,7 +4,9 @@ stderr, so stdout stays clean for the data."""
 
 import csv
 import json
+import re
 import sys
+from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.table import Table
@@ -14,9 +16,23 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
+ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:\d{2}|Z)?$")
+
+
+def moment(text):
+    """An ISO 8601 timestamp as people read it: ``2026-12-06 19:59:40`` (UTC)."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if at.tzinfo is not None:
+        at = at.astimezone(timezone.utc)
+    return at.strftime("%Y-%m-%d %H:%M:%S")
+
+
 def cell(value):
+    """A value as a table or CSV cell (timestamps shortened; JSON output keeps them whole)."""
     if value is None:
         return ""
+    if isinstance(value, str) and ISO_MOMENT.match(value):
+        return moment(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):

@@ -11,6 +11,21 @@ from hostctl.output import emit_list, emit_record, say
 app = typer.Typer(no_args_is_help=True)
 
 
+def scope_summary(scopes, available):
+    """Scopes as people scan them: ``servers:write`` stands for its read too, and write
+    access to every area (``available``: every scope the API lists) reads ``every area
+    (read & write)``."""
+    names = {scope["name"] for scope in available}
+    areas = {name.split(":")[0] for name in names if name.endswith(":read") and name[:-5] + ":write" in names}
+    granted = set(scopes)
+    shown = [scope for scope in scopes
+             if not (scope.endswith(":read") and scope[:-5] + ":write" in granted)]
+    if areas and all(f"{area}:write" in granted for area in areas):
+        shown = ["every area (read & write)",
+                 *[s for s in shown if not (s.split(":")[0] in areas and s.endswith((":read", ":write")))]]
+    return ", ".join(shown)
+
+
 @app.command()
 def create(
     ctx: typer.Context,
@@ -46,7 +61,7 @@ def list_tokens(ctx: typer.Context, output: OutputOption = None):
     state = current(ctx)
     answer = state.client.get("/tokens")
     emit_list(state.fmt(output), answer["items"], [
-        ("ID", "id"), ("Name", "name"), ("Ends in", lambda t: f"…{t['hint']}"), ("Scopes", "scopes"),
+        ("ID", "id"), ("Name", "name"), ("Ends in", lambda t: f"…{t['hint']}"), ("Scopes", lambda t: scope_summary(t["scopes"], answer["available_scopes"])),
         ("Status", "status"), ("Expires", lambda t: (t["expires_at"] or "never")[:10]),
         ("Last used", lambda t: (t["last_used_at"] or "never")[:19]), ("From", "last_used_ip"),
         ("Allowed from", "allowed_ips")], title="API tokens", raw=answer)

@@ -7,7 +7,7 @@ API-token shape to ``authenticate``, which answers the owner and scopes or raise
 ``invalid_token``; the gateway checks the scope the route needs.
 
 Unknown tokens count against the client address (``api-token-address`` throttle): a burst
-of guesses from one address waits for the hour to pass. Known tokens that are expired,
+of guesses from one address waits for the hour to pass (real tokens from it still work). Known tokens that are expired,
 revoked or used from outside their ranges are refused without counting (a forgotten cron
 job must not lock out its office).
 """
@@ -139,16 +139,18 @@ class ApiTokenUseCases:
         """The owner and scopes of a usable token: ``{user_id, token_id, scopes,
         expires_at}``; ``invalid_token`` (401) otherwise, ``rate_limited`` after a burst
         of unknown tokens from ``client_ip``."""
-        throttle_keys = [domain.api_token_address_key(client_ip)] if client_ip else []
-        self.throttling.check_not_throttled(throttle_keys)
         token_id = None
         if domain.is_api_token(secret):
             with self.store.engine.connect() as conn:
                 token_id = conn.execute(sa.select(api_tokens.c.token_id).where(
                     api_tokens.c.token_hash == self._hash(secret))).scalar()
         if token_id is None:
-            if throttle_keys:
-                self.throttling.count_failure(throttle_keys)
+            # Only unknown tokens meet the throttle: a guesser from an address waits, while
+            # a real token keeps working from it (an office behind one NAT stays in).
+            if client_ip:
+                keys = [domain.api_token_address_key(client_ip)]
+                self.throttling.check_not_throttled(keys)
+                self.throttling.count_failure(keys)
             raise domain.invalid_api_token()
         token = self._load(token_id)
         now = self.clock.now()

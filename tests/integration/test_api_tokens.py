@@ -135,14 +135,16 @@ def test_a_token_used_from_outside_its_addresses_is_a_401(panel, session):  # no
     assert panel.get("/auth/session", headers=bearer(inside)).status_code == 200
 
 
-def test_guessing_tokens_is_throttled_per_address(panel):  # noqa: F811
+def test_guessing_tokens_is_throttled_per_address_while_real_tokens_keep_working(panel, session):  # noqa: F811
     from services.auth.domain import API_TOKEN_GUESSES_PER_WINDOW, new_api_token
 
+    real = create(panel, session).json()["token"]
     answers = [panel.get("/auth/session", headers=bearer(new_api_token())).status_code
                for _ in range(API_TOKEN_GUESSES_PER_WINDOW + 1)]
     assert answers[:API_TOKEN_GUESSES_PER_WINDOW] == [401] * API_TOKEN_GUESSES_PER_WINDOW
     limited = panel.get("/auth/session", headers=bearer(new_api_token()))
     assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+    assert panel.get("/auth/session", headers=bearer(real)).status_code == 200  # same address
 
 
 def test_the_token_events_are_published_without_the_secret(panel, session):  # noqa: F811

@@ -143,3 +143,13 @@ def test_a_new_address_is_a_fact_once():
     live.apply(type("Recorded", (), {"type": first[0].type, "data": first[0].data, "version": 3}))
     assert live.note_use("198.51.100.7", NOW) == []
     assert live.note_use("198.51.100.8", NOW)[0].data["first_use"] is False
+
+
+def test_hostctl_summarises_a_tokens_scopes_from_the_apis_list():
+    from gateway.routes.tokens import scope_descriptions
+    from hostctl.commands.tokens import scope_summary
+
+    listed = scope_descriptions()
+    assert scope_summary(scopes.expand(["read", "write", "storage:secrets", "tokens:write"]), listed) == \
+        "every area (read & write), storage:secrets, tokens:write"
+    assert scope_summary(["servers:read", "servers:write", "billing:read"], listed) == "servers:write, billing:read"
