@@ -58,9 +58,12 @@ API_TOKEN_SCHEME = {
 }
 
 
+def error_response(description):
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
 def forbidden(*reasons):
-    return {"description": "forbidden: " + "; or ".join(reasons),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return error_response("forbidden: " + "; or ".join(reasons))
 
 
 def document_forbidden(operation, method, token_scope):
@@ -86,6 +89,12 @@ def document_api_token(operation, method, url):
         return None
     operation["security"] = [*security, {"apiToken": []}]
     operation["x-required-scope"] = need
+    responses = operation.setdefault("responses", {})
+    if not ({401, "401"} & set(responses)):
+        responses[401] = error_response("unauthenticated, or invalid_token (an expired, revoked or unknown API "
+                                        "token, or one used from outside its allowed addresses)")
+    if not ({429, "429"} & set(responses)):
+        responses[429] = error_response("rate_limited, with Retry-After: too many unknown API tokens from this address")
     return need
 
 
