@@ -10,7 +10,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from common.paging import MAX_PER_PAGE
+from common.paging import MAX_PAGE, MAX_PER_PAGE
 
 
 def page_of(item_schema, name, **extra):
@@ -170,7 +170,7 @@ class PageQuerySchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
