@@ -7,6 +7,8 @@ and the receiving worker gets them back in its own ``worker_ctx.data``. We use t
 - ``correlation_id``: the id that ties every message of one business flow together;
 - ``user_id`` / ``session_id``: the customer and session the gateway authenticated.
   Only the gateway sets them; services trust them and never read a user id from a body.
+- ``idempotency_key``: the request's ``Idempotency-Key``, so that the operation a command
+  starts has an id derived from it (``common.operations.Operations.id_for``).
 
 ``current`` exposes the values of the running worker to the log formatter.
 """
@@ -14,7 +16,7 @@ and the receiving worker gets them back in its own ``worker_ctx.data``. We use t
 import contextvars
 import uuid
 
-CONTEXT_KEYS = ("request_id", "correlation_id", "user_id", "session_id")
+CONTEXT_KEYS = ("request_id", "correlation_id", "user_id", "session_id", "idempotency_key")
 
 _current = contextvars.ContextVar("panel_call_context", default={})
 

@@ -27,6 +27,7 @@ class SchemaOutdated(RuntimeError):
 def metadata_of(component):
     """The tables a service (or the gateway) declares."""
     if component == "gateway":
+        importlib.import_module("gateway.idempotency")  # its table joins the sessions' metadata
         return importlib.import_module("gateway.sessions").metadata
     return importlib.import_module(f"services.{component}.projections").schema.metadata
 

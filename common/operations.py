@@ -15,6 +15,7 @@ view, so every consumer (notify, the gateway) can show it without asking back:
 and keeps the ``operations`` read model of the service.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -201,6 +202,24 @@ class Operations:
         """Operation ids name their service (``inventory-3f2a…``), so the gateway asks the
         owner directly; to clients they are opaque strings."""
         return f"{self.service}-{context.new_id()}"
+
+    def id_for(self, kind, target, user_id):
+        """The id of the operation a customer's command starts: derived from the request's
+        ``Idempotency-Key`` when it has one, so the command sent again (its answer lost)
+        finds the operation it started (``requested_before``) instead of a second one;
+        else a fresh id."""
+        key = context.current().get("idempotency_key")
+        if not key:
+            return self.new_id()
+        digest = hashlib.sha256(f"{user_id}\n{key}\n{kind}\n{target}".encode()).hexdigest()[:32]
+        return f"{self.service}-{digest}"
+
+    def requested_before(self, operation_id):
+        """The view of the operation already accepted with this id, or None."""
+        try:
+            return self.get(operation_id)
+        except NotFound:
+            return None
 
     def request(self, tx, *, kind, target, title, params=None, user_id=None, operation_id=None):
         """Accept an operation inside the command's transaction ``tx``; returns its view."""

@@ -32,18 +32,20 @@ HARDWARE = {
     "AX41": {"cpu": "AMD Ryzen 5 3600", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 512 GB NVMe"], "gpu": None},
     "AX102": {"cpu": "AMD Ryzen 9 7950X3D", "cpu_count": 1, "ram_gb": 128, "disks": ["2x 1.92 TB NVMe"], "gpu": None},
     "EX130": {"cpu": "Intel Xeon Gold 5412U", "cpu_count": 1, "ram_gb": 256, "disks": ["2x 1.92 TB NVMe"], "gpu": None},
-    "GEX44": {"cpu": "Intel Core i5-13500", "cpu_count": 1, "ram_gb": 64, "disks": ["2x 1.92 TB NVMe"],
-              "gpu": "NVIDIA RTX 4000 SFF Ada"},
+    "GEX130": {"cpu": "Intel Xeon Gold 5412U", "cpu_count": 1, "ram_gb": 128, "disks": ["2x 1.92 TB NVMe"],
+               "gpu": "NVIDIA RTX 6000 Ada"},
 }
-PRICES = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX44": "184.00"}
+PRICES = {"AX41": "49.00", "AX102": "119.00", "EX130": "199.00", "GEX130": "838.00"}
 
 # (owner, location, plan, addresses, tag, overdue). The overdue one's paid period has
-# ended: billing's renewal run invoices it, and with no balance it stays overdue.
+# ended: billing's renewal run invoices it, and as its month costs more than the demo
+# balance (DEMO_BALANCE), the invoice stays open and the server overdue — so the Overdue
+# filter and an open invoice are there to see (a top-up of the difference pays it).
 SERVERS = [
     ("demo", "NL", "AX41", ["185.12.64.10", "2a01:4f8::10"], "web-1", False),
     ("demo", "NL", "AX102", ["185.12.64.11"], "db-primary", False),
     ("demo", "US", "EX130", ["5.161.20.30"], "edge-us", False),
-    ("demo", "US", "GEX44", ["5.161.20.31"], "ml-gpu", True),
+    ("demo", "US", "GEX130", ["5.161.20.31"], "ml-gpu", True),
     ("other", "NL", "AX41", ["185.12.64.90"], "other-web", False),
     ("other", "US", "AX41", ["5.161.20.90"], None, False),
 ]

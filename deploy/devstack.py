@@ -270,6 +270,7 @@ class Stack:
                 "METRICS_PORT": str(s.metrics_port(0)),
                 "DATABASE_URL": s.database_url("gateway"),
                 "SESSION_COOKIE_SECURE": "false",
+                "HSTS_SECONDS": "0",
                 "PANEL_URL": s.gateway_url,
             }),
             log_dir / "gateway.log", kind="gateway",

@@ -43,6 +43,8 @@ DESCRIPTIONS = {
     "LOG_LEVEL": "Root log level (JSON lines on stdout).",
     "CLOCK_ADJUSTABLE": "Lets `advance_clock` move this replica's business clock (tests and demos only); keep `false` in production.",
     "PANEL_DIST_DIR": "Folder of the built panel (index.html, assets/); empty: web/dist of the checkout.",
+    "HSTS_SECONDS": "Strict-Transport-Security max-age on every answer; 0 turns the header off (plain-HTTP development only).",
+    "CORS_ORIGINS": "Comma-separated origins allowed cross-origin API access (CORS, API tokens only, never the cookie); empty allows none.",
     "PANEL_ORIGINS": "Comma-separated origins (https://panel.example.com) the panel is served from when a proxy changes the host; cookie requests from other origins are refused.",
     "PANEL_URL": "Public base URL of the panel, used in links (password reset, payment return pages).",
     # -- gateway ----------------------------------------------------------------------------

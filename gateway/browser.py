@@ -6,6 +6,15 @@
   only: no inline script, no ``eval``, no framing); every other answer (JSON, downloads)
   gets ``API_CSP``, which allows nothing at all, so a response opened as a page cannot
   run anything.
+  API answers (``/api/…``) also get ``Cache-Control: no-store`` unless the route chose
+  otherwise (they carry a customer's data, credentials or tokens: no cache keeps them),
+  and every answer ``Strict-Transport-Security`` when ``HSTS_SECONDS`` is above 0 (the
+  default outside development: a year).
+- ``CorsPolicy``: cross-origin API access for front-ends served elsewhere, off by default.
+  ``CORS_ORIGINS`` lists the origins allowed; a request from one of them gets
+  ``Access-Control-Allow-Origin`` (and ``Vary: Origin``) and its preflight a 204 naming
+  the methods of that path and the headers clients send. Credentials (the session cookie)
+  are never allowed cross-origin: such front-ends use API tokens.
 - ``cross_site_refusal``: the CSRF defence of the session cookie. A state-changing request
   (not GET/HEAD/OPTIONS) that carries the session cookie and no ``Authorization`` header
   must come from the gateway's own origin: its ``Origin`` header (or, for browsers that
@@ -31,15 +40,58 @@ PANEL_CSP = (
 API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
 
 
-def add_security_headers(response):
-    """Set the browser security headers on ``response`` (a werkzeug Response)."""
+def add_security_headers(response, path="", hsts_seconds=0):
+    """Set the browser security headers on ``response`` (a werkzeug Response) answering
+    ``path`` (see the module docstring)."""
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     if "Content-Security-Policy" not in headers:
         is_html = (response.mimetype or "") == "text/html"
         headers["Content-Security-Policy"] = PANEL_CSP if is_html else API_CSP
+    if path.startswith("/api/"):
+        headers.setdefault("Cache-Control", "no-store")
+    if hsts_seconds > 0:
+        headers.setdefault("Strict-Transport-Security", f"max-age={int(hsts_seconds)}; includeSubDomains")
     return response
+
+
+class CorsPolicy:
+    """``CORS_ORIGINS`` (see the module docstring); ``CorsPolicy("")`` allows none."""
+
+    ALLOWED_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Request-ID, Last-Event-ID"
+    EXPOSED_HEADERS = "Retry-After, X-Request-ID, Idempotent-Replayed, Content-Disposition, Location"
+    MAX_AGE_SECONDS = 600
+
+    def __init__(self, setting):
+        self.origins = allowed_origins(setting)
+
+    def allows(self, request):
+        """The request's Origin when it is allowed cross-origin API access, else None."""
+        origin = request.headers.get("Origin")
+        if not self.origins or not origin or not request.path.startswith("/api/"):
+            return None
+        origin = origin_of(origin)
+        return origin if origin in self.origins else None
+
+    def is_preflight(self, request):
+        return (request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+                and self.allows(request) is not None)
+
+    def preflight_headers(self, request, methods):
+        """The headers of the 204 answering a preflight for a path allowing ``methods``."""
+        return {"Access-Control-Allow-Origin": self.allows(request), "Vary": "Origin",
+                "Access-Control-Allow-Methods": ", ".join(sorted(methods)),
+                "Access-Control-Allow-Headers": self.ALLOWED_HEADERS,
+                "Access-Control-Max-Age": str(self.MAX_AGE_SECONDS)}
+
+    def add_headers(self, request, response):
+        origin = self.allows(request)
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = self.EXPOSED_HEADERS
+            response.headers.add("Vary", "Origin")
+        return response
 
 
 def origin_of(url):

@@ -29,12 +29,13 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.exceptions import NotFound as RouteNotFound
+from werkzeug.routing import Map, Rule, UnicodeConverter
 from werkzeug.wrappers import Request, Response
 
 from common import context
 from common.errors import PanelError, RateLimited, ServiceUnavailable, ValidationFailed
 from common.rpc import SignatureShapes
-from gateway.browser import add_security_headers, allowed_origins, cross_site_refusal
+from gateway.browser import CorsPolicy, add_security_headers, allowed_origins, cross_site_refusal
 from gateway.sessions import COOKIE_NAME
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,24 @@ def json_response(payload, status=200, headers=None):
     return Response(json.dumps(payload, default=str), status=status, headers=headers, mimetype=JSON_TYPE)
 
 
+def flat_field_errors(messages, prefix=""):
+    """marshmallow's error messages as API.md's ``fields``: one list of reasons per field,
+    a nested field named by its path (``{"attachments": {"0": [...]}}`` → ``attachments.0``)."""
+    if isinstance(messages, (list, tuple)) and all(isinstance(message, str) for message in messages):
+        return {prefix or "_schema": list(messages)}
+    if not isinstance(messages, dict):
+        return {prefix or "_schema": [str(messages)]}
+    flat = {}
+    for key, inner in messages.items():
+        flat.update(flat_field_errors(inner, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def error_response(exc, request_id):
     """Map an exception to API.md's error envelope."""
     headers = {}
     if isinstance(exc, ValidationError):
-        exc = ValidationFailed("The request is invalid.", fields=exc.messages)
+        exc = ValidationFailed("The request is invalid.", fields=flat_field_errors(exc.messages))
     if isinstance(exc, PanelError):
         error, status = exc.to_dict(), exc.http_status
         if isinstance(exc, RateLimited):
@@ -112,20 +126,27 @@ class JsonWsgiApp(WsgiApp):
 
     def __init__(self, server):
         super().__init__(server)
-        self.access_log = bool(server.container.config.get("ACCESS_LOG", False))
+        config = server.container.config
+        self.access_log = bool(config.get("ACCESS_LOG", False))
+        self.hsts_seconds = int(config.get("HSTS_SECONDS", 0) or 0)
+        self.cors = CorsPolicy(config.get("CORS_ORIGINS", ""))
 
     def __call__(self, environ, start_response):
         started = time.perf_counter() if self.access_log else 0.0
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
-        try:
-            provider, values = adapter.match()
-        except HTTPException as exc:
-            response = error_response(exc, request_id_of(request))
+        if self.cors.is_preflight(request):
+            response = self.preflight(request, adapter)
         else:
-            request.path_values = values
-            response = provider.handle_request(request)
-        add_security_headers(response)
+            try:
+                provider, values = adapter.match()
+            except HTTPException as exc:
+                response = error_response(exc, request_id_of(request))
+            else:
+                request.path_values = values
+                response = provider.handle_request(request)
+        self.cors.add_headers(request, response)
+        add_security_headers(response, request.path, self.hsts_seconds)
         if self.access_log:
             access_log.info("%s %s %s", request.method, request.path, response.status_code, extra={
                 "method": request.method, "path": request.path, "status": response.status_code,
@@ -134,6 +155,48 @@ class JsonWsgiApp(WsgiApp):
                 "client_ip": environ.get("REMOTE_ADDR"),
             })
         return response(environ, start_response)
+
+    def preflight(self, request, adapter):
+        """A CORS preflight from an allowed origin: 204 naming the path's methods (404 for
+        a path that does not exist)."""
+        methods = adapter.allowed_methods()
+        if not methods:
+            return error_response(RouteNotFound(), request_id_of(request))
+        return Response(status=204, headers=self.cors.preflight_headers(request, set(methods) | {"OPTIONS"}))
+
+
+def identifier_converter(reserved):
+    """A converter for a ``<name>`` path part that takes any segment but ``reserved``."""
+    words = "|".join(sorted(map(re.escape, reserved)))
+
+    class Identifier(UnicodeConverter):
+        def __init__(self, url_map, *args, **kwargs):
+            super().__init__(url_map, *args, **kwargs)
+            self.regex = rf"(?!(?:{words})$)[^/]+"
+
+    return Identifier
+
+
+def routes_without_shadowing(routes):
+    """``(url, methods, endpoint)`` routes as werkzeug rules in which a ``<name>`` part
+    never takes a fixed word of a sibling route: ``/servers/export`` is not the server
+    called "export", so a PATCH there is a 405 whose ``Allow`` says GET (not the 404 of
+    ``PATCH /servers/<id>``). Returns ``(rules, converters)`` for a ``Map``."""
+    split = [(url.strip("/").split("/"), methods, endpoint) for url, methods, endpoint in routes]
+    converters, rules = {}, []
+    for parts, methods, endpoint in split:
+        rewritten = []
+        for index, part in enumerate(parts):
+            match = re.fullmatch(r"<([a-zA-Z_]+)>", part)
+            siblings = {other[index] for other, _, _ in split
+                        if len(other) > index and other[:index] == parts[:index] and "<" not in other[index]}
+            if match and siblings:
+                name = "not_" + "_".join(sorted(re.sub(r"\W", "_", word) for word in siblings))
+                converters[name] = identifier_converter(siblings)
+                part = f"<{name}:{match.group(1)}>"
+            rewritten.append(part)
+        rules.append(Rule("/" + "/".join(rewritten), methods=methods, endpoint=endpoint))
+    return rules, converters
 
 
 class JsonWebServer(WebServer):
@@ -154,6 +217,15 @@ class JsonWebServer(WebServer):
     ``worker_teardown`` makes that request a 500 instead of killing the whole gateway, and
     the call context it bound is discarded with it (each worker runs in a copy of the
     request greenthread's context, which keep-alive connections reuse)."""
+
+    def make_url_map(self):
+        """nameko's map of every ``@http`` route (``routes_without_shadowing``)."""
+        routes = []
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            routes.append((rule.rule, rule.methods, provider))
+        rules, converters = routes_without_shadowing(routes)
+        return Map(rules, converters=converters)
 
     def setup(self):
         super().setup()

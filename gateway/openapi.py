@@ -98,6 +98,51 @@ def document_api_token(operation, method, url):
     return need
 
 
+IDEMPOTENCY_KEY = {
+    "type": "string", "minLength": 1, "maxLength": 200,
+    "description": "any unique text (a UUID): the command sent again with the same key answers what the first "
+                   "one did instead of doing it twice",
+}
+UNAVAILABLE = "unavailable: a service this operation needs is not answering (try again)"
+INVALID_REQUEST = "validation_error: `fields` names each refused field (query, header or body)"
+
+
+def referenced_schema(spec_schemas, body):
+    """The registered schema of a JSON request body (None when it names none)."""
+    ref = ((body.get("content") or {}).get("application/json") or {}).get("schema")
+    if isinstance(ref, str):
+        return spec_schemas.get(ref)
+    if isinstance(ref, dict) and "$ref" in ref:
+        return spec_schemas.get(ref["$ref"].rsplit("/", 1)[-1])
+    return None
+
+
+def document_common_answers(operation, url, registry):
+    """What every operation of the API can answer besides what its docstring names: a 400
+    when it reads a query, a header or a body (which is required when its schema has
+    required fields), the 409 of a reused Idempotency-Key, and a 503 when a service it
+    needs is down."""
+    responses = operation["responses"]
+    parameters = operation.get("parameters") or []
+    body = operation.get("requestBody")
+    for parameter in parameters:
+        if parameter.get("name") == "Idempotency-Key":
+            parameter["schema"] = dict(IDEMPOTENCY_KEY)
+            responses.setdefault(409, error_response("idempotency_key_reused: the key was used for a different "
+                                                     "request; or a conflict named by its code"))
+            responses.setdefault(429, error_response("idempotency_key_in_use, with Retry-After: the first request "
+                                                     "with this key is still running"))
+    if body is not None:
+        schema = referenced_schema(registry, body)
+        if schema is not None and any(field.required for field in schema._declared_fields.values()):
+            body.setdefault("required", True)
+    if body is not None or any(p.get("in") in ("query", "header") for p in parameters):
+        if not ({400, "400"} & set(responses)):
+            responses[400] = error_response(INVALID_REQUEST)
+    if url.startswith("/api/v1/") and url != "/api/v1/openapi.json" and not ({503, "503"} & set(responses)):
+        responses[503] = error_response(UNAVAILABLE)
+
+
 def build_spec(service_cls, version="1.0.0"):
     spec = APISpec(
         title="Hosting panel API",
@@ -107,7 +152,8 @@ def build_spec(service_cls, version="1.0.0"):
         info={"description": "The gateway's HTTP API (see API.md). Errors use the Error schema."},
         servers=[{"url": "/"}],
     )
-    for name, schema in schema_registry(service_cls).items():
+    registry = schema_registry(service_cls)
+    for name, schema in registry.items():
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     spec.components.security_scheme("cookie", {"type": "apiKey", "in": "cookie", "name": "session"})
@@ -118,9 +164,13 @@ def build_spec(service_cls, version="1.0.0"):
         operations = {}
         for method in methods:
             operation = dict(documented.get(method.lower(), {}))
+            if getattr(function, "idempotent", False):  # gateway.idempotency
+                operation["parameters"] = [*operation.get("parameters", []),
+                                           {"in": "header", "name": "Idempotency-Key", "schema": {}}]
             operation.setdefault("summary", (function.__doc__ or "").strip().split("\n")[0])
             operation.setdefault("responses", {"200": {"description": "OK"}})
             document_forbidden(operation, method, document_api_token(operation, method, url))
+            document_common_answers(operation, url, registry)
             for status, response in operation["responses"].items():
                 # OpenAPI requires a description on every response; the docstrings name one
                 # only where it says more than the status does.

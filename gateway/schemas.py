@@ -27,9 +27,18 @@ def page_of(item_schema, name, **extra):
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"description": "snake_case error code"})
     message = fields.String(required=True)
+    # The members some errors carry besides code and message (common.errors ``extra``):
+    retry_after = fields.Integer(metadata={"description": "rate_limited: seconds to wait (also Retry-After)"})
+    balance = fields.String(metadata={"description": "insufficient_funds: the balance", "example": "12.00"})
+    amount = fields.String(metadata={"description": "insufficient_funds: the amount it does not cover"})
+    status = fields.String(metadata={"description": "invalid_transition: the resource's status now"})
+    offer_id = fields.String(metadata={"description": "out_of_stock: the offer that is sold out"})
+    required_scope = fields.String(metadata={"description": "forbidden: the scope the API token lacks"})
+    service = fields.String(metadata={"description": "unavailable: the part that is not answering"})
     fields = fields.Dict(
         keys=fields.String(), values=fields.List(fields.String()),
-        metadata={"description": "validation errors by field (validation_error only)"},
+        metadata={"description": "validation errors by field (validation_error; a nested field by its path, "
+                                 "e.g. `attachments.0`)"},
     )
 
 
@@ -56,7 +65,9 @@ class OperationSchema(Schema):
     title = fields.String(required=True)
     detail = fields.String(allow_none=True)
     target = fields.String(allow_none=True)
+    service = fields.String(required=True, metadata={"description": "the service that runs it"})
     created_at = fields.String(required=True)
+    started_at = fields.String(allow_none=True)
     finished_at = fields.String(allow_none=True)
 
 
@@ -351,6 +362,7 @@ class TopupSchema(Schema):
     redirect_url = fields.String(metadata={"description": "where to pay (card and crypto providers)"})
     instructions = fields.Dict(metadata={"description": "bank wire: IBAN, BIC, beneficiary, reference"})
     operation_id = fields.String()
+    created_at = fields.String()
 
 
 # Registered in this order: schemas nested in others come before them.

@@ -10,6 +10,7 @@ from nameko.dependency_providers import Config
 from common.metrics import Metrics
 from common.rpc import TimedClusterRpcProxy, rpc
 from common.service import CallContext
+from gateway.idempotency import Idempotency
 from gateway.live import LiveNotifications
 from gateway.openapi import build_spec
 from gateway.routes.auth import AuthRoutes
@@ -35,6 +36,7 @@ class GatewayService(HealthRoutes, AuthRoutes, ServerRoutes, NotificationRoutes,
     metrics = Metrics()
     cluster = TimedClusterRpcProxy()
     sessions = Sessions()
+    idempotency = Idempotency()
     live = LiveNotifications()
 
     @rpc

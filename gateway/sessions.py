@@ -150,7 +150,15 @@ class RequestSessions:
         ``token:<id>`` is its session: its actions form their own part of the action log).
 
         The answer has ``user_id``, ``session_id`` and ``kind`` (``session`` or ``token``);
-        a token's also ``token_id``, ``scopes`` and ``token_expires_at``."""
+        a token's also ``token_id``, ``scopes`` and ``token_expires_at``. Asked again
+        for the same request, the first answer (``gateway.idempotency`` asks first)."""
+        known = getattr(request, "panel_principal", None)
+        if known is not None:
+            return known
+        request.panel_principal = principal = self._authenticate(request)
+        return principal
+
+    def _authenticate(self, request):
         token = token_of(request)
         if token and token.startswith(API_TOKEN_PREFIX):
             return self._authenticate_api_token(request, token)

@@ -2,8 +2,8 @@
 
 ``Client`` sends JSON requests with the API token, turns every error envelope into an
 ``ApiError`` (code, message, fields and request id, as API.md defines them), retries a
-request that never reached the gateway or met a 503 when doing it twice is harmless (reads,
-and commands sent with an ``Idempotency-Key``), reads the Server-Sent Events stream
+request that never reached the gateway or met a 503 (reads, and commands, each sent with
+an ``Idempotency-Key`` the API deduplicates by), reads the Server-Sent Events stream
 (reconnecting with ``Last-Event-ID``), and follows an operation to its end on that stream.
 """
 
@@ -60,9 +60,13 @@ class Client:
         return f"{self.base_url}/api/v1{path}"
 
     def request(self, method, path, *, idempotent=None, stream=False, timeout=None, **kwargs):
-        """The response of ``method path`` (2xx), else ``ApiError``. A command is sent with
-        an ``Idempotency-Key`` when ``idempotent`` is true, so it can be retried safely."""
+        """The response of ``method path`` (2xx), else ``ApiError``. A command goes with an
+        ``Idempotency-Key`` (the same one on every attempt), so a retry after a lost answer
+        never does its work twice: every state-changing call of the API deduplicates by it
+        but the sign-in steps under ``/auth/`` (``idempotent`` None: decided by the path)."""
         headers = dict(kwargs.pop("headers", None) or {})
+        if idempotent is None:
+            idempotent = method not in ("GET", "HEAD") and not path.startswith("/auth/")
         if idempotent:
             headers["Idempotency-Key"] = str(uuid.uuid4())
         retry = method in ("GET", "HEAD") or bool(idempotent)
@@ -87,10 +91,8 @@ class Client:
     def get(self, path, **params):
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
 
-    def post(self, path, body=None, idempotent=False, **kwargs):
-        """POST ``body``; ``idempotent=True`` for the commands the API deduplicates by
-        ``Idempotency-Key`` (orders, top-ups, storages, buckets, tickets, replies), which
-        may then be retried — never for others, which a retry could do twice."""
+    def post(self, path, body=None, idempotent=None, **kwargs):
+        """POST ``body`` (retried safely with its ``Idempotency-Key``, see ``request``)."""
         response = self.request("POST", path, json=body, idempotent=idempotent, **kwargs)
         return response.json() if response.content else None
 

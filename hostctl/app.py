@@ -107,8 +107,7 @@ def login(
     session = Client(current.api, answer["token"])
     try:
         created = session.post("/tokens", {"name": f"hostctl on {socket.gethostname()}"[:100],
-                                           "scopes": LOGIN_SCOPES, "expires_in_days": expires_in_days},
-                               idempotent=False)
+                                           "scopes": LOGIN_SCOPES, "expires_in_days": expires_in_days})
     finally:
         try:
             session.post("/auth/logout", idempotent=False)  # the token is all hostctl keeps
@@ -162,7 +161,7 @@ def order(
     body = {"offer_id": offer, "location": location, "os": os}
     if tag:
         body["tag"] = tag
-    accepted = current.client.post("/orders", body, idempotent=True)
+    accepted = current.client.post("/orders", body)
     placed = accepted["order"]
     if not wait and current.fmt(output) == "json":
         emit_record("json", accepted)

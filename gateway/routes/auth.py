@@ -2,6 +2,7 @@
 
 from common import context
 from gateway.http import http, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import (
     ForgotSchema,
     LoginSchema,
@@ -178,6 +179,7 @@ class AuthRoutes:
         return 204, ""
 
     @http("POST", f"{BASE}/2fa/totp")
+    @idempotent
     def start_totp(self, request):
         """Start enrolling an authenticator app (TOTP): scan the provisioning URI.
         ---
@@ -191,6 +193,7 @@ class AuthRoutes:
         return self.cluster.auth.start_totp()
 
     @http("POST", f"{BASE}/2fa/totp/confirm")
+    @idempotent
     def confirm_totp(self, request):
         """Confirm the authenticator with a code; answers 10 single-use recovery codes, once.
         ---

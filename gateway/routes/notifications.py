@@ -5,6 +5,7 @@ from werkzeug.wrappers import Response
 
 from common.errors import ValidationFailed
 from gateway.http import http, load_json
+from gateway.idempotency import idempotent
 from gateway.live import sse_stream
 from gateway.schemas import MarkReadSchema, NotificationQuerySchema
 
@@ -29,6 +30,7 @@ class NotificationRoutes:
         return self.cluster.notify.list_notifications(**query)
 
     @http("POST", f"{BASE}/read")
+    @idempotent
     def mark_notifications_read(self, request):
         """Mark entries read: `{"ids": [...]}` or `{"all": true}`.
         ---

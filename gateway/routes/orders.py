@@ -7,6 +7,7 @@ answers 202 at once with the order and its operation; the saga runs in the order
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import OperationSchema, PageQuerySchema, page_of
 
 # placed → paid → completed; failing → failed (compensated); cancelling → cancelled (the customer's cancel)
@@ -163,6 +164,7 @@ class OrderRoutes:
         return self.cluster.orders.get_order(order_id)
 
     @http("POST", "/api/v1/orders/<order_id>/cancel")
+    @idempotent
     def cancel_order(self, request, order_id):
         """Withdraw an order before its delivery started (a stock server waiting for its date):
         the charge goes back to the balance and the unit to the shelf.

@@ -10,6 +10,7 @@ from common.config import SERVICES
 from common.errors import NotFound
 from common.operations import owner_of
 from gateway.http import http, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import (
     ServerActionSchema,
     ServerExportQuerySchema,
@@ -119,6 +120,7 @@ class ServerRoutes:
         return self.cluster.inventory.get_server(server_id)
 
     @http("PATCH", f"{BASE}/servers/<server_id>")
+    @idempotent
     def tag_server(self, request, server_id):
         """Set (or clear, with null) the server's tag.
         ---
@@ -135,6 +137,7 @@ class ServerRoutes:
         return self.cluster.inventory.set_tag(server_id, body["tag"])
 
     @http("POST", f"{BASE}/servers/<server_id>/actions")
+    @idempotent
     def server_action(self, request, server_id):
         """Power on/off, reboot or reinstall: accepted at once as an operation (R-ASYNC-1).
         ---

@@ -10,6 +10,7 @@ rule broken named in ``fields.name``).
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import OperationSchema, PageQuerySchema, page_of
 
 BASE = "/api/v1/storage/s3"
@@ -211,6 +212,7 @@ class StorageRoutes:
         return self.cluster.storage.get_storage(storage_id)
 
     @http("DELETE", f"{BASE}/<storage_id>")
+    @idempotent
     def delete_storage(self, request, storage_id):
         """Delete a storage: its buckets, objects, access keys and IAM user go (an operation).
         ---
@@ -265,6 +267,7 @@ class StorageRoutes:
                                                        idempotency_key=idempotency_key(request))
 
     @http("DELETE", f"{BASE}/<storage_id>/buckets/<name>")
+    @idempotent
     def delete_bucket(self, request, storage_id, name):
         """Delete a bucket (R-S3-3); a bucket holding objects only with force=true (an operation).
         ---
@@ -299,6 +302,7 @@ class StorageRoutes:
         return 200, {"Cache-Control": "no-store"}, self.cluster.storage.get_credentials(storage_id)
 
     @http("POST", f"{BASE}/<storage_id>/credentials/rotate")
+    @idempotent
     def rotate_storage_credentials(self, request, storage_id):
         """Replace the access key: the new key works at once, the old one stops working.
         ---

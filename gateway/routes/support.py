@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 
 from common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from gateway.http import JSON_TYPE, http, idempotency_key, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import PageQuerySchema, page_of
 from services.support import attachments as policy
 
@@ -46,7 +47,9 @@ BINARY_FILES = fields.List(fields.Raw(metadata={"type": "string", "format": "bin
                                                     f"25 MiB together; types: {policy.allowed_list()}"})
 
 
-class TicketCreateSchema(Schema):
+class TicketTextSchema(Schema):
+    """A request's text: the whole JSON body (files need multipart/form-data)."""
+
     class Meta:
         unknown = EXCLUDE
 
@@ -54,14 +57,22 @@ class TicketCreateSchema(Schema):
     description = fields.String(required=True, validate=validate.Length(min=1, max=20000))
     server_id = fields.String(validate=validate.Length(max=64), allow_none=True,
                               metadata={"description": "one of the customer's servers this is about"})
+
+
+class TicketCreateSchema(TicketTextSchema):
     attachments = BINARY_FILES
 
 
-class MessageCreateSchema(Schema):
+class MessageTextSchema(Schema):
+    """A reply's text: the whole JSON body (files need multipart/form-data)."""
+
     class Meta:
         unknown = EXCLUDE
 
     body = fields.String(required=True, validate=validate.Length(min=1, max=20000))
+
+
+class MessageCreateSchema(MessageTextSchema):
     attachments = BINARY_FILES
 
 
@@ -116,7 +127,9 @@ class AttachmentRulesSchema(Schema):
 # Registered in this order: schemas nested in others come before them.
 SCHEMAS = {
     "TicketQuery": TicketQuerySchema,
+    "TicketText": TicketTextSchema,
     "TicketCreate": TicketCreateSchema,
+    "MessageText": MessageTextSchema,
     "MessageCreate": MessageCreateSchema,
     "Attachment": AttachmentSchema,
     "Message": MessageSchema,
@@ -131,11 +144,18 @@ SCHEMAS = {
 # -- helpers ------------------------------------------------------------------------------
 
 
+NOT_A_FILE = "Attach files in a multipart/form-data body (the form field attachments, one file each)."
+
+
 def read_form(request, schema):
     """The text fields (loaded with ``schema``) and the checked files of a request:
-    ``(fields, [(filename, declared type, bytes)])``. JSON bodies have no files."""
+    ``(fields, [(filename, declared type, bytes)])``. JSON bodies have no files: one that
+    names attachments is refused rather than losing them without a word."""
     if request.mimetype == JSON_TYPE:
-        return load_json(request, schema), []
+        loaded = load_json(request, schema)
+        if request.get_json(silent=True).get("attachments") not in (None, []):
+            raise ValidationFailed("A JSON body carries no files.", fields={"attachments": [NOT_A_FILE]})
+        return loaded, []
     if request.mimetype not in FORM_TYPES:
         raise UnsupportedMediaType("Send multipart/form-data (or JSON without files).",
                                    fields={"body": ["multipart/form-data or application/json."]})
@@ -146,7 +166,9 @@ def read_form(request, schema):
         form, files = request.form, request.files
     except RequestEntityTooLarge:
         raise too_large()
-    loaded = schema.load({key: form.get(key) for key in form if key != "attachments"})
+    if "attachments" in form:  # text where a file belongs
+        raise ValidationFailed("attachments must be files.", fields={"attachments": [NOT_A_FILE]})
+    loaded = schema.load({key: form.get(key) for key in form})
     return loaded, checked_files(files.getlist("attachments"))
 
 
@@ -228,7 +250,7 @@ class SupportRoutes:
               multipart/form-data:
                 schema: TicketCreate
                 encoding: {attachments: {contentType: "image/png, image/jpeg, image/gif, image/webp, application/pdf, application/zip, text/plain, text/csv"}}
-              application/json: {schema: TicketCreate}
+              application/json: {schema: TicketText}
           responses:
             201: {content: {application/json: {schema: TicketDetail}}}
             400: {description: "a missing field, or server_id not one of the customer's servers", content: {application/json: {schema: Error}}}
@@ -237,7 +259,7 @@ class SupportRoutes:
         """
         self.sessions.authenticate(request)
         key = idempotency_key(request)
-        form, files = read_form(request, TicketCreateSchema())
+        form, files = read_form(request, TicketTextSchema())
         uploads = self._stage(files)
         return 201, self.cluster.support.open_ticket(form["subject"], form["description"], form.get("server_id"),
                                                      uploads=uploads, idempotency_key=key)
@@ -269,7 +291,7 @@ class SupportRoutes:
             required: true
             content:
               multipart/form-data: {schema: MessageCreate}
-              application/json: {schema: MessageCreate}
+              application/json: {schema: MessageText}
           responses:
             201: {content: {application/json: {schema: MessageCreated}}}
             400: {content: {application/json: {schema: Error}}}
@@ -280,11 +302,12 @@ class SupportRoutes:
         self.sessions.authenticate(request)
         key = idempotency_key(request)
         self.cluster.support.get_ticket(ticket_id)  # 404 before any file is stored
-        form, files = read_form(request, MessageCreateSchema())
+        form, files = read_form(request, MessageTextSchema())
         uploads = self._stage(files)
         return 201, self.cluster.support.add_message(ticket_id, form["body"], uploads=uploads, idempotency_key=key)
 
     @http("POST", f"{BASE}/tickets/<ticket_id>/close")
+    @idempotent
     def close_ticket(self, request, ticket_id):
         """Close a request (closing a closed one changes nothing).
         ---
@@ -299,6 +322,7 @@ class SupportRoutes:
         return self.cluster.support.close_ticket(ticket_id)
 
     @http("POST", f"{BASE}/tickets/<ticket_id>/reopen")
+    @idempotent
     def reopen_ticket(self, request, ticket_id):
         """Reopen a closed request.
         ---

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from common.scopes import SCOPES, SHORTHANDS, SPECIAL_SCOPES
 from gateway.http import http, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import page_of
 
 BASE = "/api/v1/tokens"
@@ -82,6 +83,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 class TokenRoutes:
     @http("POST", BASE)
+    @idempotent
     def create_token(self, request):
         """Create an API token; its secret is in this answer and never again.
         ---
@@ -119,6 +121,7 @@ class TokenRoutes:
                 "available_scopes": scope_descriptions()}
 
     @http("DELETE", BASE)
+    @idempotent
     def revoke_all_tokens(self, request):
         """Revoke every API token of the customer (the one making this call too).
         ---
@@ -148,6 +151,7 @@ class TokenRoutes:
         return self.cluster.auth.get_api_token(token_id)
 
     @http("DELETE", f"{BASE}/<token_id>")
+    @idempotent
     def revoke_token(self, request, token_id):
         """Revoke an API token: it stops working at once (again: no change).
         ---

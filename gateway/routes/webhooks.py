@@ -6,6 +6,7 @@ says how to verify the ``Panel-Signature`` header)."""
 from marshmallow import Schema, fields, validate
 
 from gateway.http import http, load_json
+from gateway.idempotency import idempotent
 from gateway.schemas import PageQuerySchema, page_of
 
 BASE = "/api/v1/webhooks"
@@ -64,6 +65,7 @@ SCHEMAS = {
 
 class WebhookRoutes:
     @http("POST", BASE)
+    @idempotent
     def create_webhook(self, request):
         """Register a webhook endpoint; its signing secret is in this answer and never again.
         ---
@@ -112,6 +114,7 @@ class WebhookRoutes:
         return self.cluster.notify.get_webhook(endpoint_id)
 
     @http("DELETE", f"{BASE}/<endpoint_id>")
+    @idempotent
     def delete_webhook(self, request, endpoint_id):
         """Delete a webhook endpoint: nothing more is sent to it.
         ---
@@ -147,6 +150,7 @@ class WebhookRoutes:
         return self.cluster.notify.list_webhook_deliveries(endpoint_id, query["page"], query["per_page"])
 
     @http("POST", f"{BASE}/<endpoint_id>/test")
+    @idempotent
     def send_test_webhook(self, request, endpoint_id):
         """Send a `webhook_test` event to the endpoint now.
         ---

@@ -65,7 +65,7 @@ def topup(
 ):
     """Top up your balance: prints where to pay (or the bank transfer's details)."""
     state = current(ctx)
-    created = state.client.post("/billing/topups", {"amount": amount, "method": method}, idempotent=True)
+    created = state.client.post("/billing/topups", {"amount": amount, "method": method})
     if state.fmt(output) == "json":
         emit_record("json", created)
         return

@@ -45,8 +45,7 @@ def create(
 ):
     """Create an S3 storage."""
     state = current(ctx)
-    created = state.client.post("/storage/s3", {"name": name, "limit_gb": limit_gb, "location": location.upper()},
-                                idempotent=True)
+    created = state.client.post("/storage/s3", {"name": name, "limit_gb": limit_gb, "location": location.upper()})
     if state.fmt(output) == "json":
         emit_record("json", created)
     else:
@@ -88,7 +87,7 @@ def bucket_create(ctx: typer.Context, storage: StorageArg,
                   wait: WaitOption = False, timeout: TimeoutOption = 120.0, output: OutputOption = None):
     """Create a bucket in a storage."""
     state = current(ctx)
-    accepted = state.client.post(f"/storage/s3/{storage}/buckets", {"name": name}, idempotent=True)
+    accepted = state.client.post(f"/storage/s3/{storage}/buckets", {"name": name})
     finish_operation(state, accepted["operation"], wait, timeout, output)
 
 
@@ -112,7 +111,7 @@ def credentials(
     """What an S3 client needs: access key, secret key, endpoints, region."""
     state = current(ctx)
     if rotate:
-        keys = state.client.post(f"/storage/s3/{storage}/credentials/rotate", idempotent=False)
+        keys = state.client.post(f"/storage/s3/{storage}/credentials/rotate")
     else:
         keys = state.client.get(f"/storage/s3/{storage}/credentials")
     emit_record(state.fmt(output), keys, [("Access key", "access_key"), ("Secret key", "secret_key"),

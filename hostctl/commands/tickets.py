@@ -21,12 +21,12 @@ AttachOption = Annotated[Optional[List[Path]], typer.Option(
 def send(state, path, fields, files):
     """POST ``fields`` with ``files`` (multipart) or without (JSON)."""
     if not files:
-        return state.client.post(path, fields, idempotent=True)
+        return state.client.post(path, fields)
     with ExitStack() as stack:
         parts = [("attachments", (file.name, stack.enter_context(open(file, "rb")),
                                   mimetypes.guess_type(file.name)[0] or "application/octet-stream"))
                  for file in files]
-        return state.client.request("POST", path, data=fields, files=parts, idempotent=True).json()
+        return state.client.request("POST", path, data=fields, files=parts).json()
 
 
 @app.command("list")
@@ -102,7 +102,7 @@ def reply(
 def close(ctx: typer.Context, ticket: TicketArg, output: OutputOption = None):
     """Close a request."""
     state = current(ctx)
-    closed = state.client.post(f"/support/tickets/{ticket}/close", idempotent=False)
+    closed = state.client.post(f"/support/tickets/{ticket}/close")
     emit_record("json", closed) if state.fmt(output) == "json" else say(f"Request {ticket} is {closed['status']}.")
 
 
@@ -110,7 +110,7 @@ def close(ctx: typer.Context, ticket: TicketArg, output: OutputOption = None):
 def reopen(ctx: typer.Context, ticket: TicketArg, output: OutputOption = None):
     """Reopen a closed request."""
     state = current(ctx)
-    opened = state.client.post(f"/support/tickets/{ticket}/reopen", idempotent=False)
+    opened = state.client.post(f"/support/tickets/{ticket}/reopen")
     emit_record("json", opened) if state.fmt(output) == "json" else say(f"Request {ticket} is {opened['status']}.")
 
 

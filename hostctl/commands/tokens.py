@@ -46,7 +46,7 @@ def create(
         body["expires_in_days"] = expires_in_days
     if no_expiry:
         body["no_expiry"] = True
-    created = state.client.post("/tokens", body, idempotent=False)
+    created = state.client.post("/tokens", body)
     if state.fmt(output) == "json":
         emit_record("json", created)
         return

@@ -24,8 +24,7 @@ def create(
 ):
     """Register an endpoint; prints its signing secret once (to stdout)."""
     state = current(ctx)
-    created = state.client.post("/webhooks", {"url": url, "kinds": kind, "description": description},
-                                idempotent=False)
+    created = state.client.post("/webhooks", {"url": url, "kinds": kind, "description": description})
     if state.fmt(output) == "json":
         emit_record("json", created)
         return
@@ -59,7 +58,7 @@ def deliveries(ctx: typer.Context, endpoint: EndpointArg, output: OutputOption =
 def test(ctx: typer.Context, endpoint: EndpointArg, output: OutputOption = None):
     """Send a webhook_test event to the endpoint now."""
     state = current(ctx)
-    queued = state.client.post(f"/webhooks/{endpoint}/test", idempotent=False)
+    queued = state.client.post(f"/webhooks/{endpoint}/test")
     emit_record("json", queued) if state.fmt(output) == "json" else say(
         f"Test event {queued['event_id']} queued; see `hostctl webhooks deliveries {endpoint}`.")
 

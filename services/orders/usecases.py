@@ -295,9 +295,16 @@ class OrdersUseCases:
             tx.append(f"stock-{order.offer_id}", stock.version, stock.sell(order.order_id))
             tx.append(f"order-{order.order_id}", order.version, order.completed(server, now))
 
-        self.operations.succeed(order.operation_id, f"{server.get('number', 'Your server')} is ready; "
-                                                    f"its operating system is being installed.",
-                                {"order_id": order.order_id, "server_id": server["id"]}, also=complete)
+        try:
+            self.operations.succeed(order.operation_id, f"{server.get('number', 'Your server')} is ready; "
+                                                        f"its operating system is being installed.",
+                                    {"order_id": order.order_id, "server_id": server["id"]}, also=complete)
+        except ConcurrencyConflict:
+            raise
+        except Conflict as finished:  # "operation is succeeded, not running": a redelivery or another
+            # replica delivered this order first (the server is the same one: its id comes from the
+            # order); nothing is left to do here, so the saga looks again instead of failing the step
+            raise ConcurrencyConflict(f"order {order.order_id} was delivered by another worker") from finished
 
     def _refund(self, cluster, order):
         answer = cluster.billing.refund(order.user_id, order.reference)

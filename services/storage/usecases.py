@@ -204,7 +204,10 @@ class StorageUseCases:
 
     def request_deletion(self, user_id, storage_id):
         storage = self._load(storage_id, user_id)
-        operation_id = self.operations.new_id()
+        operation_id = self.operations.id_for("storage.delete", storage_id, user_id)
+        earlier = self.operations.requested_before(operation_id)
+        if earlier is not None:  # the same command again (Idempotency-Key): the operation it started
+            return earlier
         events = storage.request_deletion(operation_id)
         with self.store.transaction() as tx:
             tx.append(f"storage-{storage_id}", storage.version, events)
@@ -279,13 +282,16 @@ class StorageUseCases:
 
     def delete_bucket(self, user_id, storage_id, name, force=False):
         storage = self._load(storage_id, user_id)
+        operation_id = self.operations.id_for("storage.bucket_delete", f"{storage_id}/{name}", user_id)
+        earlier = self.operations.requested_before(operation_id)
+        if earlier is not None:  # the same command again (Idempotency-Key): the operation it started
+            return earlier
         if storage.buckets.get(name) not in (domain.ACTIVE, domain.DELETING):
             raise NotFound("No such bucket.")
         try:
             empty = force or self._backend(storage).bucket_is_empty(name)
         except BackendError as error:
             raise ServiceUnavailable(f"{error} Try again in a moment.")
-        operation_id = self.operations.new_id()
         events = storage.request_bucket_deletion(name, operation_id, force, empty)
         with self.store.transaction() as tx:
             tx.append(f"storage-{storage_id}", storage.version, events)

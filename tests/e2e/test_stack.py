@@ -99,6 +99,35 @@ def test_the_first_demo_customer_logs_in_with_an_sms_code(stack):
     assert requests.get(f"{api}/auth/session", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
 
 
+def demo_session(stack):
+    """A session of the first demo customer (through its SMS code)."""
+    api = f"{stack['gateway']}/api/v1"
+    customer = stack["users"][0]
+    seen = len(requests.get(f"{stack['sms_inbox']}/messages", timeout=5).json())
+    challenge = requests.post(f"{api}/auth/login", json={"username": customer["username"],
+                                                          "password": customer["password"]}, timeout=10).json()
+    sms = wait_for(lambda: requests.get(f"{stack['sms_inbox']}/messages", timeout=5).json()[seen:], message="the SMS")
+    code = re.search(r"\b(\d{6})\b", sms[-1]["text"]).group(1)
+    return requests.post(f"{api}/auth/2fa/verify", json={"challenge_id": challenge["challenge_id"], "code": code},
+                         timeout=10).json()["token"]
+
+
+def test_the_demo_keeps_an_overdue_server_with_its_open_invoice(stack):
+    """R-SRV-3 can be seen on `make run`: the renewal of the demo's overdue server costs
+    more than the demo balance, so its invoice stays unpaid and the server overdue."""
+    api, headers = f"{stack['gateway']}/api/v1", {"Authorization": f"Bearer {demo_session(stack)}"}
+
+    def unpaid():
+        invoices = requests.get(f"{api}/billing/invoices", headers=headers, timeout=10).json()["items"]
+        return [invoice for invoice in invoices if invoice["status"] in ("open", "overdue")]
+
+    invoice = wait_for(unpaid, timeout=60, interval=0.5, message="the renewal invoice")[0]
+    overdue = requests.get(f"{api}/servers", params={"status": "overdue"}, headers=headers, timeout=10).json()
+    assert [server["id"] for server in overdue["items"]] == [invoice["server_id"]]
+    account = requests.get(f"{api}/billing/account", headers=headers, timeout=10).json()
+    assert account["overdue"] is True and account["unpaid_invoices"] >= 1
+
+
 def test_throttling_holds_across_two_gateway_processes(stack):
     """A second gateway process (same config, own port) shares sessions and throttles."""
     port = free_port_block(1)

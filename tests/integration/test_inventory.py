@@ -14,6 +14,7 @@ from nameko.standalone.rpc import ServiceRpcProxy
 from common import migrations
 from common.config import REPO_ROOT
 from common.db import create_engine
+from gateway.idempotency import idempotent_requests
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.inventory.service import InventoryService
@@ -293,6 +294,31 @@ def test_one_destructive_operation_at_a_time_and_a_silent_bmc_fails_the_operatio
     assert "did not answer" in final["detail"]
     # The server is free again once the operation ended.
     assert panel.post(f"/servers/{server['id']}/actions", "ann", {"action": "power_on"}).status_code == 202
+
+
+def test_an_action_sent_again_with_its_idempotency_key_reboots_once(panel, fleet):
+    """The retry of a reboot whose 202 was lost answers the same operation, even when the
+    gateway lost what it answered (it died after inventory accepted the work)."""
+    server = fleet["ann"][0]
+
+    def reboot():
+        return requests.post(f"{panel.base_url}/api/v1/servers/{server['id']}/actions", json={"action": "reboot"},
+                             timeout=15, headers={"Authorization": f"Bearer {panel.tokens['ann']}",
+                                                  "Idempotency-Key": "reboot-web-1-0001"})
+
+    first = reboot()
+    assert first.status_code == 202
+    replayed = reboot()
+    assert replayed.json() == first.json() and replayed.headers["Idempotent-Replayed"] == "true"
+    with panel.sessions.engine.begin() as conn:  # what a gateway killed mid-request leaves behind
+        conn.execute(idempotent_requests.delete())
+    after_crash = reboot()
+    assert after_crash.status_code == 202
+    assert after_crash.json()["operation"]["id"] == first.json()["operation"]["id"]
+    panel.wait_operation("ann", first.json()["operation"]["id"])
+    reboots = [o for o in panel.get(f"/servers/{server['id']}", "ann").json()["recent_operations"]
+               if o["kind"] == "server.reboot"]
+    assert [o["id"] for o in reboots] == [first.json()["operation"]["id"]]
 
 
 def test_another_customers_operation_is_not_found(panel, fleet):

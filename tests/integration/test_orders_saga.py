@@ -309,3 +309,36 @@ def test_another_customers_order_cannot_be_cancelled(stock_saga):
     order_id, _ = place_stock(usecases, cluster)
     with pytest.raises(NotFound):
         usecases.cancel(cluster, "bob", order_id)
+
+
+def test_a_delivery_done_meanwhile_by_another_worker_is_a_clean_no_op(saga, caplog):
+    """A redelivered event (or the scheduler on another replica) delivers the order while
+    this worker waits on inventory: this worker then finds the operation succeeded and
+    stops, without an error, a counted attempt or a second server (issue 20)."""
+    usecases, cluster, clock = saga
+    order_id, operation_id = place(usecases, cluster)
+    other_worker_ran, racing = [], []
+
+    class RacingInventory(Inventory):
+        @property
+        def provision_server(self):
+            real = Inventory.provision_server.fget(self)
+
+            class Call:
+                def call(self, *args, **kwargs):
+                    if not racing:  # the other replica gets there first
+                        racing.append(True)
+                        other_worker_ran.append(usecases.advance(cluster, order_id))
+                    return real.call(*args, **kwargs)
+
+            return Call()
+
+    cluster.inventory = inventory = RacingInventory()
+    with caplog.at_level("ERROR"):
+        assert usecases.advance(cluster, order_id) == "completed"
+    assert other_worker_ran == ["completed"]
+    assert not [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    order = usecases.get("ann", order_id)
+    assert order["status"] == "completed" and len(inventory.servers) == 1
+    assert cluster.billing.balance == Decimal("70.00")
+    assert usecases.operations.get(operation_id)["status"] == "succeeded"

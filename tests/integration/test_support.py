@@ -237,6 +237,21 @@ def test_a_reply_with_attachments_is_a_201_and_its_files_download(desk):
         assert len(got.content) == attachment["size"]
 
 
+@pytest.mark.parametrize("attachments", [[{}], ["a.png"], "a.png"])
+def test_attachments_in_a_json_body_are_refused_not_dropped(desk, attachments):
+    """Files travel as multipart: a JSON body naming attachments is a 400 saying so, never a
+    201 that silently lost what the customer attached (issue 20)."""
+    ticket = desk.post("/support/tickets", json={"subject": "Disk", "description": "See the log.",
+                                                 "attachments": attachments})
+    assert ticket.status_code == 400, ticket.text
+    assert "multipart/form-data" in ticket.json()["error"]["fields"]["attachments"][0]
+    text_in_form = desk.post("/support/tickets", data={"subject": "Disk", "description": "x", "attachments": "a"})
+    assert text_in_form.status_code == 400 and "attachments" in text_in_form.json()["error"]["fields"]
+    assert desk.listing()["total"] == 0
+    plain = desk.post("/support/tickets", json={"subject": "Disk", "description": "See the log.", "attachments": []})
+    assert plain.status_code == 201 and plain.json()["attachments"] == []
+
+
 @pytest.mark.parametrize("sizes", [[10 * MIB + 1], [MIB, 10 * MIB + 1]], ids=["one-file", "second-file"])
 def test_a_file_over_ten_mib_is_a_413_and_nothing_is_stored(desk, sizes):
     files = [(f"f{n}.pdf", binary(PDF, size), "application/pdf") for n, size in enumerate(sizes)]

@@ -108,3 +108,31 @@ def test_the_openapi_document_is_valid_openapi_3_and_covers_every_area():
             "/api/v1/billing/transactions", "/api/v1/storage/s3", "/api/v1/support/tickets"} <= paths
     assert any(p.startswith("/api/v1/storage/s3/{") and p.endswith("/usage") for p in paths)
     assert any(p.endswith("/attachments/{attachment_id}") for p in paths)
+
+
+def test_nested_field_errors_are_named_by_their_path():
+    answer = error_response(ValidationError({"attachments": {0: ["Field may not be null."]}, "subject": ["Required."]}),
+                            "req-2")
+    assert json.loads(answer.get_data())["error"]["fields"] == {
+        "attachments.0": ["Field may not be null."], "subject": ["Required."]}
+
+
+def test_an_identifier_never_takes_a_fixed_word_of_its_sibling_route():
+    """PATCH /servers/export is a 405 that allows GET, not the server called "export"."""
+    from werkzeug.routing import Map
+
+    from gateway.http import routes_without_shadowing
+
+    rules, converters = routes_without_shadowing([
+        ("/api/v1/servers/export", {"GET"}, "export"), ("/api/v1/servers/<server_id>", {"GET", "PATCH"}, "server"),
+        ("/api/v1/catalog/<kind>", {"GET"}, "catalog"), ("/instant", {"GET"}, "page")])
+    urls = Map(rules, converters=converters).bind("panel.test")
+    try:
+        urls.match("/api/v1/servers/export", method="PATCH")
+        raise AssertionError("PATCH /servers/export matched a route")
+    except MethodNotAllowed as refusal:
+        assert set(refusal.valid_methods) == {"GET", "HEAD"}
+    assert urls.match("/api/v1/servers/SRV-1", method="PATCH") == ("server", {"server_id": "SRV-1"})
+    assert urls.match("/api/v1/servers/exports", method="PATCH") == ("server", {"server_id": "exports"})
+    # a word fixed elsewhere (the /instant page) is still a catalog kind
+    assert urls.match("/api/v1/catalog/instant") == ("catalog", {"kind": "instant"})
