@@ -187,4 +187,9 @@ def build_spec(service_cls, version="1.0.0"):
             for name in _CONVERTER.findall(url)
         ]
         spec.path(path=openapi_path(url), operations=operations, parameters=parameters or None)
-    return spec.to_dict()
+    document = spec.to_dict()
+    for name, schema in registry.items():
+        # Rules across fields (one of two required, not both) that marshmallow checks in a
+        # @validates_schema: a schema class states them as JSON Schema in OPENAPI_RULES.
+        document["components"]["schemas"][name].update(getattr(schema, "OPENAPI_RULES", {}))
+    return document

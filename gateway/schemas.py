@@ -11,6 +11,9 @@ from marshmallow import (
 )
 
 from common.paging import MAX_PAGE, MAX_PER_PAGE
+# Published lists the API documents as enums (static data of the services that own them).
+from services.auth.adapters.voice import LANGUAGES as VOICE_LANGUAGES
+from services.inventory.domain import OS_IMAGES
 
 
 def page_of(item_schema, name, **extra):
@@ -79,6 +82,8 @@ class LoginSchema(Schema):
 
 
 class VerifySchema(Schema):
+    OPENAPI_RULES = {"anyOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]}
+
     challenge_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     code = fields.String(validate=validate.Length(min=1, max=16), load_only=True)
     recovery_code = fields.String(validate=validate.Length(min=1, max=32), load_only=True)
@@ -93,7 +98,8 @@ class ResendSchema(Schema):
     challenge_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     channel = fields.String(required=True, validate=validate.OneOf(["sms", "sms_alt", "voice"]))
     language = fields.String(validate=validate.Length(min=2, max=8),
-                             metadata={"description": "voice only; default en (GET /auth/2fa/languages)"})
+                             metadata={"enum": list(VOICE_LANGUAGES),
+                                       "description": "voice only; default en (GET /auth/2fa/languages)"})
 
 
 class ForgotSchema(Schema):
@@ -235,8 +241,12 @@ class ServerPatchSchema(Schema):
 
 
 class ServerActionSchema(Schema):
+    OPENAPI_RULES = {"anyOf": [{"properties": {"action": {"enum": ["power_on", "power_off", "reboot"]}}},
+                               {"required": ["os"], "properties": {"action": {"enum": ["reinstall"]}}}]}
+
     action = fields.String(required=True, validate=validate.OneOf(["power_on", "power_off", "reboot", "reinstall"]))
-    os = fields.String(validate=validate.Length(min=1, max=40), metadata={"description": "reinstall only; GET /os-images"})
+    os = fields.String(validate=validate.Length(min=1, max=40),
+                       metadata={"enum": list(OS_IMAGES), "description": "reinstall only; GET /os-images"})
 
     @validates_schema
     def os_for_reinstall(self, data, **kwargs):
@@ -279,6 +289,9 @@ NotificationListSchema = page_of(NotificationSchema, "NotificationListSchema",
 
 
 class MarkReadSchema(Schema):
+    OPENAPI_RULES = {"anyOf": [{"required": ["ids"], "properties": {"ids": {"minItems": 1}}},
+                               {"required": ["all"], "properties": {"all": {"enum": [True]}}}]}
+
     ids = fields.List(fields.String(validate=validate.Length(max=64)), validate=validate.Length(max=500))
     all = fields.Boolean()
 
@@ -338,11 +351,16 @@ class PaymentMethodSchema(Schema):
 PaymentMethodListSchema = page_of(PaymentMethodSchema, "PaymentMethodListSchema")
 
 
+# 20 to 9999.99, or 10000: at most two decimals (a JSON number is accepted too).
+TOPUP_AMOUNT_PATTERN = r"^(?:[2-9][0-9]|[1-9][0-9]{2,3})(?:\.[0-9]{1,2})?$|^10000(?:\.00?)?$"
+
+
 class TopupCreateSchema(Schema):
     # A decimal in a string ("25.00") or a JSON number; documented as a decimal string.
     amount = fields.Decimal(required=True, places=2, as_string=True,
                             metadata={"type": "string", "format": "decimal", "example": "25.00",
-                                      "description": "at least 20.00"})
+                                      "pattern": TOPUP_AMOUNT_PATTERN,
+                                      "description": "from 20.00 to 10,000.00 (billing's TOPUP_MAX)"})
     method = fields.String(required=True, validate=validate.OneOf(
         ["paypal", "stripe", "bank_wire", "bitpay", "coinbase", "revolut"]))
 

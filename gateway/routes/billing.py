@@ -108,9 +108,13 @@ class BillingRoutes:
         ---
         post:
           tags: [billing]
+          parameters:
+          - {in: path, name: provider, required: true,
+             schema: {type: string, enum: [paypal, stripe, bank_wire, bitpay, coinbase, revolut]}}
           responses:
             200: {description: accepted (a repeated notification changes nothing)}
             400: {description: "bad or stale signature: nothing credited", content: {application/json: {schema: Error}}}
+            404: {description: "no such payment provider", content: {application/json: {schema: Error}}}
         """
         # Unauthenticated: refuse a declared large body before reading it into memory.
         if (request.content_length or 0) > MAX_WEBHOOK_BYTES:

@@ -37,7 +37,7 @@ class NotificationRoutes:
         post:
           tags: [notifications]
           security: [{bearer: []}, {cookie: []}]
-          requestBody: {content: {application/json: {schema: MarkRead}}}
+          requestBody: {required: true, content: {application/json: {schema: MarkRead}}}
           responses:
             204: {description: marked}
         """

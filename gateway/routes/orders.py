@@ -8,20 +8,32 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
 from gateway.idempotency import idempotent
-from gateway.schemas import OperationSchema, PageQuerySchema, page_of
+from gateway.schemas import OS_IMAGES, OperationSchema, PageQuerySchema, page_of
+from services.orders.catalog import CATEGORIES
 
 # placed → paid → completed; failing → failed (compensated); cancelling → cancelled (the customer's cancel)
 ORDER_STATUSES = ("placed", "paid", "failing", "cancelling", "completed", "failed", "cancelled")
 
 
+LOCATION = validate.Regexp(r"^[A-Z]{2}$", error="A two-letter location code such as NL.")
+
+
 class CatalogQuerySchema(Schema):
+    """A catalog's filters: a category of that catalog's, and a location (an offer list,
+    so a location without offers is simply an empty list)."""
+
     class Meta:
         unknown = EXCLUDE
 
-    category = fields.String(load_default="all", metadata={"description": "instant: all, gpu, vps, dedicated; "
-                                                                          "stock: all, 1cpu, 2cpu, amd-ryzen, "
-                                                                          "amd-legacy, intel, gpu"})
-    location = fields.String(validate=validate.Length(min=2, max=8))
+    location = fields.String(validate=LOCATION, metadata={"description": "NL, US, …"})
+
+
+class InstantCatalogQuerySchema(CatalogQuerySchema):
+    category = fields.String(load_default="all", validate=validate.OneOf(CATEGORIES["instant"]))
+
+
+class StockCatalogQuerySchema(CatalogQuerySchema):
+    category = fields.String(load_default="all", validate=validate.OneOf(CATEGORIES["stock"]))
 
 
 class OfferSchema(Schema):
@@ -46,9 +58,11 @@ OfferListSchema = page_of(OfferSchema, "OfferList")
 
 
 class OrderCreateSchema(Schema):
-    offer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    location = fields.String(required=True, validate=validate.Length(min=2, max=8))
-    os = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    offer_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                             metadata={"description": "an offer of GET /catalog/instant or /catalog/stock"})
+    location = fields.String(required=True, validate=LOCATION, metadata={"description": "the offer's location"})
+    os = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                       metadata={"enum": list(OS_IMAGES), "description": "GET /os-images"})
     tag = fields.String(allow_none=True, validate=validate.Length(max=64))
 
 
@@ -84,6 +98,8 @@ class OrderQuerySchema(PageQuerySchema):
 
 
 SCHEMAS = {
+    "InstantCatalogQuery": InstantCatalogQuerySchema,
+    "StockCatalogQuery": StockCatalogQuerySchema,
     "Offer": OfferSchema,
     "OfferList": OfferListSchema,
     "OrderCreate": OrderCreateSchema,
@@ -94,22 +110,33 @@ SCHEMAS = {
 
 
 class OrderRoutes:
-    @http("GET", "/api/v1/catalog/<kind>")
-    def catalog(self, request, kind):
-        """Instant or stock offers in a category, with the units left (R-INST-2, R-STOCK-2/3).
+    @http("GET", "/api/v1/catalog/instant")
+    def instant_catalog(self, request):
+        """Instant offers in a category, with the units left (R-INST-2).
         ---
         get:
           tags: [orders]
           parameters:
-          - {in: path, name: kind, required: true, schema: {type: string, enum: [instant, stock]}}
-          - {in: query, schema: CatalogQuerySchema}
+          - {in: query, schema: InstantCatalogQuerySchema}
           responses:
             200: {content: {application/json: {schema: OfferList}}}
-            400: {description: "unknown category or location", content: {application/json: {schema: Error}}}
-            404: {description: "kind is neither instant nor stock", content: {application/json: {schema: Error}}}
         """
-        query = CatalogQuerySchema().load(request.args.to_dict())
-        return self.cluster.orders.catalog(kind, query["category"], query.get("location"))
+        query = InstantCatalogQuerySchema().load(request.args.to_dict())
+        return self.cluster.orders.catalog("instant", query["category"], query.get("location"))
+
+    @http("GET", "/api/v1/catalog/stock")
+    def stock_catalog(self, request):
+        """Stock offers in a category, with the units left and their delivery date (R-STOCK-2/3).
+        ---
+        get:
+          tags: [orders]
+          parameters:
+          - {in: query, schema: StockCatalogQuerySchema}
+          responses:
+            200: {content: {application/json: {schema: OfferList}}}
+        """
+        query = StockCatalogQuerySchema().load(request.args.to_dict())
+        return self.cluster.orders.catalog("stock", query["category"], query.get("location"))
 
     @http("POST", "/api/v1/orders")
     def place_order(self, request):

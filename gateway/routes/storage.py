@@ -23,11 +23,14 @@ class StoragePageQuerySchema(PageQuerySchema):
 
 
 class StorageCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                         metadata={"pattern": r"^[^\x00-\x1f]*[^\s\x00-\x1f][^\x00-\x1f]*$",
+                                   "description": "no control characters, not only spaces"})
     limit_gb = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=0.001, max=100_000),
-                            metadata={"description": "the limit in GB (10^9 bytes), at most 3 decimals (1 MB steps)"})
+                            metadata={"multipleOf": 0.001, "description": "the limit in GB (10^9 bytes), at most 3 decimals (1 MB steps)"})
     location = fields.String(required=True, validate=validate.Length(min=1, max=8),
-                             metadata={"description": "a location code of GET /storage/s3/locations (NL, US, …)"})
+                             metadata={"pattern": "^[A-Z]{2}$",
+                                       "description": "a location code of GET /storage/s3/locations (NL, US, …)"})
 
 
 class StorageSchema(Schema):
@@ -110,6 +113,7 @@ class StorageUsageQuerySchema(Schema):
     end = fields.String(data_key="to", validate=validate.Length(max=40), metadata={
         "description": "ISO-8601 date/time or unix seconds; default now"})
     step = fields.String(validate=validate.Length(max=12), metadata={
+        "pattern": r"^(?:[1-9][0-9]{1,6}|[1-9][0-9]{0,4}[mhd])$",
         "description": "seconds, or 5m, 1h, 1d (60 s to 31 days; at most 2000 points); default 300"})
 
 

@@ -17,7 +17,20 @@ BASE = "/api/v1/tokens"
 MAX_DAYS = 365
 
 
+IPV4 = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+IPV6 = (r"(?:(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|(?:[0-9a-fA-F]{1,4}:){1,7}:"
+        r"|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}|(?:[0-9a-fA-F]{1,4}:){1,5}(?::[0-9a-fA-F]{1,4}){1,2}"
+        r"|(?:[0-9a-fA-F]{1,4}:){1,4}(?::[0-9a-fA-F]{1,4}){1,3}|(?:[0-9a-fA-F]{1,4}:){1,3}(?::[0-9a-fA-F]{1,4}){1,4}"
+        r"|(?:[0-9a-fA-F]{1,4}:){1,2}(?::[0-9a-fA-F]{1,4}){1,5}|[0-9a-fA-F]{1,4}:(?::[0-9a-fA-F]{1,4}){1,6}"
+        r"|:(?:(?::[0-9a-fA-F]{1,4}){1,7}|:))")
+# An address or a CIDR range (the auth service reads it with ipaddress.ip_network).
+ADDRESS_OR_RANGE = rf"^(?:{IPV4}(?:/(?:3[0-2]|[12]?[0-9]))?|{IPV6}(?:/(?:12[0-8]|1[01][0-9]|[1-9]?[0-9]))?)$"
+
+
 class TokenCreateSchema(Schema):
+    OPENAPI_RULES = {"not": {"required": ["no_expiry", "expires_in_days"],
+                             "properties": {"no_expiry": {"enum": [True]}}}}
+
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     scopes = fields.List(
         fields.String(validate=validate.Length(min=1, max=40), metadata={"enum": [*SCOPES, *SHORTHANDS]}),
@@ -28,7 +41,8 @@ class TokenCreateSchema(Schema):
     expires_in_days = fields.Integer(validate=validate.Range(min=1, max=MAX_DAYS),
                                      metadata={"description": "default 90"})
     no_expiry = fields.Boolean(metadata={"description": "true: the token never expires (not with expires_in_days)"})
-    allowed_ips = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+    allowed_ips = fields.List(fields.String(validate=validate.Length(min=1, max=64),
+                                            metadata={"pattern": ADDRESS_OR_RANGE}),
                               validate=validate.Length(max=20),
                               metadata={"description": "client addresses or CIDR ranges; empty: any address"})
 

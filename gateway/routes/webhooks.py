@@ -15,7 +15,8 @@ KINDS = ["operation_succeeded", "operation_failed", "order_completed", "payment_
 
 class WebhookCreateSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2000),
-                        metadata={"description": "https:// (a public address: private ones are refused)"})
+                        metadata={"pattern": "^https?://[^/?#]+", "format": "uri",
+                                  "description": "https:// (a public address: private ones are refused)"})
     kinds = fields.List(fields.String(validate=validate.Length(min=1, max=40), metadata={"enum": KINDS}),
                         required=True, validate=validate.Length(min=1, max=len(KINDS)))
     description = fields.String(validate=validate.Length(max=200), allow_none=True)

@@ -60,6 +60,8 @@ def limit_bytes_of(limit_gb):
     when it is not one, or out of range."""
     try:
         # (True would read as 1: a flag is not a size)
+        if isinstance(limit_gb, float):  # a JSON number: 1.234 may arrive as 1.2340000000000002
+            limit_gb = round(limit_gb, 9)
         value = Decimal("NaN" if isinstance(limit_gb, bool) else str(limit_gb))
     except InvalidOperation:
         raise ValueError("not a number")

@@ -104,7 +104,7 @@ def test_the_openapi_document_is_valid_openapi_3_and_covers_every_area():
     document = openapi_document(GatewayService)
     validate(document)
     paths = set(document["paths"])
-    assert {"/api/v1/catalog/{kind}", "/api/v1/orders", "/api/v1/orders/{order_id}",
+    assert {"/api/v1/catalog/instant", "/api/v1/catalog/stock", "/api/v1/orders", "/api/v1/orders/{order_id}",
             "/api/v1/billing/transactions", "/api/v1/storage/s3", "/api/v1/support/tickets"} <= paths
     assert any(p.startswith("/api/v1/storage/s3/{") and p.endswith("/usage") for p in paths)
     assert any(p.endswith("/attachments/{attachment_id}") for p in paths)
