@@ -21,11 +21,18 @@ lease nor moves its checkpoint (two writes) for events that are all internal unt
 ``None`` (the default) moves past them at once, as before.
 
 Replicas of a service share one checkpoint row; a lease in that row lets one relay at a time
-publish, so the order of the log is the order on the wire.
+publish, so the order of the log is the order on the wire. The lease is short
+(``LEASE_SECONDS``) and renewed while a batch waits for its confirms, so a relay that died
+hands over within seconds (issue 20: a killed service's replacement waited a minute for
+the old lease); on the same machine the owner is named by host and process id, and a
+relay whose owner process is gone takes the lease over at once.
 """
 
+import contextlib
 import logging
+import os
 import socket
+import threading
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -38,10 +45,35 @@ from common.messaging import PublishIncomplete
 
 log = logging.getLogger(__name__)
 
-# Longer than a batch can take (the publisher waits up to 30 s for confirms), so that the
-# lease does not run out under a relay that is still publishing; a crashed relay's lease
-# passes to another replica after this long.
-LEASE_SECONDS = 60
+# A crashed relay's lease passes to another replica after this long; a live one renews it
+# every third of it while a batch waits for its confirms (up to 30 s), so it never runs out
+# under a relay that is still publishing.
+LEASE_SECONDS = 10
+HOST = socket.gethostname()
+
+
+def owner_name():
+    """``host:pid:random`` — who holds a lease (a process may run several relays)."""
+    return f"{HOST}:{os.getpid()}:{context.new_id()[:8]}"
+
+
+def owner_is_dead(owner):
+    """True when ``owner`` names a process of this machine that no longer runs (so its
+    lease can be taken over now instead of when it runs out)."""
+    try:
+        host, pid, _ = str(owner).rsplit(":", 2)
+        pid = int(pid)
+    except ValueError:
+        return False
+    if host != HOST or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class OutboxRelay:
@@ -58,7 +90,7 @@ class OutboxRelay:
         self.name = name
         self.batch = batch
         self.lease = timedelta(seconds=lease_seconds)
-        self.owner = f"{socket.gethostname()}:{context.new_id()[:12]}"
+        self.owner = owner_name()
         self._ensure_row()
 
     def _ensure_row(self):
@@ -98,11 +130,15 @@ class OutboxRelay:
         table = self.store.tables.relay_checkpoints
         now = utcnow()
         with self.store.transaction() as tx:
+            holder = tx.conn.execute(sa.select(table.c.owner).where(table.c.name == self.name)).scalar_one_or_none()
+            free = [table.c.owner.is_(None), table.c.owner == self.owner,
+                    table.c.lease_until.is_(None), table.c.lease_until <= now]
+            if holder is not None and holder != self.owner and owner_is_dead(holder):
+                free.append(table.c.owner == holder)  # its process is gone: no need to wait
+                log.info("outbox relay %s takes over the lease of %s, which is no longer running", self.name, holder)
             taken = tx.conn.execute(
                 table.update()
-                .where(table.c.name == self.name, sa.or_(
-                    table.c.owner.is_(None), table.c.owner == self.owner,
-                    table.c.lease_until.is_(None), table.c.lease_until <= now))
+                .where(table.c.name == self.name, sa.or_(*free))
                 .values(owner=self.owner, lease_until=now + self.lease)
             )
             if taken.rowcount != 1:
@@ -167,11 +203,43 @@ class OutboxRelay:
         pending = [(event, envelope(event, self.source)) for event in events if event.type in self.types]
         if pending:
             try:
-                self.publisher([item for _, item in pending])
+                with self._lease_kept():
+                    self.publisher([item for _, item in pending])
             except PublishIncomplete as incomplete:
                 self._advance_before(events, pending[min(incomplete.confirmed, len(pending) - 1)][0].position)
                 raise
         return len(pending), self._advance(events[-1].position)
+
+    def _renew(self):
+        """Extend the lease this relay holds (False when it no longer holds it)."""
+        table = self.store.tables.relay_checkpoints
+        with self.store.transaction() as tx:
+            return tx.conn.execute(
+                table.update().where(table.c.name == self.name, table.c.owner == self.owner)
+                .values(lease_until=utcnow() + self.lease)
+            ).rowcount == 1
+
+    @contextlib.contextmanager
+    def _lease_kept(self):
+        """While the body runs (a batch waiting for its confirms), renew the lease every
+        third of it."""
+        done = threading.Event()
+
+        def keep():
+            while not done.wait(self.lease.total_seconds() / 3):
+                try:
+                    if not self._renew():
+                        return
+                except Exception:  # noqa: BLE001 - the next renewal (or the lease's end) decides
+                    log.warning("could not renew the outbox lease of %s", self.name, exc_info=True)
+
+        keeper = threading.Thread(target=keep, name=f"lease-{self.name}", daemon=True)
+        keeper.start()
+        try:
+            yield
+        finally:
+            done.set()
+            keeper.join(timeout=5)
 
     def _advance_before(self, events, first_unconfirmed):
         """Move the checkpoint past every event before ``first_unconfirmed`` (those were

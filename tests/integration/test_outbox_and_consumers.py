@@ -5,6 +5,9 @@ with a reliable handler and the inbox, appending each amount to its own log. The
 balance therefore says how many times the effect happened.
 """
 
+import os
+import socket
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import eventlet
@@ -178,6 +181,44 @@ def test_only_one_relay_holds_the_lease_at_a_time(amqp_uri, tmp_path):
     assert second.relay_once() == 0  # the first one's lease is still running
     first.release()
     assert second.relay_once() == 1
+
+
+def test_the_lease_of_a_relay_whose_process_died_is_taken_over_at_once(amqp_uri, tmp_path):
+    """A killed service's replacement publishes at once, not when the dead relay's lease
+    would have run out (issue 20: accepted work waited a minute after a kill -9)."""
+    ledger, _ = make_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.append("acc-1", 0, [credited(1)])
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process of this machine that no longer runs
+    with ledger.transaction() as tx:
+        tx.conn.execute(ledger.tables.relay_checkpoints.update().values(
+            owner=f"{socket.gethostname()}:{gone.pid}:deadbeef",
+            lease_until=datetime.now(timezone.utc) + timedelta(minutes=5)))
+    assert ledger_relay(amqp_uri, ledger).relay_once() == 1
+    # a live owner's lease (this process: another relay of ours) is respected
+    ledger.append("acc-1", 1, [credited(2)])
+    with ledger.transaction() as tx:
+        tx.conn.execute(ledger.tables.relay_checkpoints.update().values(
+            owner=f"{socket.gethostname()}:{os.getppid()}:cafe",
+            lease_until=datetime.now(timezone.utc) + timedelta(minutes=5)))
+    assert ledger_relay(amqp_uri, ledger).relay_once() == 0
+
+
+def test_a_relay_keeps_its_short_lease_while_a_batch_waits_for_confirms(amqp_uri, tmp_path):
+    ledger, _ = make_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.append("acc-1", 0, [credited(1)])
+    publish = ConfirmedPublisher(amqp_uri, "ledger")
+
+    def slow_publisher(envelopes):
+        eventlet.sleep(1.5)  # the broker's confirms take longer than the whole lease
+        return publish(envelopes)
+
+    slow = OutboxRelay(ledger, slow_publisher, "ledger", {"credited"}, lease_seconds=0.6)
+    other = OutboxRelay(ledger, publish, "ledger", {"credited"}, lease_seconds=0.6)
+    publishing = eventlet.spawn(slow.relay_once)
+    eventlet.sleep(1.0)  # past the lease: only its renewal keeps the other relay out
+    assert other.relay_once() == 0
+    assert publishing.wait() == 1 and slow.checkpoint() == ledger.last_position()
 
 
 def test_two_relays_finding_the_lease_free_at_once_cannot_both_take_it(amqp_uri, postgres_url):
