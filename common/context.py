@@ -7,8 +7,13 @@ and the receiving worker gets them back in its own ``worker_ctx.data``. We use t
 - ``correlation_id``: the id that ties every message of one business flow together;
 - ``user_id`` / ``session_id``: the customer and session the gateway authenticated.
   Only the gateway sets them; services trust them and never read a user id from a body.
+- ``causation_id``: in an event handler, the id of the event being handled: what the
+  handler appends records it as its cause (DESIGN.md).
 - ``idempotency_key``: the request's ``Idempotency-Key``, so that the operation a command
   starts has an id derived from it (``common.operations.Operations.id_for``).
+
+This is the one list of them: the event metadata (``EVENT_METADATA_KEYS``) and the
+headers of published events (``PUBLISHED_KEYS``) are parts of it.
 
 ``current`` exposes the values of the running worker to the log formatter.
 """
@@ -16,7 +21,12 @@ and the receiving worker gets them back in its own ``worker_ctx.data``. We use t
 import contextvars
 import uuid
 
-CONTEXT_KEYS = ("request_id", "correlation_id", "user_id", "session_id", "idempotency_key")
+CONTEXT_KEYS = ("request_id", "correlation_id", "user_id", "session_id", "causation_id", "idempotency_key")
+# What an appended event records of the context it was appended in.
+EVENT_METADATA_KEYS = ("user_id", "session_id", "correlation_id", "request_id", "causation_id")
+# What a published event carries to its consumers as call context (its own id becomes
+# their causation; a key of the request that caused it does not travel on).
+PUBLISHED_KEYS = ("request_id", "correlation_id", "user_id", "session_id")
 
 _current = contextvars.ContextVar("panel_call_context", default={})
 

@@ -27,13 +27,15 @@ from nameko.amqp.publish import get_connection
 from nameko.constants import AMQP_URI_CONFIG_KEY, HEADER_PREFIX, PERSISTENT
 from nameko.events import SERVICE_POOL, EventHandler
 
+from common import context
+
 log = logging.getLogger(__name__)
 
 ATTEMPT_HEADER = "x-panel-attempt"
 ERROR_HEADER = "x-panel-last-error"
 DEFAULT_RETRY_DELAYS = (1, 5, 30, 120)
 DEFAULT_MAX_DELIVERIES = 5
-CONTEXT_HEADERS = ("request_id", "correlation_id", "user_id", "session_id")
+CONTEXT_HEADERS = context.PUBLISHED_KEYS
 _BASIC_PUBLISH = spec.Basic.Publish
 
 

@@ -224,13 +224,7 @@ class EventStore:
     def metadata_from_context(extra=None):
         """Event metadata: the ids of the current call, plus ``extra``."""
         values = context.current()
-        metadata = {
-            "user_id": values.get("user_id"),
-            "session_id": values.get("session_id"),
-            "correlation_id": values.get("correlation_id"),
-            "request_id": values.get("request_id"),
-            "causation_id": values.get("causation_id"),
-        }
+        metadata = {key: values.get(key) for key in context.EVENT_METADATA_KEYS}
         metadata.update(extra or {})
         return {k: v for k, v in metadata.items() if v is not None}
 

@@ -171,6 +171,18 @@ def test_crash_between_publish_and_checkpoint_republishes_and_the_effect_happens
     assert mirrored(mirror, "acc-1") == 15  # ...but the effect happened once
 
 
+def test_what_a_handler_appends_records_the_handled_event_as_its_cause(start_service, amqp_uri, tmp_path):
+    """DESIGN.md: an event appended while handling another names it as its causation
+    (issue 22: the call context dropped the id, so nothing recorded it)."""
+    _, mirror = start_mirror(start_service, amqp_uri, tmp_path)
+    ledger, _ = make_store(f"sqlite:///{tmp_path / 'ledger.db'}")
+    [cause] = ledger.append("acc-9", 0, [credited(4)])
+    ledger_relay(amqp_uri, ledger).drain()
+    wait_for(lambda: mirrored(mirror, "acc-9") == 4, message="the event handled")
+    [effect] = mirror.load_stream("mirror-acc-9")
+    assert effect.metadata["causation_id"] == cause.event_id
+
+
 def test_only_one_relay_holds_the_lease_at_a_time(amqp_uri, tmp_path):
     ledger, _ = make_store(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger.append("acc-1", 0, [credited(1)])
