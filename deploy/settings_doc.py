@@ -128,6 +128,7 @@ DESCRIPTIONS = {
     "SUPPORT_S3_CREATE_BUCKET": "Create the bucket at start when missing (development).",
     # -- billing ----------------------------------------------------------------------------
     "TOPUP_EXPIRY_HOURS": "A top-up still waiting for its payment this long after it was asked for fails, with its operation (\"No payment arrived…\"); a payment that arrives later is still credited.",
+    "TOPUP_RECONCILE_AFTER_SECONDS": "A top-up still pending this long after it was asked for is looked up at its provider (its webhook may have been lost), then after 2×, 4×, … as long and once more before it expires; what the provider confirms is credited exactly once.",
     "TOPUP_MAX": "Largest single top-up (the minimum, 20, is fixed by the product).",
     "PAYMENTS_BASE_URL": "Base URL of every payment provider API (the sandbox in development); per-provider `<PROVIDER>_API_URL` override it.",
     "STRIPE_API_URL": "Stripe API base URL (e.g. https://api.stripe.com); unset: PAYMENTS_BASE_URL + /stripe.",

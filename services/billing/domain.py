@@ -38,6 +38,19 @@ def money(value):
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def reconciliation_due(age, first_after, run_every):
+    """Whether a pending top-up of ``age`` is to be looked up at its provider by the timer
+    run now (runs come every ``run_every``): when its age passed ``first_after``, twice,
+    four times … ``first_after`` since the previous run — a handful of calls over a day,
+    not one a minute, for a checkout nobody will pay."""
+    checkpoint = first_after
+    while checkpoint <= age:
+        if age - run_every < checkpoint:
+            return True
+        checkpoint *= 2
+    return False
+
+
 def check_topup(amount, method, methods, maximum):
     problems = {}
     try:

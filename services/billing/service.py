@@ -69,6 +69,13 @@ class BillingService(PanelService):
         return self.billing.run_billing()
 
     @rpc
+    def reconcile_topups(self):
+        """Ask the providers about every top-up pending longer than
+        ``TOPUP_RECONCILE_AFTER_SECONDS`` and settle what they say is final, now (the timer
+        does it on a backing-off schedule); how many were settled."""
+        return self.billing.reconcile_topups()
+
+    @rpc
     def expire_topups(self):
         """Fail the top-ups unpaid for ``TOPUP_EXPIRY_HOURS`` now (the timer does it every minute)."""
         return self.billing.expire_topups()

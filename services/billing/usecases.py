@@ -9,7 +9,7 @@ shows it running and then its result. Provider calls never happen inside a trans
 import base64
 import dataclasses
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -64,6 +64,9 @@ def logged_attempt(work, what, fallback=None, **ids):
         return fallback
 
 
+TIMER_INTERVAL = timedelta(seconds=60)  # how often the service's timer runs run_timer_jobs
+
+
 class BillingUseCases:
     def __init__(self, store, operations, providers, clock, config):
         self.store = store
@@ -72,6 +75,7 @@ class BillingUseCases:
         self.clock = clock
         self.max_topup = domain.money(config.get("TOPUP_MAX", "10000"))
         self.topup_expiry = timedelta(hours=float(config.get("TOPUP_EXPIRY_HOURS", 24)))
+        self.reconcile_after = timedelta(seconds=float(config.get("TOPUP_RECONCILE_AFTER_SECONDS", 300)))
         self.return_url = config.get("PANEL_URL", "http://127.0.0.1:8000") + "/billing"
 
     # -- reading ---------------------------------------------------------------------------
@@ -220,14 +224,64 @@ class BillingUseCases:
                     extra={"provider": notice.provider, "topup_id": topup.topup_id, "reasons": reasons})
         return {"result": "refused", "reasons": reasons}
 
+    # -- reconciliation --------------------------------------------------------------------
+
+    def reconcile_topups(self, scheduled=False):
+        """Ask each provider about the top-ups still pending ``TOPUP_RECONCILE_AFTER_SECONDS``
+        after they were asked for — their webhook may never come (the provider gave up its
+        retries while billing or the gateway was down) — and settle those it says are final:
+        exactly once, whichever of this and the webhook comes first (both go through
+        ``_settle``). ``scheduled`` (the timer, every minute): each top-up is asked when its
+        age passes that delay, then twice, four times … that delay, so an abandoned checkout
+        costs a handful of calls, not one a minute; unscheduled (an operator, a test): all
+        of them now. Returns how many were settled."""
+        now = self.clock.now()
+        cutoff = (now - self.reconcile_after).isoformat()
+        rows = self._all(sa.select(topups.c.topup_id, topups.c.method, topups.c.provider_payment_id,
+                                   topups.c.created_at).where(topups.c.status == "pending",
+                                                              topups.c.created_at < cutoff))
+        settled = 0
+        for row in rows:
+            age = now - datetime.fromisoformat(row["created_at"])
+            if scheduled and not domain.reconciliation_due(age, self.reconcile_after, TIMER_INTERVAL):
+                continue
+            settled += logged_attempt(lambda: self._reconcile(row), "reconciling a top-up", fallback=0,
+                                      topup_id=row["topup_id"])
+        return settled
+
+    def _reconcile(self, row):
+        """Settle one pending top-up from what its provider says now (1 when it did)."""
+        provider = self.providers.get(row["method"])
+        if provider is None:
+            return 0
+        try:
+            notice = provider.retrieve_payment(row["provider_payment_id"])
+        except PaymentProviderError as error:
+            log.warning("could not ask the provider about a pending top-up; asking again later",
+                        extra={"topup_id": row["topup_id"], "provider": row["method"], "reason": error.reason})
+            return 0
+        if notice is None:
+            return 0  # not paid yet (the customer may still pay)
+        outcome = retrying(lambda: self._settle(row["topup_id"], notice))
+        if outcome["result"] in ("credited", "failed"):
+            log.info("a pending top-up was settled by asking its provider",
+                     extra={"topup_id": row["topup_id"], "provider": row["method"], "result": outcome["result"]})
+            return 1
+        return 0
+
     def expire_topups(self):
         """Fail the top-ups still waiting for their payment ``TOPUP_EXPIRY_HOURS`` after
-        they were asked for, so that no operation stays pending for ever. Returns how many."""
+        they were asked for, so that no operation stays pending for ever — each one's
+        provider asked a last time first (a payment it confirms is credited instead).
+        Returns how many expired."""
         cutoff = (self.clock.now() - self.topup_expiry).isoformat()
-        stale = self._all(sa.select(topups.c.topup_id).where(topups.c.status == "pending",
-                                                             topups.c.created_at < cutoff))
+        stale = self._all(sa.select(topups.c.topup_id, topups.c.method, topups.c.provider_payment_id).where(
+            topups.c.status == "pending", topups.c.created_at < cutoff))
         expired = 0
         for row in stale:
+            if logged_attempt(lambda: self._reconcile(row), "reconciling a top-up before it expires", fallback=0,
+                              topup_id=row["topup_id"]):
+                continue
             expired += logged_attempt(lambda: retrying(lambda: self._expire(row["topup_id"])), "expiring a top-up",
                                       fallback=0, topup_id=row["topup_id"])
         return expired
@@ -280,10 +334,12 @@ class BillingUseCases:
             tx.append(f"subscription-{server['server_id']}", 0, domain.Subscription.subscribe(server))
 
     def run_timer_jobs(self):
-        """What the billing timer does every minute: renewals, then unpaid top-ups. A job that
-        fails is logged and does not keep the other from running."""
-        for job in (self.run_billing, self.expire_topups):
-            logged_attempt(job, "a billing timer job", job=job.__name__)
+        """What the billing timer does every minute: renewals, then pending top-ups (their
+        providers asked, then the unpaid ones expired). A job that fails is logged and does
+        not keep the others from running."""
+        jobs = (self.run_billing, lambda: self.reconcile_topups(scheduled=True), self.expire_topups)
+        for name, job in zip(("run_billing", "reconcile_topups", "expire_topups"), jobs):
+            logged_attempt(job, "a billing timer job", job=name)
 
     def run_billing(self):
         """Resume the invoices earlier runs left unsettled, then issue the renewal invoices

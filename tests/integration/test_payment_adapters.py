@@ -427,6 +427,166 @@ def test_the_sandbox_completes_a_payment_once(payments_sandbox, reference):  # n
                          timeout=5).status_code == 404
 
 
+# --- retrieving a payment: the webhook that never came ------------------------------------------
+
+UNKNOWN_PAYMENT_ID = "no_such_payment-0000000000"
+
+
+def settle(sandbox, name, created, outcome="succeeded", amount="25.00"):
+    """Complete a created payment at the sandbox; for bank wire a success is the customer's
+    transfer of ``amount`` arriving with our payment reference."""
+    if name == "bank_wire" and outcome == "succeeded":
+        sandbox.incoming_transfer(created["instructions"]["reference"], amount)
+    else:
+        sandbox.complete(created["provider_payment_id"], outcome)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_a_payment_not_made_yet_answers_none(payments_sandbox, name, reference):  # noqa: F811
+    """Open, pending, waiting for the customer: nothing to settle yet."""
+    observations = Observations()
+    provider, created = create(payments_sandbox, name, reference, observe=observations)
+    assert provider.retrieve_payment(created["provider_payment_id"]) is None
+    assert observations.outcomes() == [("payments", name, "ok")] * 2
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_a_completed_payment_answers_what_its_webhook_says(
+    payments_sandbox, name, reference,  # noqa: F811
+):
+    """R-BILL-2 without the webhook: asked, the provider tells which top-up was paid, and how
+    much — the very notice its webhook parses to."""
+    provider, created = create(payments_sandbox, name, reference, "37.50")
+    pid = created["provider_payment_id"]
+    settle(payments_sandbox, name, created, amount="37.50")
+
+    notice = provider.retrieve_payment(pid)
+    assert notice == PaymentNotice(
+        provider=name, provider_payment_id=pid, status="succeeded", amount="37.50", currency="EUR",
+        reference=reference,
+    )
+    [webhook] = payments_sandbox.receiver.wait(name, pid)
+    assert provider.parse_webhook(webhook.headers, webhook.body, now()) == notice
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_a_failed_payment_answers_a_failed_notice(payments_sandbox, name, reference):  # noqa: F811
+    provider, created = create(payments_sandbox, name, reference)
+    pid = created["provider_payment_id"]
+    settle(payments_sandbox, name, created, "failed")
+
+    notice = provider.retrieve_payment(pid)
+    assert notice == PaymentNotice(
+        provider=name, provider_payment_id=pid, status="failed", amount="25.00", currency="EUR",
+        reference=reference,
+    )
+    [webhook] = payments_sandbox.receiver.wait(name, pid)
+    assert provider.parse_webhook(webhook.headers, webhook.body, now()) == notice
+
+
+def test_retrieving_a_bank_transfer_answers_the_amount_that_arrived(payments_sandbox, reference):  # noqa: F811
+    provider, created = create(payments_sandbox, "bank_wire", reference, "50.00")
+    payments_sandbox.incoming_transfer(created["instructions"]["reference"].lower(), "45.00")
+    notice = provider.retrieve_payment(created["provider_payment_id"])
+    assert (notice.status, notice.amount, notice.reference) == ("succeeded", "45.00", reference)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_an_unknown_payment_is_a_provider_error(payments_sandbox, name):  # noqa: F811
+    """Billing keeps the top-up pending and asks again later; the reason says what happened
+    and shows no credential."""
+    observations = Observations()
+    provider = payments_sandbox.providers(observe=observations)[name]
+    with pytest.raises(PaymentProviderError) as raised:
+        provider.retrieve_payment(UNKNOWN_PAYMENT_ID)
+    error = raised.value
+    assert (error.provider, error.timed_out) == (name, False)
+    assert "HTTP 404: the provider knows no such payment" in str(error)
+    assert all(secret not in str(error) for secret in CREDENTIALS.values())
+    assert observations.outcomes() == [("payments", name, "failed")]
+
+
+@pytest.mark.parametrize("payment_id", ["", "../../payments", "cs_1?expand=x", "x" * 129, None, 42])
+def test_retrieving_an_id_that_cannot_be_one_is_refused_before_any_call(payments_sandbox, payment_id):  # noqa: F811
+    observations = Observations()
+    for provider in payments_sandbox.providers(observe=observations).values():
+        with pytest.raises(ValueError):
+            provider.retrieve_payment(payment_id)
+    assert observations.calls == []
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_with_refused_credentials_is_a_provider_error(payments_sandbox, name, reference):  # noqa: F811
+    _, created = create(payments_sandbox, name, reference)
+    key = API_CREDENTIAL_KEYS[name]
+    provider = payments_sandbox.providers(**{key: "wrong-credential-1234"})[name]
+    with pytest.raises(PaymentProviderError, match="credentials refused") as raised:
+        provider.retrieve_payment(created["provider_payment_id"])
+    assert "wrong-credential-1234" not in str(raised.value) and CREDENTIALS[key] not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_from_a_provider_answering_503_is_a_provider_error(
+    payments_sandbox, name, reference,  # noqa: F811
+):
+    provider, created = create(payments_sandbox, name, reference)
+    payments_sandbox.control(name, "fail")
+    with pytest.raises(PaymentProviderError, match="HTTP 503") as raised:
+        provider.retrieve_payment(created["provider_payment_id"])
+    assert not raised.value.timed_out
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_retrieving_from_a_provider_slower_than_the_time_limit_is_a_timeout(
+    payments_sandbox, name, reference,  # noqa: F811
+):
+    observations = Observations()
+    provider, created = create(payments_sandbox, name, reference, observe=observations, PAYMENT_TIMEOUT_SECONDS=0.5)
+    payments_sandbox.control(name, "slow", delay=3)
+    started = time.monotonic()
+    with pytest.raises(PaymentProviderError) as raised:
+        provider.retrieve_payment(created["provider_payment_id"])
+    assert raised.value.timed_out
+    assert "no answer within 0.5 s" in str(raised.value)
+    assert time.monotonic() - started < 2.5
+    assert observations.outcomes() == [("payments", name, "ok"), ("payments", name, "timeout")]
+
+
+def paypal_order(status, captures=None):
+    """A PayPal order as ``GET /v2/checkout/orders/<id>`` answers it, with captures once paid."""
+    unit = {"reference_id": "topup-1", "custom_id": "topup-1", "amount": {"currency_code": "EUR", "value": "25.00"}}
+    if captures is not None:
+        unit["payments"] = {"captures": captures}
+    return {"id": "5O190127TN364715T", "intent": "CAPTURE", "status": status, "purchase_units": [unit]}
+
+
+def capture(status, value="25.00"):
+    return {"id": "3C679366HH908993F", "status": status, "final_capture": True,
+            "amount": {"currency_code": "EUR", "value": value}}
+
+
+@pytest.mark.parametrize("order, expected", [
+    (paypal_order("PAYER_ACTION_REQUIRED"), None),
+    (paypal_order("APPROVED"), None),
+    (paypal_order("VOIDED"), ("failed", "25.00")),
+    (paypal_order("COMPLETED"), ("succeeded", "25.00")),
+    (paypal_order("COMPLETED", [capture("COMPLETED", "24.99")]), ("succeeded", "24.99")),
+    (paypal_order("COMPLETED", [capture("PENDING")]), None),
+    (paypal_order("COMPLETED", [capture("DECLINED")]), ("failed", "25.00")),
+    (paypal_order("COMPLETED", [capture("DECLINED"), capture("COMPLETED")]), ("succeeded", "25.00")),
+])
+def test_paypal_reads_an_order_by_its_capture_once_there(payments_sandbox, order, expected):  # noqa: F811
+    """A COMPLETED order's capture may still be pending, or declined: the capture decides. The
+    sandbox's orders carry no captures, so this reads orders shaped as PayPal documents them."""
+    notice = payments_sandbox.providers()["paypal"]._order_notice(order)
+    if expected is None:
+        assert notice is None
+    else:
+        assert (notice.status, notice.amount, notice.reference, notice.provider_payment_id) == (
+            *expected, "topup-1", "5O190127TN364715T",
+        )
+
+
 # --- webhooks not to be trusted -----------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["stripe", "coinbase", "revolut", "bank_wire", "paypal"])
@@ -587,7 +747,7 @@ def test_any_changed_byte_of_a_signed_body_is_a_bad_signature(payments_sandbox, 
 
 def test_any_top_up_amount_comes_back_exact_through_every_provider(payments_sandbox):  # noqa: F811
     """Amounts go out in each provider's form (cents, decimal text, JSON numbers) and come back
-    in the notice as the same two-decimal text."""
+    in the notice as the same two-decimal text, from the webhook and when retrieved alike."""
     providers = payments_sandbox.providers()
 
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -604,5 +764,6 @@ def test_any_top_up_amount_comes_back_exact_through_every_provider(payments_sand
         [webhook] = payments_sandbox.receiver.wait(name, pid)
         notice = providers[name].parse_webhook(webhook.headers, webhook.body, now())
         assert (notice.amount, notice.reference, notice.provider_payment_id) == (str(amount), reference, pid)
+        assert providers[name].retrieve_payment(pid) == notice
 
     check()

@@ -75,3 +75,15 @@ def test_an_unpaid_invoice_goes_overdue_once_and_can_still_be_paid():
     assert invoice.status == "overdue" and invoice.mark_overdue() == []
     history += invoice.pay(date(2027, 2, 3))
     assert Invoice.replay("i1", recorded("invoice-i1", history)).status == "paid"
+
+
+def test_a_pending_top_up_is_looked_up_after_the_delay_then_at_each_doubling_of_it():
+    from datetime import timedelta
+
+    from services.billing.domain import reconciliation_due
+
+    first, every = timedelta(minutes=5), timedelta(minutes=1)
+    runs = [timedelta(minutes=m, seconds=30) for m in range(0, 24 * 60)]  # a run a minute for a day
+    asked = [run for run in runs if reconciliation_due(run, first, every)]
+    assert [run.total_seconds() // 60 for run in asked] == [5, 10, 20, 40, 80, 160, 320, 640, 1280]
+    assert not reconciliation_due(timedelta(minutes=4, seconds=59), first, every)

@@ -3,8 +3,8 @@ SEED R-BILL-2/3): one module per provider (stripe.py, paypal.py, bitpay.py, coin
 revolut.py, bank_wire.py), the methods customers choose from (methods.py), all built from
 config by factory.py.
 
-Every provider has ``name``, ``create_payment(reference, amount, currency, return_url)``
-and ``parse_webhook(headers, raw_body, now)``:
+Every provider has ``name``, ``create_payment(reference, amount, currency, return_url)``,
+``parse_webhook(headers, raw_body, now)`` and ``retrieve_payment(provider_payment_id)``:
 
 - ``create_payment`` returns ``{"provider_payment_id", "redirect_url"}`` (bank wire:
   ``{"provider_payment_id", "instructions"}``) or raises ``PaymentProviderError``; a
@@ -16,6 +16,14 @@ and ``parse_webhook(headers, raw_body, now)``:
   raises ``WebhookRejected`` for a notification not to be trusted (answer 400), and
   ``PaymentProviderError`` when the provider could not be asked to confirm it (answer 5xx:
   the provider sends it again later).
+- ``retrieve_payment`` asks the provider's API for one payment by the id ``create_payment``
+  returned (to settle a top-up whose webhook never came) and reads it as ``parse_webhook``
+  reads a notification: a ``PaymentNotice`` once it is final (succeeded, or failed: expired,
+  cancelled, declined, voided), ``None`` while it is not (open, pending, waiting for the
+  customer). It raises ``PaymentProviderError`` when the provider could not be asked (a
+  time-out, a 5xx, credentials refused), does not know the id (404) or answered something
+  unreadable: keep the top-up pending and ask again later; a ``ValueError`` before any call
+  for an id that cannot be one.
 
 Each call to a provider is reported to an optional ``observe(adapter, provider, outcome,
 seconds)`` hook (adapter ``payments``; outcome ``ok``, ``failed`` or ``timeout``), e.g.

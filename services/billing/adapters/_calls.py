@@ -1,7 +1,7 @@
 """What the payment adapters share: one HTTP call with a time limit that turns every
 failure into ``PaymentProviderError``, the ``observe`` bookkeeping, money in the forms the
-providers want, and the checks of a signed webhook (headers without case, HMAC compared in
-constant time, a timestamp within tolerance)."""
+providers want, the checks of a signed webhook (headers without case, HMAC compared in
+constant time, a timestamp within tolerance), and the frame of ``retrieve_payment``."""
 
 import hashlib
 import hmac
@@ -23,7 +23,9 @@ OK, FAILED, TIMEOUT = outside.OK, outside.FAILED, outside.TIMEOUT
 DEFAULT_TOLERANCE_SECONDS = 300
 CENT = Decimal("0.01")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_PAYMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 MAX_REFERENCE_LENGTH = 100
+NOT_FOUND = (404, 410)  # how a provider answers for a payment it does not know
 
 
 # --- calls ---------------------------------------------------------------------------------
@@ -112,6 +114,11 @@ def check_payment(amount, currency, reference):
     if not isinstance(reference, str) or not reference.strip() or len(reference) > MAX_REFERENCE_LENGTH:
         raise ValueError(f"reference must be a non-empty text of at most {MAX_REFERENCE_LENGTH} characters")
     return value.quantize(CENT), currency, reference
+
+
+def is_payment_id(value):
+    """Whether ``value`` has the shape of a provider's payment id (safe in a URL path)."""
+    return isinstance(value, str) and bool(_PAYMENT_ID.match(value))
 
 
 def money_text(amount):
@@ -246,6 +253,29 @@ class PaymentProvider:
 
     def _observed(self, attempt):
         return observed(self.observe, self.name, attempt)
+
+    def _retrieve(self, provider_payment_id, get, read):
+        """What every ``retrieve_payment`` does: ``get(id)`` asks the provider for the payment
+        (a GET tolerating ``NOT_FOUND``) → ``(status, answer)``; ``read(answer)`` makes it a
+        ``PaymentNotice``, or ``None`` while it is not final. One observed attempt; an id the
+        provider does not know or an answer we cannot read is a ``PaymentProviderError``, an
+        id not shaped like one a ``ValueError`` before any call."""
+        if not is_payment_id(provider_payment_id):
+            raise ValueError("provider_payment_id must be 1 to 128 letters, digits, '_' or '-'")
+
+        def attempt():
+            status, answer = get(provider_payment_id)
+            if status in NOT_FOUND:
+                raise PaymentProviderError(self.name, f"HTTP {status}: the provider knows no such payment")
+            try:
+                notice = read(answer)
+            except WebhookRejected as error:  # the readers shared with parse_webhook
+                raise PaymentProviderError(self.name, f"the payment answered is unreadable: {error.detail}") from None
+            if notice is not None and notice.provider_payment_id != provider_payment_id:
+                raise PaymentProviderError(self.name, "the provider answered for another payment")
+            return notice
+
+        return self._observed(attempt)
 
     def _rejected(self, reason, detail=None):
         return WebhookRejected(reason, self.name, detail)

@@ -13,6 +13,10 @@ payment reference we generate, and our bank tells us when a transfer with it arr
   "external_id", "amount", "currency"}}``: ``transfer.received`` → succeeded (the amount is
   what arrived, which may differ from what was expected), ``transfer.expired`` /
   ``transfer.returned`` → failed, other types → ``None``.
+- Retrieve: ``GET <base>/expected-transfers/<id>`` → the expected transfer (``id``,
+  ``external_id``, ``amount``, ``currency``, ``status``, ``received_amount``): ``received`` →
+  succeeded with the amount received, ``expired`` / ``returned`` → failed, ``expected`` (or
+  anything else) → ``None``.
 """
 
 import secrets
@@ -25,6 +29,7 @@ from services.billing.adapters import (
 )
 from services.billing.adapters._calls import (
     DEFAULT_TOLERANCE_SECONDS,
+    NOT_FOUND,
     PaymentProvider,
     any_matches,
     check_fresh,
@@ -46,6 +51,7 @@ REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 REFERENCE_LENGTH = 10
 REFERENCE_ATTEMPTS = 3
 _EVENTS = {"transfer.received": SUCCEEDED, "transfer.expired": FAILED, "transfer.returned": FAILED}
+_STATUSES = {"received": SUCCEEDED, "expired": FAILED, "returned": FAILED}
 
 
 def new_transfer_reference():
@@ -63,6 +69,9 @@ class BankWirePayments(PaymentProvider):
         self._webhook_secret = webhook_secret
         self.tolerance = tolerance
 
+    def _headers(self):
+        return {"Authorization": f"Bearer {self._api_key}"}
+
     def create_payment(self, reference, amount, currency, return_url=None):
         """An expected transfer: ``{"provider_payment_id": "bw_…", "instructions": {"iban",
         "bic", "beneficiary", "reference", "amount", "currency"}}`` (``return_url`` unused)."""
@@ -75,7 +84,7 @@ class BankWirePayments(PaymentProvider):
                     "POST", "/expected-transfers", tolerate=(409,),
                     json={"reference": transfer_reference, "external_id": reference,
                           "amount": money_text(amount), "currency": currency},
-                    headers={"Authorization": f"Bearer {self._api_key}"},
+                    headers=self._headers(),
                 )
                 if status != 409:
                     break
@@ -110,12 +119,32 @@ class BankWirePayments(PaymentProvider):
         status = _EVENTS.get(member(self.name, event, "type"))
         if status is None:
             return None
-        data = member(self.name, event, "data", kind=dict)
+        return self._transfer_notice(member(self.name, event, "data", kind=dict), status, "transfer_id", "amount")
+
+    def retrieve_payment(self, provider_payment_id):
+        """The expected transfer as the bank has it now: a notice once final, else ``None``."""
+
+        def get(transfer_id):
+            path = f"/expected-transfers/{transfer_id}"
+            return self._call("GET", path, tolerate=NOT_FOUND, headers=self._headers())
+
+        def read(transfer):
+            status = _STATUSES.get(member(self.name, transfer, "status"))
+            if status is None:
+                return None
+            amount_key = "received_amount" if status == SUCCEEDED else "amount"
+            return self._transfer_notice(transfer, status, "id", amount_key)
+
+        return self._retrieve(provider_payment_id, get, read)
+
+    def _transfer_notice(self, data, status, id_key, amount_key):
+        """The notice of a transfer (a webhook's ``data`` or an expected transfer, whose id
+        and amount are under ``id_key`` and ``amount_key``), else ``malformed``."""
         return PaymentNotice(
             provider=self.name,
-            provider_payment_id=member(self.name, data, "transfer_id"),
+            provider_payment_id=member(self.name, data, id_key),
             status=status,
-            amount=notice_amount(self.name, member(self.name, data, "amount", kind=None)),
+            amount=notice_amount(self.name, member(self.name, data, amount_key, kind=None)),
             currency=notice_currency(self.name, data.get("currency")),
             reference=optional_text(data.get("external_id")),
         )

@@ -10,6 +10,8 @@ after fetching the invoice back.
   and trust only what that answers: ``confirmed``/``complete`` → succeeded,
   ``expired``/``invalid`` → failed, anything else (``new``, ``paid``: not final yet) →
   ``None``. An invoice BitPay does not know → ``WebhookRejected("unverified")``.
+- Retrieve: the same ``GET <base>/invoices/<id>?token=``, read the same way; an invoice
+  BitPay does not know is a ``PaymentProviderError``.
 
 BitPay puts the token in the query string; urllib3 logs request lines at DEBUG, so this
 module masks ``token=`` values in urllib3's log records.
@@ -20,10 +22,13 @@ import re
 
 from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice
 from services.billing.adapters._calls import (
+    NOT_FOUND,
     PaymentProvider,
     check_payment,
     field,
+    is_payment_id,
     load_event,
+    member,
     notice_amount,
     notice_currency,
     optional_text,
@@ -32,7 +37,6 @@ from services.billing.adapters._calls import (
 API_VERSION = "2.0.0"
 DESCRIPTION = "Balance top-up"
 _STATUSES = {"confirmed": SUCCEEDED, "complete": SUCCEEDED, "expired": FAILED, "invalid": FAILED}
-_INVOICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TOKEN_IN_TEXT = re.compile(r"(token=)[^&\s\"']+")
 
 
@@ -95,34 +99,45 @@ class BitPayPayments(PaymentProvider):
         event = load_event(self.name, raw_body)
         data = event.get("data") if isinstance(event.get("data"), dict) else event
         invoice_id = data.get("id")
-        if not isinstance(invoice_id, str) or not _INVOICE_ID.match(invoice_id):
+        if not is_payment_id(invoice_id):
             raise self._rejected("malformed", "no valid invoice id")
 
         invoice = self._fetch(invoice_id)
         if invoice.get("id") != invoice_id:
             raise self._rejected("unverified", "BitPay answered for another invoice")
+        return self._invoice_notice(invoice)
+
+    def retrieve_payment(self, provider_payment_id):
+        """The invoice as BitPay has it now: a notice once final, else ``None``."""
+        return self._retrieve(
+            provider_payment_id, self._get_invoice,
+            lambda answer: self._invoice_notice(member(self.name, answer, "data", kind=dict)),
+        )
+
+    def _invoice_notice(self, invoice):
+        """An invoice's notice; ``None`` while it is not final."""
         status = _STATUSES.get(invoice.get("status"))
         if status is None:
             return None
         return PaymentNotice(
             provider=self.name,
-            provider_payment_id=invoice_id,
+            provider_payment_id=member(self.name, invoice, "id"),
             status=status,
             amount=notice_amount(self.name, invoice.get("price")),
             currency=notice_currency(self.name, invoice.get("currency")),
             reference=optional_text(invoice.get("orderId")),
         )
 
+    def _get_invoice(self, invoice_id):
+        """``(HTTP status, answer)`` of BitPay's GET of the invoice (``NOT_FOUND`` tolerated)."""
+        return self._call(
+            "GET", f"/invoices/{invoice_id}", tolerate=NOT_FOUND,
+            params={"token": self._token}, headers={"X-Accept-Version": API_VERSION},
+        )
+
     def _fetch(self, invoice_id):
         """The invoice as BitPay has it now; ``unverified`` when BitPay does not know it."""
-
-        def attempt():
-            return self._call(
-                "GET", f"/invoices/{invoice_id}", tolerate=(404, 410),
-                params={"token": self._token}, headers={"X-Accept-Version": API_VERSION},
-            )
-
-        status, answer = self._observed(attempt)
+        status, answer = self._observed(lambda: self._get_invoice(invoice_id))
         invoice = answer.get("data")
         if status != 200 or not isinstance(invoice, dict):
             raise self._rejected("unverified", "BitPay does not know this invoice")

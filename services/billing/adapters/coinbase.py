@@ -10,10 +10,15 @@
   succeeded, ``charge:failed`` → failed, every other type (``charge:created``,
   ``charge:pending``, ``charge:delayed``, ``charge:resolved``) → ``None``: a delayed or
   resolved charge was under- or overpaid and needs a person.
+- Retrieve: ``GET <base>/charges/<id>`` → ``{"data": <charge>}``; the latest ``timeline``
+  status decides: ``COMPLETED`` → succeeded, ``EXPIRED`` / ``CANCELED`` / ``FAILED`` →
+  failed, anything else (``NEW``, ``SIGNED``, ``PENDING``, ``UNRESOLVED``, ``RESOLVED``,
+  refunds) → ``None``.
 """
 
 from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice
 from services.billing.adapters._calls import (
+    NOT_FOUND,
     PaymentProvider,
     any_matches,
     check_payment,
@@ -31,6 +36,7 @@ from services.billing.adapters._calls import (
 API_VERSION = "2018-03-22"
 NAME = "Balance top-up"
 _EVENTS = {"charge:confirmed": SUCCEEDED, "charge:failed": FAILED}
+_TIMELINE_STATUSES = {"COMPLETED": SUCCEEDED, "EXPIRED": FAILED, "CANCELED": FAILED, "FAILED": FAILED}
 
 
 class CoinbasePayments(PaymentProvider):
@@ -40,6 +46,9 @@ class CoinbasePayments(PaymentProvider):
         super().__init__(base_url, timeout, observe)
         self._api_key = api_key
         self._webhook_secret = webhook_secret
+
+    def _headers(self):
+        return {"X-CC-Api-Key": self._api_key, "X-CC-Version": API_VERSION}
 
     def create_payment(self, reference, amount, currency, return_url):
         """A charge: ``{"provider_payment_id": <charge id>, "redirect_url": <hosted_url>}``."""
@@ -53,10 +62,8 @@ class CoinbasePayments(PaymentProvider):
             "redirect_url": return_url,
             "cancel_url": return_url,
         }
-        headers = {"X-CC-Api-Key": self._api_key, "X-CC-Version": API_VERSION}
-
         def attempt():
-            _, answer = self._call("POST", "/charges", json=charge, headers=headers)
+            _, answer = self._call("POST", "/charges", json=charge, headers=self._headers())
             return {
                 "provider_payment_id": str(field(self.name, answer, "data", "id")),
                 "redirect_url": str(field(self.name, answer, "data", "hosted_url")),
@@ -77,7 +84,24 @@ class CoinbasePayments(PaymentProvider):
         status = _EVENTS.get(member(self.name, event, "type"))
         if status is None:
             return None
-        charge = member(self.name, event, "data", kind=dict)
+        return self._charge_notice(member(self.name, event, "data", kind=dict), status)
+
+    def retrieve_payment(self, provider_payment_id):
+        """The charge as Coinbase has it now: a notice once final, else ``None``."""
+
+        def get(charge_id):
+            return self._call("GET", f"/charges/{charge_id}", tolerate=NOT_FOUND, headers=self._headers())
+
+        def read(answer):
+            charge = member(self.name, answer, "data", kind=dict)
+            timeline = member(self.name, charge, "timeline", kind=list)
+            status = _TIMELINE_STATUSES.get(member(self.name, timeline[-1] if timeline else {}, "status"))
+            return None if status is None else self._charge_notice(charge, status)
+
+        return self._retrieve(provider_payment_id, get, read)
+
+    def _charge_notice(self, charge, status):
+        """A charge's notice, else ``malformed``."""
         return PaymentNotice(
             provider=self.name,
             provider_payment_id=member(self.name, charge, "id"),

@@ -18,6 +18,13 @@
   Events: ``PAYMENT.CAPTURE.COMPLETED`` → succeeded, ``PAYMENT.CAPTURE.DENIED`` /
   ``…DECLINED`` → failed, every other type → ``None``. The notice's id is the order's
   (``resource.supplementary_data.related_ids.order_id``), the reference its ``custom_id``.
+- Retrieve: ``GET <base>/v2/checkout/orders/<id>`` (the bearer token) → the order. Its
+  capture (``purchase_units[0].payments.captures``, the latest), once there, decides:
+  ``COMPLETED`` → succeeded, ``DECLINED`` / ``FAILED`` → failed, anything else (``PENDING``,
+  refunds) → ``None``. Without a capture the order's ``status`` does: ``COMPLETED`` →
+  succeeded, ``VOIDED`` → failed, anything else (``CREATED``, ``PAYER_ACTION_REQUIRED``,
+  ``APPROVED``…) → ``None``. The amount and ``custom_id`` are the capture's, else the
+  purchase unit's.
 """
 
 import json
@@ -31,6 +38,7 @@ from services.billing.adapters import (
     PaymentProviderError,
 )
 from services.billing.adapters._calls import (
+    NOT_FOUND,
     PaymentProvider,
     check_payment,
     field,
@@ -58,6 +66,8 @@ _EVENTS = {
     "PAYMENT.CAPTURE.DENIED": FAILED,
     "PAYMENT.CAPTURE.DECLINED": FAILED,
 }
+_CAPTURE_STATUSES = {"COMPLETED": SUCCEEDED, "DECLINED": FAILED, "FAILED": FAILED}
+_ORDER_STATUSES = {"COMPLETED": SUCCEEDED, "VOIDED": FAILED}
 
 
 class PayPalPayments(PaymentProvider):
@@ -157,14 +167,42 @@ class PayPalPayments(PaymentProvider):
         status = _EVENTS.get(member(self.name, event, "event_type"))
         if status is None:
             return None
-        resource = member(self.name, event, "resource", kind=dict)
+        capture = member(self.name, event, "resource", kind=dict)
+        order_id = member(self.name, capture, "supplementary_data", "related_ids", "order_id")
+        return self._notice(order_id, status, capture, capture.get("custom_id"))
+
+    def retrieve_payment(self, provider_payment_id):
+        """The order as PayPal has it now: a notice once final, else ``None``."""
+
+        def get(order_id):
+            return self._authorized("GET", f"/v2/checkout/orders/{order_id}", tolerate=NOT_FOUND)
+
+        return self._retrieve(provider_payment_id, get, self._order_notice)
+
+    def _order_notice(self, order):
+        """An order's notice: its latest capture decides, else the order's own status."""
+        units = member(self.name, order, "purchase_units", kind=list)
+        unit = units[0] if units and isinstance(units[0], dict) else {}
+        captures = (unit.get("payments") or {}).get("captures")
+        if isinstance(captures, list) and captures:
+            paid, status = captures[-1], _CAPTURE_STATUSES.get(member(self.name, captures[-1], "status"))
+        else:
+            paid, status = unit, _ORDER_STATUSES.get(member(self.name, order, "status"))
+        if status is None:
+            return None
+        custom_id = paid.get("custom_id") or unit.get("custom_id")  # a capture may not repeat it
+        return self._notice(member(self.name, order, "id"), status, paid, custom_id)
+
+    def _notice(self, order_id, status, paid, custom_id):
+        """The notice of order ``order_id`` from what was paid (``paid``: a capture, or the
+        purchase unit), else ``malformed``."""
         return PaymentNotice(
             provider=self.name,
-            provider_payment_id=member(self.name, resource, "supplementary_data", "related_ids", "order_id"),
+            provider_payment_id=order_id,
             status=status,
-            amount=notice_amount(self.name, member(self.name, resource, "amount", "value")),
-            currency=notice_currency(self.name, member(self.name, resource, "amount", "currency_code")),
-            reference=optional_text(resource.get("custom_id")),
+            amount=notice_amount(self.name, member(self.name, paid, "amount", "value")),
+            currency=notice_currency(self.name, member(self.name, paid, "amount", "currency_code")),
+            reference=optional_text(custom_id),
         )
 
     def _verify(self, transmission, raw_body):

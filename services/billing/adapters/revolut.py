@@ -12,13 +12,15 @@
   currency and reference. ``ORDER_COMPLETED`` → succeeded (only if the fetched order is
   ``completed``, else ``WebhookRejected("unverified")``); ``ORDER_PAYMENT_FAILED``,
   ``ORDER_PAYMENT_DECLINED``, ``ORDER_CANCELLED`` → failed; other events → ``None``.
+- Retrieve: the same ``GET <base>/api/orders/<id>``; its ``state`` decides: ``completed`` →
+  succeeded, ``cancelled`` / ``failed`` → failed, anything else (``pending``,
+  ``processing``, ``authorised``) → ``None``.
 """
-
-import re
 
 from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice
 from services.billing.adapters._calls import (
     DEFAULT_TOLERANCE_SECONDS,
+    NOT_FOUND,
     PaymentProvider,
     any_matches,
     check_fresh,
@@ -26,6 +28,7 @@ from services.billing.adapters._calls import (
     field,
     from_minor,
     hmac_hex,
+    is_payment_id,
     load_event,
     lower_headers,
     member,
@@ -43,7 +46,7 @@ _EVENTS = {
     "ORDER_PAYMENT_DECLINED": FAILED,
     "ORDER_CANCELLED": FAILED,
 }
-_ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_STATES = {"completed": SUCCEEDED, "cancelled": FAILED, "failed": FAILED}
 
 
 class RevolutPayments(PaymentProvider):
@@ -101,30 +104,44 @@ class RevolutPayments(PaymentProvider):
         if status is None:
             return None
         order_id = member(self.name, event, "order_id")
-        if not _ORDER_ID.match(order_id):
+        if not is_payment_id(order_id):
             raise self._rejected("malformed", "no valid order_id")
         order = self._fetch(order_id)
         if status == SUCCEEDED and order.get("state") != "completed":
             raise self._rejected("unverified", "the order is not completed at Revolut")
+        return self._order_notice(order, status, event.get("merchant_order_ext_ref"))
+
+    def retrieve_payment(self, provider_payment_id):
+        """The order as Revolut has it now: a notice once final, else ``None``."""
+
+        def read(order):
+            status = _STATES.get(member(self.name, order, "state"))
+            return None if status is None else self._order_notice(order, status)
+
+        return self._retrieve(provider_payment_id, self._get_order, read)
+
+    def _order_notice(self, order, status, fallback_reference=None):
+        """An order's notice (its reference, else ``fallback_reference``), else ``malformed``."""
         try:
             amount = from_minor(order.get("amount"))
         except ValueError:
             raise self._rejected("malformed", "the order's amount is not a whole number of minor units") from None
-        reference = (order.get("merchant_order_data") or {}).get("reference") or event.get("merchant_order_ext_ref")
+        reference = (order.get("merchant_order_data") or {}).get("reference") or fallback_reference
         return PaymentNotice(
             provider=self.name,
-            provider_payment_id=order_id,
+            provider_payment_id=member(self.name, order, "id"),
             status=status,
             amount=amount,
             currency=notice_currency(self.name, order.get("currency")),
             reference=optional_text(reference),
         )
 
-    def _fetch(self, order_id):
-        def attempt():
-            return self._call("GET", f"/api/orders/{order_id}", tolerate=(404,), headers=self._headers())
+    def _get_order(self, order_id):
+        """``(HTTP status, answer)`` of Revolut's GET of the order (``NOT_FOUND`` tolerated)."""
+        return self._call("GET", f"/api/orders/{order_id}", tolerate=NOT_FOUND, headers=self._headers())
 
-        status, order = self._observed(attempt)
+    def _fetch(self, order_id):
+        status, order = self._observed(lambda: self._get_order(order_id))
         if status != 200 or order.get("id") != order_id:
             raise self._rejected("unverified", "Revolut does not know this order")
         return order

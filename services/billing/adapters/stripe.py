@@ -13,16 +13,23 @@
   succeeded; ``checkout.session.expired``, ``…async_payment_failed`` and
   ``payment_intent.payment_failed`` → failed. A ``completed`` session whose payment is still
   pending (a delayed method) and every other type → ``None``.
+- Retrieve: ``GET <base>/v1/checkout/sessions/<id>`` → the session: ``status: complete`` with
+  ``payment_status`` ``paid`` (or ``no_payment_required``) → succeeded, ``status: expired``
+  → failed, anything else (``open``; ``complete`` but ``unpaid``: a delayed method still
+  settling) → ``None``.
 
 Note: ``payment_intent.payment_failed`` names the PaymentIntent (``pi_…``), not the session:
 its notice carries that id and our reference from the intent's metadata (set at creation).
 Within Checkout a failed attempt lets the customer try again, so only
-``checkout.session.expired`` is final for the session.
+``checkout.session.expired`` is final for the session. The session alone does not tell a
+delayed payment that failed (``async_payment_failed``) from one still settling: retrieved,
+both are ``complete``/``unpaid`` → ``None``.
 """
 
 from services.billing.adapters import FAILED, SUCCEEDED, PaymentNotice, WebhookRejected
 from services.billing.adapters._calls import (
     DEFAULT_TOLERANCE_SECONDS,
+    NOT_FOUND,
     PaymentProvider,
     any_matches,
     check_fresh,
@@ -49,6 +56,7 @@ _SESSION_EVENTS = {
     "checkout.session.async_payment_failed": FAILED,
 }
 _INTENT_EVENTS = {"payment_intent.payment_failed": FAILED}
+_PAID = ("paid", "no_payment_required")
 
 
 class StripePayments(PaymentProvider):
@@ -60,6 +68,9 @@ class StripePayments(PaymentProvider):
         self._secret_key = secret_key
         self._webhook_secret = webhook_secret
         self.tolerance = tolerance
+
+    def _headers(self):
+        return {"Authorization": f"Bearer {self._secret_key}", "Stripe-Version": API_VERSION}
 
     def create_payment(self, reference, amount, currency, return_url):
         """A Checkout Session: ``{"provider_payment_id": "cs_…", "redirect_url": url}``."""
@@ -76,11 +87,7 @@ class StripePayments(PaymentProvider):
             "metadata[reference]": reference,
             "payment_intent_data[metadata][reference]": reference,
         }
-        headers = {
-            "Authorization": f"Bearer {self._secret_key}",
-            "Stripe-Version": API_VERSION,
-            "Idempotency-Key": f"topup-{reference}",
-        }
+        headers = {**self._headers(), "Idempotency-Key": f"topup-{reference}"}
 
         def attempt():
             _, session = self._call("POST", "/v1/checkout/sessions", data=form, headers=headers)
@@ -103,18 +110,36 @@ class StripePayments(PaymentProvider):
         kind = member(self.name, event, "type")
         obj = member(self.name, event, "data", "object", kind=dict)
         if kind in _SESSION_EVENTS:
-            unpaid = obj.get("payment_status") not in ("paid", "no_payment_required")
-            if kind == "checkout.session.completed" and unpaid:
+            if kind == "checkout.session.completed" and obj.get("payment_status") not in _PAID:
                 return None  # a delayed method: async_payment_succeeded/failed will tell
-            status = _SESSION_EVENTS[kind]
-            amount_key = "amount_total"
-            reference = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("reference")
-        elif kind in _INTENT_EVENTS:
-            status = _INTENT_EVENTS[kind]
-            amount_key = "amount"
-            reference = (obj.get("metadata") or {}).get("reference")
-        else:
+            return self._session_notice(obj, _SESSION_EVENTS[kind])
+        if kind in _INTENT_EVENTS:
+            return self._notice(obj, _INTENT_EVENTS[kind], "amount", (obj.get("metadata") or {}).get("reference"))
+        return None
+
+    def retrieve_payment(self, provider_payment_id):
+        """The Checkout Session as Stripe has it now: a notice once final, else ``None``."""
+
+        def get(session_id):
+            path = f"/v1/checkout/sessions/{session_id}"
+            return self._call("GET", path, tolerate=NOT_FOUND, headers=self._headers())
+
+        def read(session):
+            state = member(self.name, session, "status")
+            if state == "expired":
+                return self._session_notice(session, FAILED)
+            if state == "complete" and session.get("payment_status") in _PAID:
+                return self._session_notice(session, SUCCEEDED)
             return None
+
+        return self._retrieve(provider_payment_id, get, read)
+
+    def _session_notice(self, session, status):
+        reference = session.get("client_reference_id") or (session.get("metadata") or {}).get("reference")
+        return self._notice(session, status, "amount_total", reference)
+
+    def _notice(self, obj, status, amount_key, reference):
+        """The notice of a session or a PaymentIntent (``obj``), else ``malformed``."""
         try:
             amount = from_minor(member(self.name, obj, amount_key, kind=int))
         except ValueError:
