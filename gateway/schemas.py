@@ -200,12 +200,16 @@ class ServerFilterSchema(Schema):
     location = fields.String(validate=validate.Regexp(r"^[A-Z]{2}$", error="A two-letter location code such as NL."))
     status = fields.String(validate=validate.OneOf(SERVER_STATUSES))
     q = fields.String(validate=validate.Length(min=1, max=100),
-                      metadata={"description": "matches the server number, tag or IP address"})
+                      metadata={"description": "the start of a server number (SRV-2050 or 2050), a tag (any case) "
+                                               "or an IP address (10.0.19.; IPv6 in any form)"})
 
 
 class ServerListQuerySchema(ServerFilterSchema, PageQuerySchema):
     sort = fields.String(load_default="number", validate=validate.OneOf(["number", "location", "status", "paid_until", "tag"]))
     order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    cursor = fields.String(validate=validate.Length(min=1, max=500), metadata={
+        "description": "the previous answer's `next_cursor` (same filters and sort): the next page at the same "
+                       "cost however deep; `page` still works, and gets slower the deeper it goes"})
 
 
 class ServerExportQuerySchema(ServerFilterSchema):
@@ -224,7 +228,8 @@ class ServerSchema(Schema):
     paid_until = fields.String(required=True)
 
 
-ServerListSchema = page_of(ServerSchema, "ServerListSchema")
+ServerListSchema = page_of(ServerSchema, "ServerListSchema", next_cursor=fields.String(
+    required=True, allow_none=True, metadata={"description": "pass as `cursor` for the next page; null: the last page"}))
 
 
 class ServerDetailSchema(ServerSchema):

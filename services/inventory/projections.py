@@ -3,8 +3,25 @@
 ``servers`` holds one row per server with what lists, filters and exports need; its
 addresses are also in ``server_ips`` so a search by IP is an index look-up. Every query
 filters on the customer first (indexes lead with ``user_id``), so one customer's 10,000
-servers never cost a scan of anyone else's.
+servers never cost a scan of anyone else's — nor of their own (issue 21):
+
+- a search (``q``) is a prefix match on the number, the tag (case-insensitive: ``tag_key``)
+  or an address (normalised: IPv6 compressed, lower case), each an index range scan, the
+  three unioned; ``SRV-2050`` finds SRV-20501…, ``10.0.19.`` the addresses of that /24;
+- sorts follow indexes that end with ``number_seq`` (the number as an integer), so a page
+  of any sort, filtered or not, reads only its own rows; ``cursor`` pages (keyset) cost the
+  same however deep, ``page`` pages skip through the index;
+- the totals of unsearched lists come from ``server_counts`` (per customer, location and
+  status, kept by the projection), not from counting the fleet at every request.
+
+Range scans compare in code-point order: the text columns they use are ``COLLATE "C"`` on
+PostgreSQL (SQLite compares bytes anyway).
 """
+
+import base64
+import ipaddress
+import json
+import sys
 
 import sqlalchemy as sa
 
@@ -15,12 +32,19 @@ from common.service import ServiceSchema
 schema = ServiceSchema("inventory")
 metadata = schema.metadata
 
+def code_point_text(length):
+    """A text column compared in code-point order on every database (prefix ranges)."""
+    return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
+
+
 servers = sa.Table(
     "servers", metadata,
     sa.Column("server_id", sa.String(64), primary_key=True),
     sa.Column("user_id", sa.String(64), nullable=False),
-    sa.Column("number", sa.String(32), nullable=False, unique=True),
+    sa.Column("number", code_point_text(32), nullable=False, unique=True),
+    sa.Column("number_seq", sa.Integer, nullable=False),
     sa.Column("tag", sa.String(64), nullable=True),
+    sa.Column("tag_key", code_point_text(64), nullable=False, server_default=""),
     sa.Column("location", sa.String(8), nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("power", sa.String(10), nullable=False),
@@ -34,40 +58,84 @@ servers = sa.Table(
     sa.Column("primary_ip", sa.String(45), nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Index("ix_servers_user_number", "user_id", "number"),
-    sa.Index("ix_servers_user_location", "user_id", "location"),
-    sa.Index("ix_servers_user_status", "user_id", "status"),
-    sa.Index("ix_servers_user_tag", "user_id", "tag"),
+    sa.Index("ix_servers_user_seq", "user_id", "number_seq"),
+    sa.Index("ix_servers_user_location_seq", "user_id", "location", "number_seq"),
+    sa.Index("ix_servers_user_status_seq", "user_id", "status", "number_seq"),
+    sa.Index("ix_servers_user_tag_seq", "user_id", "tag_key", "number_seq"),
+    sa.Index("ix_servers_user_paid_seq", "user_id", "paid_until", "number_seq"),
 )
 
 server_ips = sa.Table(
     "server_ips", metadata,
     sa.Column("server_id", sa.String(64), primary_key=True),
-    sa.Column("ip", sa.String(45), primary_key=True),
+    sa.Column("ip", code_point_text(45), primary_key=True),
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Index("ix_server_ips_user_ip", "user_id", "ip"),
 )
 
+server_counts = sa.Table(
+    "server_counts", metadata,
+    sa.Column("user_id", sa.String(64), primary_key=True),
+    sa.Column("location", sa.String(8), primary_key=True),
+    sa.Column("status", sa.String(20), primary_key=True),
+    sa.Column("servers", sa.Integer, nullable=False),
+)
+
+
+def number_seq_of(number):
+    """``SRV-20501`` → 20501 (the numeric order of server numbers)."""
+    return int(str(number).rsplit("-", 1)[-1])
+
+
+def address_key(ip):
+    """An address as it is stored and searched: IPv6 compressed, lower case."""
+    try:
+        return ipaddress.ip_address(ip.strip()).compressed
+    except ValueError:
+        return ip.strip().lower()
+
+
+def tag_key_of(tag):
+    return (tag or "").strip().lower()
+
+
+def count_change(conn, user_id, location, status, delta):
+    """Move the customer's count of servers in (location, status) by ``delta``."""
+    key = (server_counts.c.user_id == user_id) & (server_counts.c.location == location) & \
+        (server_counts.c.status == status)
+    if conn.execute(server_counts.update().where(key).values(servers=server_counts.c.servers + delta)).rowcount == 0:
+        conn.execute(server_counts.insert().values(user_id=user_id, location=location, status=status, servers=delta))
+
 
 class ServersProjection(Projection):
-    tables = (servers, server_ips)
+    tables = (servers, server_ips, server_counts)
 
     def _update(self, conn, event, **values):
-        conn.execute(servers.update().where(servers.c.server_id == event.stream_id.removeprefix("server-")).values(**values))
+        server_id = event.stream_id.removeprefix("server-")
+        if "status" in values:
+            row = conn.execute(sa.select(servers.c.user_id, servers.c.location, servers.c.status)
+                               .where(servers.c.server_id == server_id)).first()
+            if row is not None and row.status != values["status"]:
+                count_change(conn, row.user_id, row.location, row.status, -1)
+                count_change(conn, row.user_id, row.location, values["status"], 1)
+        conn.execute(servers.update().where(servers.c.server_id == server_id).values(**values))
 
     def when_server_provisioned(self, conn, event):
         data = event.data
         conn.execute(servers.insert().values(
-            server_id=data["server_id"], user_id=data["user_id"], number=data["number"], tag=data.get("tag"),
+            server_id=data["server_id"], user_id=data["user_id"], number=data["number"],
+            number_seq=number_seq_of(data["number"]), tag=data.get("tag"), tag_key=tag_key_of(data.get("tag")),
             location=data["location"], status="active", power=data["power"], plan=data["plan"], os=data["os"],
             paid_until=data["paid_until"], price_month=str(data["price_month"]), hardware=data["hardware"],
             ips=data["ips"], bmc=data["bmc"], primary_ip=(data["ips"] or [None])[0],
             created_at=event.recorded_at.isoformat(),
         ))
-        for ip in data["ips"]:
+        for ip in {address_key(ip) for ip in data["ips"]}:
             conn.execute(server_ips.insert().values(server_id=data["server_id"], ip=ip, user_id=data["user_id"]))
+        count_change(conn, data["user_id"], data["location"], "active", 1)
 
     def when_server_tagged(self, conn, event):
-        self._update(conn, event, tag=event.data["tag"])
+        self._update(conn, event, tag=event.data["tag"], tag_key=tag_key_of(event.data["tag"]))
 
     def when_server_action_finished(self, conn, event):
         changes = {k: event.data[k] for k in ("power", "os") if event.data.get(k)}
@@ -98,21 +166,38 @@ class ServersProjection(Projection):
 
 schema.add_projection(ServersProjection())
 
-# Server numbers are "SRV-<n>": by length, then text, is their numeric order (SRV-99999
-# before SRV-100000).
-NUMBER_ORDER = (sa.func.length(servers.c.number), servers.c.number)
-SORTABLE = {"location": servers.c.location, "status": servers.c.status,
-            "paid_until": servers.c.paid_until, "tag": servers.c.tag}
+SORTABLE = {"number": None, "location": servers.c.location, "status": servers.c.status,
+            "paid_until": servers.c.paid_until, "tag": servers.c.tag_key}
 
 
 def next_number(conn):
     """The next server number (integers, not text: SRV-100000 follows SRV-99999)."""
-    last = conn.execute(sa.select(sa.func.max(sa.cast(sa.func.substr(servers.c.number, 5), sa.Integer)))).scalar()
+    last = conn.execute(sa.select(sa.func.max(servers.c.number_seq))).scalar()
     return f"SRV-{(last or 10000) + 1}"
 
 
-def _escape_like(text):
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def prefix_range(column, prefix):
+    """``column`` starts with ``prefix``: a range an index serves (code-point order)."""
+    if ord(prefix[-1]) == sys.maxunicode:
+        return column >= prefix
+    return sa.and_(column >= prefix, column < prefix[:-1] + chr(ord(prefix[-1]) + 1))
+
+
+def search_matches(user_id, q):
+    """The ids of the customer's servers whose number, tag or an address starts with
+    ``q`` (R-SRV-5): three index range scans, unioned."""
+    needle = q.strip()
+    number = needle.upper()
+    if number.isdigit():
+        number = f"SRV-{number}"
+    scans = [
+        sa.select(servers.c.server_id).where(servers.c.user_id == user_id, prefix_range(servers.c.number, number)),
+        sa.select(servers.c.server_id).where(servers.c.user_id == user_id,
+                                             prefix_range(servers.c.tag_key, tag_key_of(needle))),
+        sa.select(server_ips.c.server_id).where(server_ips.c.user_id == user_id,
+                                                prefix_range(server_ips.c.ip, address_key(needle))),
+    ]
+    return sa.union(*scans)
 
 
 def filtered(user_id, location=None, status=None, q=None):
@@ -122,31 +207,91 @@ def filtered(user_id, location=None, status=None, q=None):
         conditions.append(servers.c.location == location)
     if status:
         conditions.append(servers.c.status == status)
-    if q:
-        needle = _escape_like(q.strip().lower())
-        by_ip = sa.select(server_ips.c.server_id).where(
-            server_ips.c.user_id == user_id, server_ips.c.ip.like(f"{needle}%", escape="\\"))
-        conditions.append(sa.or_(
-            sa.func.lower(servers.c.number).like(f"%{needle}%", escape="\\"),
-            sa.func.lower(servers.c.tag).like(f"%{needle}%", escape="\\"),
-            servers.c.server_id.in_(by_ip),
-        ))
+    if q and q.strip():
+        conditions.append(servers.c.server_id.in_(search_matches(user_id, q)))
     return sa.and_(*conditions)
 
 
-def list_rows(conn, where, sort="number", descending=False, limit=50, offset=0):
-    numbers = [c.desc() if descending and sort == "number" else c.asc() for c in NUMBER_ORDER]
-    order = numbers if sort == "number" else [SORTABLE[sort].desc() if descending else SORTABLE[sort].asc(), *numbers]
-    total = conn.execute(sa.select(sa.func.count()).select_from(servers).where(where)).scalar_one()
-    rows = conn.execute(sa.select(servers).where(where).order_by(*order).limit(limit).offset(offset)).mappings().all()
-    return rows, total
+def counted(conn, user_id, location=None, status=None):
+    """How many servers the customer has with these filters (``server_counts``)."""
+    query = sa.select(sa.func.coalesce(sa.func.sum(server_counts.c.servers), 0)).where(
+        server_counts.c.user_id == user_id)
+    if location:
+        query = query.where(server_counts.c.location == location)
+    if status:
+        query = query.where(server_counts.c.status == status)
+    return conn.execute(query).scalar_one()
+
+
+def sort_columns(sort, descending):
+    """The ORDER BY of a sort: its column (if any), then the number, both one way."""
+    columns = [c for c in (SORTABLE[sort], servers.c.number_seq) if c is not None]
+    return [c.desc() if descending else c.asc() for c in columns]
+
+
+def encode_cursor(row, sort):
+    """An opaque position after ``row`` in ``sort`` order (the list's ``next_cursor``)."""
+    key = [row[SORTABLE[sort].name]] if SORTABLE[sort] is not None else []
+    raw = json.dumps([sort, *key, row["number_seq"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, sort):
+    """The position a cursor names; ``ValueError`` for one not made by ``encode_cursor`` for ``sort``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        made_for, *key = json.loads(raw)
+    except (ValueError, TypeError):
+        raise ValueError("not a cursor of this list")
+    expected = 2 if SORTABLE[sort] is not None else 1
+    if made_for != sort or len(key) != expected or not isinstance(key[-1], int) or \
+            (expected == 2 and not isinstance(key[0], str)):
+        raise ValueError("not a cursor of this list (sort, order and filters must stay the same)")
+    return key
+
+
+def after_cursor(key, sort, descending):
+    """Rows strictly after the position ``key`` in ``sort`` order (a keyset condition)."""
+    seq = servers.c.number_seq
+    if SORTABLE[sort] is None:
+        return seq < key[0] if descending else seq > key[0]
+    column = SORTABLE[sort]
+    if descending:
+        return sa.or_(column < key[0], sa.and_(column == key[0], seq < key[1]))
+    return sa.or_(column > key[0], sa.and_(column == key[0], seq > key[1]))
+
+
+def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", descending=False, limit=50,
+              offset=0, cursor=None):
+    """A page of the customer's servers and the total: ``(rows, total, next_cursor)``.
+    ``cursor`` (keyset) or ``offset``; the total of an unsearched list from ``server_counts``."""
+    where = filtered(user_id, location, status, q)
+    if q and q.strip():
+        total = conn.execute(sa.select(sa.func.count()).select_from(servers).where(where)).scalar_one()
+    else:
+        total = counted(conn, user_id, location, status)
+    order = sort_columns(sort, descending)
+    if cursor is not None or not offset:
+        query = sa.select(servers).where(where).order_by(*order).limit(limit + 1)
+        if cursor is not None:
+            query = query.where(after_cursor(decode_cursor(cursor, sort), sort, descending))
+        rows = conn.execute(query).mappings().all()
+    else:
+        # Skip through the index only, then read just the page's rows (in that order): a
+        # deep page reads its own rows, not every row before it.
+        ids = conn.execute(sa.select(servers.c.server_id).where(where).order_by(*order)
+                           .limit(limit + 1).offset(offset)).scalars().all()
+        found = {row["server_id"]: row for row in
+                 conn.execute(sa.select(servers).where(servers.c.server_id.in_(ids))).mappings().all()}
+        rows = [found[server_id] for server_id in ids if server_id in found]
+    more = len(rows) > limit  # one row more than the page was read to know
+    rows = rows[:limit]
+    return rows, total, encode_cursor(rows[-1], sort) if more else None
 
 
 def rows_after(conn, where, after_number, limit):
     """Keyset page by number (exports: constant cost per page, however deep)."""
     query = sa.select(servers).where(where)
     if after_number:
-        length = sa.func.length(servers.c.number)
-        query = query.where(sa.or_(length > len(after_number),
-                                   sa.and_(length == len(after_number), servers.c.number > after_number)))
-    return conn.execute(query.order_by(*NUMBER_ORDER).limit(limit)).mappings().all()
+        query = query.where(servers.c.number_seq > number_seq_of(after_number))
+    return conn.execute(query.order_by(servers.c.number_seq).limit(limit)).mappings().all()

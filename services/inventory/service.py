@@ -25,9 +25,11 @@ class InventoryService(PanelService):
     inventory = InventoryUseCasesProvider()
 
     @rpc
-    def list_servers(self, location=None, status=None, q=None, sort="number", order="asc", page=1, per_page=50):
+    def list_servers(self, location=None, status=None, q=None, sort="number", order="asc", page=1, per_page=50,
+                     cursor=None):
         check_list_arguments(location, status, sort, order, page, per_page)
-        return self.inventory.list_servers(self._customer(), location, status, q, sort, order, page, per_page)
+        return self.inventory.list_servers(self._customer(), location, status, q, sort, order, page, per_page,
+                                           cursor)
 
     @rpc
     def export_page(self, location=None, status=None, q=None, after_number=None, limit=1000):

@@ -76,11 +76,17 @@ class InventoryUseCases:
         return row
 
     def list_servers(self, user_id, location=None, status=None, q=None, sort="number", order="asc",
-                     page=1, per_page=50):
-        where = filtered(user_id, location, status, q)
+                     page=1, per_page=50, cursor=None):
+        """A page of the customer's servers: by ``cursor`` (the previous page's
+        ``next_cursor``: the same cost however deep) or by ``page``."""
         with self.store.engine.connect() as conn:
-            rows, total = list_rows(conn, where, sort, order == "desc", per_page, (page - 1) * per_page)
-        return {"items": [list_item(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+            try:
+                rows, total, next_cursor = list_rows(conn, user_id, location, status, q, sort, order == "desc",
+                                                     per_page, (page - 1) * per_page, cursor)
+            except ValueError as error:
+                raise ValidationFailed("Bad cursor.", fields={"cursor": [f"{error}."]})
+        return {"items": [list_item(r) for r in rows], "total": total, "page": page, "per_page": per_page,
+                "next_cursor": next_cursor}
 
     def export_page(self, user_id, location=None, status=None, q=None, after_number=None, limit=1000):
         """One page of an export, in number order after ``after_number``."""

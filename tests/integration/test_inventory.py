@@ -167,6 +167,18 @@ def test_pages_and_sorting(panel, fleet):
     everything = sorted((s["number"] for s in fleet["ann"]), reverse=True)
     assert [i["number"] for i in first["items"] + second["items"]] == everything[:4]
     assert first["total"] == 5
+    # the same pages by cursor (keyset: as fast at page 2,000 as at page 2)
+    walked, cursor = [], None
+    while True:
+        params = {"per_page": 2, "sort": "number", "order": "desc", **({"cursor": cursor} if cursor else {})}
+        answer = panel.get("/servers", "ann", params=params).json()
+        walked += [item["number"] for item in answer["items"]]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == everything
+    foreign = panel.get("/servers", "ann", params={"per_page": 2, "sort": "tag", "cursor": first["next_cursor"]})
+    assert foreign.status_code == 400 and "cursor" in foreign.json()["error"]["fields"]
 
 
 @pytest.mark.parametrize("params, field", [
