@@ -1,6 +1,6 @@
 """One customer with many servers: list, filter, search and export through the gateway.
 
-    python -m bench.servers [--servers 10000] [--export-rows 100000] [--repeat 200]
+    python -m bench.servers [--sizes 100,100000] [--export-rows 100000] [--repeat 200]
                             [--batch 1000] [--keep-logs]
 
 Boots the whole stack (``bench.stack``: ``python -m deploy.devstack`` on a private RabbitMQ
@@ -23,9 +23,13 @@ long that took. Numbers are SRV-200001… (unique, all of one length); locations
 US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`` (unique);
 addresses are unique IPv4 (every 4th server also has an IPv6 address).
 
-(a) ``--servers`` servers: each query below is sent ``--repeat`` times, one at a time, over one
-keep-alive connection, after 5 unmeasured ones: p50, p99, max, and the CPU the gateway and
-the inventory service spent per request.
+(a) at each of ``--sizes`` (the customer grows from one to the next): each query below is sent
+``--repeat`` times, one at a time, over one keep-alive connection, after 5 unmeasured ones:
+p50, p99, max, and the CPU the gateway and the inventory service spent per request. Then
+the same queries side by side at the smallest and the largest size, with the ratio of their
+p99s (issue 21: flat means at most 1.5). The last page is asked for twice: by ``cursor``
+(the previous page's ``next_cursor``: keyset) and by ``page`` (offset, documented as
+slower for deep pages).
 
 (b) export: the customer grows to ``--export-rows`` servers, then
 ``GET /api/v1/servers/export?format=csv`` and ``?format=json`` are each streamed to
@@ -209,7 +213,7 @@ class OtherCpu:
 # -- (a) lists, filters, searches ---------------------------------------------------------------
 
 
-def queries(servers):
+def queries(servers, last_page_cursor):
     """(name, query parameters): the rows of part (a)."""
     probe = server_spec(min(servers - 1, servers // 2))  # a server in the middle of the range
     pages = max((servers + 49) // 50, 1)
@@ -218,12 +222,23 @@ def queries(servers):
         ("location=NL", {"location": "NL", "per_page": 50}),
         ("status=overdue", {"status": "overdue", "per_page": 50}),
         ("NL + overdue", {"location": "NL", "status": "overdue", "per_page": 50}),
-        ("last page", {"per_page": 50, "page": pages}),
+        ("last page cursor", {"per_page": 50, "cursor": last_page_cursor}),
+        ("last page offset", {"per_page": 50, "page": pages}),
         ("sort=tag desc", {"sort": "tag", "order": "desc", "per_page": 50}),
         ("q=<tag>", {"q": probe["tag"], "per_page": 50}),
         ("q=<ip>", {"q": probe["ips"][0], "per_page": 50}),
         ("q=<number>", {"q": probe["number"], "per_page": 50}),
+        ("q=<number prefix>", {"q": probe["number"][:-1], "per_page": 50}),
     ]
+
+
+def last_page_cursor(session, stack, servers):
+    """The ``cursor`` of the last page (the page before it answers it as ``next_cursor``)."""
+    pages = max((servers + 49) // 50, 1)
+    if pages < 2:
+        return None
+    answer = session.get(f"{stack.api}/servers", params={"per_page": 50, "page": pages - 1}, timeout=60).json()
+    return answer["next_cursor"]
 
 
 def measure_query(session, stack, name, params, repeat):
@@ -366,18 +381,32 @@ def mib(kib):
     return None if kib is None else kib / 1024
 
 
-def report(args, stack, seeding, list_results, exports):
-    print()
-    print(f"(a) GET /api/v1/servers as one customer with {args.servers:,} servers — each query {args.repeat}× "
-          f"in a row on one keep-alive connection, after {WARMUP_REQUESTS} unmeasured; {os.cpu_count()} cores")
-    headers = ["query", "total", "items", "requests", "errors", "p50 ms", "p99 ms", "max ms",
-               "gateway cpu ms/req", "inventory cpu ms/req", "other cpu%"]
-    rows = [[r["query"], r["total"], r["items"], r["requests"], r["errors"], fmt(r["p50_ms"], ".1f"),
-             fmt(r["p99_ms"], ".1f"), fmt(r["max_ms"], ".1f"), fmt(r["gateway_cpu_ms_per_req"], ".1f"),
-             fmt(r["inventory_cpu_ms_per_req"], ".1f"), fmt(r["other_cpu_pct"], ".0f")] for r in list_results]
-    print(table(headers, rows))
-    for r in list_results:
-        print(f"  {r['query']:<15} {json.dumps(r['params'])}")
+def report(args, stack, seeding, results_by_size, exports):
+    for size, list_results in results_by_size.items():
+        print()
+        print(f"(a) GET /api/v1/servers as one customer with {size:,} servers — each query {args.repeat}× "
+              f"in a row on one keep-alive connection, after {WARMUP_REQUESTS} unmeasured; {os.cpu_count()} cores")
+        headers = ["query", "total", "items", "requests", "errors", "p50 ms", "p99 ms", "max ms",
+                   "gateway cpu ms/req", "inventory cpu ms/req", "other cpu%"]
+        rows = [[r["query"], r["total"], r["items"], r["requests"], r["errors"], fmt(r["p50_ms"], ".1f"),
+                 fmt(r["p99_ms"], ".1f"), fmt(r["max_ms"], ".1f"), fmt(r["gateway_cpu_ms_per_req"], ".1f"),
+                 fmt(r["inventory_cpu_ms_per_req"], ".1f"), fmt(r["other_cpu_pct"], ".0f")] for r in list_results]
+        print(table(headers, rows))
+        for r in list_results:
+            print(f"  {r['query']:<18} {json.dumps(r['params'])[:120]}")
+    small, large = min(results_by_size), max(results_by_size)
+    if small != large:
+        print()
+        print(f"    {small:,} vs {large:,} servers (ratio: at {large:,} / at {small:,}; flat is at most 1.5)")
+        headers = ["query", f"p50 ms {small:,}", f"p50 ms {large:,}", f"p99 ms {small:,}", f"p99 ms {large:,}",
+                   "p99 ratio", f"inv cpu ms {small:,}", f"inv cpu ms {large:,}"]
+        rows = []
+        for a, b in zip(results_by_size[small], results_by_size[large]):
+            ratio = b["p99_ms"] / a["p99_ms"] if a["p99_ms"] and b["p99_ms"] else None
+            rows.append([a["query"], fmt(a["p50_ms"], ".1f"), fmt(b["p50_ms"], ".1f"), fmt(a["p99_ms"], ".1f"),
+                         fmt(b["p99_ms"], ".1f"), fmt(ratio, ".2f"), fmt(a["inventory_cpu_ms_per_req"], ".1f"),
+                         fmt(b["inventory_cpu_ms_per_req"], ".1f")])
+        print(table(headers, rows))
     print()
     print(f"(b) GET /api/v1/servers/export of {args.export_rows:,} servers, streamed to /dev/null")
     headers = ["format", "rows", "MiB", "seconds", "first byte ms", "rows/s", "gateway cpu s", "inventory cpu s",
@@ -400,7 +429,8 @@ def report(args, stack, seeding, list_results, exports):
                          fmt(mib(m["hwm_after_kib"]), ".1f"), fmt(mib(m["hwm_growth_kib"]), "+.1f")])
     print(table(headers, rows, right=range(2, len(headers))))
     print()
-    noisy = [r["query"] for r in list_results if (r["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
+    noisy = [f"{r['query']} at {size:,}" for size, list_results in results_by_size.items() for r in list_results
+             if (r["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
     noisy += [f"export {e['format']}" for e in exports if (e["other_cpu_pct"] or 0) > NOISY_OTHER_CPU_PCT]
     if noisy:
         print(f"  ! other programs used more than {NOISY_OTHER_CPU_PCT}% CPU during {', '.join(noisy)}: "
@@ -414,10 +444,11 @@ def report(args, stack, seeding, list_results, exports):
         f"{s['settle_seconds']:.1f} s later" for s in seeding))
     print()
     summary = {
-        "benchmark": "servers", "servers": args.servers, "export_rows": args.export_rows, "repeat": args.repeat,
+        "benchmark": "servers", "sizes": args.sizes, "export_rows": args.export_rows, "repeat": args.repeat,
         "batch": args.batch, "cores": os.cpu_count(), "boot_seconds": round(stack.boot_seconds, 2),
         "seeding": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in seeding],
-        "list": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in list_results],
+        "list": {size: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "params"}
+                        for r in list_results] for size, list_results in results_by_size.items()},
         "export": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in e.items()} for e in exports],
     }
     print(json.dumps(summary))
@@ -425,14 +456,19 @@ def report(args, stack, seeding, list_results, exports):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench.servers", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", type=int, default=10000, help="servers for part (a) (10000)")
+    parser.add_argument("--sizes", default="100,100000",
+                        help="comma-separated fleet sizes for part (a), measured in turn (100,100000)")
     parser.add_argument("--export-rows", type=int, default=100000, help="servers for the export (100000)")
     parser.add_argument("--repeat", type=int, default=200, help="requests per query in part (a) (200)")
     parser.add_argument("--batch", type=int, default=1000, help="servers per seeding transaction (1000)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the stack's folder (logs, databases)")
     args = parser.parse_args(argv)
-    if args.servers < 1 or args.export_rows < args.servers or args.repeat < 1 or args.batch < 1:
-        parser.error("need servers >= 1, export-rows >= servers, repeat >= 1, batch >= 1")
+    try:
+        args.sizes = sorted({int(size) for size in args.sizes.split(",") if size.strip()})
+    except ValueError:
+        parser.error("--sizes: whole numbers separated by commas")
+    if not args.sizes or args.sizes[0] < 1 or args.export_rows < args.sizes[-1] or args.repeat < 1 or args.batch < 1:
+        parser.error("need sizes >= 1, export-rows >= the largest size, repeat >= 1, batch >= 1")
     return args
 
 
@@ -453,25 +489,26 @@ def main(argv=None):
                 session, stack.api, CUSTOMER["username"], CUSTOMER["password"])
 
             def progress(count):
-                if count % 10000 == 0 or count in (args.servers, args.export_rows):
+                if count % 10000 == 0 or count in (*args.sizes, args.export_rows):
                     print(f"[bench]   {count:,} servers", flush=True)
 
-            seeding = []
-            print(f"[bench] seeding {args.servers:,} servers into {stack.info['databases']['inventory']} ...", flush=True)
+            seeding, results_by_size = [], {}
             backpressure = Backpressure(stack)
-            result = seeder.grow_to(args.servers, args.batch, progress, backpressure)
-            print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
-            result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
-            seeding.append(result)
-            listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
-            if listed.get("total") != args.servers:
-                raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {args.servers}")
-
-            list_results = []
-            for name, params in queries(args.servers):
-                print(f"[bench] {name} ×{args.repeat} ...", flush=True)
-                list_results.append(measure_query(session, stack, name, params, args.repeat))
-                stack.check()
+            for size in args.sizes:
+                print(f"[bench] seeding up to {size:,} servers into {stack.info['databases']['inventory']} ...",
+                      flush=True)
+                result = seeder.grow_to(size, args.batch, progress, backpressure)
+                print("[bench] waiting for the stack to settle (relays, billing, notify) ...", flush=True)
+                result["settle_seconds"] = settle(stack, SETTLE_TIMEOUT, print_settle_progress)
+                seeding.append(result)
+                listed = session.get(f"{stack.api}/servers", params={"per_page": 1}, timeout=60).json()
+                if listed.get("total") != size:
+                    raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {size}")
+                results_by_size[size] = []
+                for name, params in queries(size, last_page_cursor(session, stack, size)):
+                    print(f"[bench] {size:,} servers: {name} ×{args.repeat} ...", flush=True)
+                    results_by_size[size].append(measure_query(session, stack, name, params, args.repeat))
+                    stack.check()
 
             print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
             result = seeder.grow_to(args.export_rows, args.batch, progress, backpressure)
@@ -483,7 +520,7 @@ def main(argv=None):
                 print(f"[bench] export format={fmt_} ...", flush=True)
                 exports.append(export(session, stack, fmt_))
                 stack.check()
-            report(args, stack, seeding, list_results, exports)
+            report(args, stack, seeding, results_by_size, exports)
         finally:
             if seeder is not None:
                 seeder.close()

@@ -111,7 +111,14 @@ def test_uploads_never_attached_are_swept_and_attached_ones_kept(tmp_path):
     assert support.sweep_uploads() == 0  # nothing is old yet
 
     later = SupportUseCases(store, blobs, Clock(), {"SUPPORT_UPLOAD_TTL_SECONDS": 0.001})
-    wait_for(lambda: later.sweep_uploads() == 2, message="the unattached upload and its description swept")
+    swept = []  # a sweep may find the file old before its description (mtimes): count them all
+
+    def gone():
+        swept.append(later.sweep_uploads())
+        return blobs.size(dropped["upload_id"]) is None and blobs.size(dropped["upload_id"] + ".meta") is None
+
+    wait_for(gone, message="the unattached upload and its description swept")
+    assert sum(swept) == 2
     assert blobs.size(kept["upload_id"]) == len(PDF) + 1
     assert blobs.size(dropped["upload_id"]) is None and blobs.size(dropped["upload_id"] + ".meta") is None
     with pytest.raises(ValidationFailed) as refused:
