@@ -191,6 +191,13 @@ class PageQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
 
 
+NEWEST_FIRST_CURSOR = fields.String(validate=validate.Regexp(r"^[0-9]{1,20}$"), metadata={
+    "description": "the previous answer's `next_cursor`: older entries at the same cost however far back "
+                   "(`page` still works, slower the deeper it goes)"})
+NEXT_CURSOR = fields.String(required=True, allow_none=True, metadata={
+    "description": "pass as `cursor` for the older entries; null: the oldest page"})
+
+
 class ServerFilterSchema(Schema):
     """Query parameters shared by the list and the export (unknown ones are ignored)."""
 
@@ -275,6 +282,7 @@ OsImageListSchema = page_of(OsImageSchema, "OsImageListSchema")
 
 class NotificationQuerySchema(PageQuerySchema):
     scope = fields.String(load_default="session", validate=validate.OneOf(["session", "all"]))
+    cursor = NEWEST_FIRST_CURSOR
 
 
 class NotificationSchema(Schema):
@@ -290,7 +298,8 @@ class NotificationSchema(Schema):
 
 
 NotificationListSchema = page_of(NotificationSchema, "NotificationListSchema",
-                                 unread=fields.Integer(required=True, metadata={"description": "unread entries in scope"}))
+                                 unread=fields.Integer(required=True, metadata={"description": "unread entries in scope"}),
+                                 next_cursor=NEXT_CURSOR)
 
 
 class MarkReadSchema(Schema):
@@ -344,7 +353,11 @@ class TransactionSchema(Schema):
     at = fields.String(required=True)
 
 
-TransactionListSchema = page_of(TransactionSchema, "TransactionList")
+class TransactionQuerySchema(PageQuerySchema):
+    cursor = NEWEST_FIRST_CURSOR
+
+
+TransactionListSchema = page_of(TransactionSchema, "TransactionList", next_cursor=NEXT_CURSOR)
 
 
 class PaymentMethodSchema(Schema):
@@ -394,6 +407,7 @@ SCHEMAS = {
     "Account": AccountSchema,
     "Invoice": InvoiceSchema,
     "Transaction": TransactionSchema,
+    "TransactionQuery": TransactionQuerySchema,
     "TransactionList": TransactionListSchema,
     "InvoiceList": InvoiceListSchema,
     "PaymentMethodList": PaymentMethodListSchema,

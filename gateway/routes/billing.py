@@ -4,7 +4,7 @@ import base64
 
 from common.errors import ValidationFailed
 from gateway.http import http, idempotency_key, load_json
-from gateway.schemas import InvoiceQuerySchema, PageQuerySchema, TopupCreateSchema
+from gateway.schemas import InvoiceQuerySchema, TopupCreateSchema, TransactionQuerySchema
 
 BASE = "/api/v1/billing"
 MAX_WEBHOOK_BYTES = 256 * 1024
@@ -50,12 +50,12 @@ class BillingRoutes:
           tags: [billing]
           security: [{bearer: []}, {cookie: []}]
           parameters:
-          - {in: query, schema: PageQuerySchema}
+          - {in: query, schema: TransactionQuerySchema}
           responses:
             200: {content: {application/json: {schema: TransactionList}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.billing.list_transactions(**PageQuerySchema().load(request.args.to_dict()))
+        return self.cluster.billing.list_transactions(**TransactionQuerySchema().load(request.args.to_dict()))
 
     @http("GET", f"{BASE}/payment-methods")
     def payment_methods(self, request):

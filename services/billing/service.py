@@ -31,9 +31,9 @@ class BillingService(PanelService):
         return self.billing.list_invoices(self._customer(), status, page, per_page)
 
     @rpc
-    def list_transactions(self, page=1, per_page=50):
+    def list_transactions(self, page=1, per_page=50, cursor=None):
         """The customer's statement: credits (top-ups, refunds) and debits (orders, renewals)."""
-        return self.billing.list_transactions(self._customer(), page, per_page)
+        return self.billing.list_transactions(self._customer(), page, per_page, cursor)
 
     @rpc
     def payment_methods(self):

@@ -22,6 +22,7 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying, utcnow
+from common.paging import newest_first_page, position_cursor
 from services.billing import domain
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 from services.billing.adapters.methods import METHODS
@@ -107,17 +108,21 @@ class BillingUseCases:
                                 .limit(per_page).offset((page - 1) * per_page)).mappings().all()
         return {"items": [invoice_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
-    def list_transactions(self, user_id, page=1, per_page=50):
-        """The statement: every credit and debit of the balance, newest first."""
+    def list_transactions(self, user_id, page=1, per_page=50, cursor=None):
+        """The statement: every credit and debit of the balance, newest first — by ``page``
+        or by ``cursor`` (the previous answer's ``next_cursor``)."""
+        before = position_cursor(cursor)
         where = [ledger.c.user_id == user_id]
+        query = sa.select(ledger).where(*where).order_by(ledger.c.position.desc()).limit(per_page + 1)
+        query = query.where(ledger.c.position < before) if before is not None else query.offset((page - 1) * per_page)
         with self.store.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(ledger).where(*where)).scalar_one()
-            rows = conn.execute(sa.select(ledger).where(*where).order_by(ledger.c.position.desc())
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+            rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page,
+                                                  lambda row: row["position"])
         items = [{"id": str(r["position"]), "direction": r["direction"], "amount": r["amount"],
                   "currency": domain.CURRENCY, "reason": r["reason"], "reference": r["reference"],
                   "balance_after": r["balance_after"], "at": r["at"]} for r in rows]
-        return {"items": items, "total": total, "page": page, "per_page": per_page}
+        return {"items": items, "total": total, "page": page, "per_page": per_page, "next_cursor": next_cursor}
 
     def get_topup(self, user_id, topup_id):
         row = self._one(sa.select(topups).where(topups.c.topup_id == topup_id, topups.c.user_id == user_id))

@@ -200,16 +200,22 @@ def search_matches(user_id, q):
     return sa.union(*scans)
 
 
-def filtered(user_id, location=None, status=None, q=None):
-    """The WHERE clause of a customer's server list (R-SRV-1/2/3/5)."""
-    conditions = [servers.c.user_id == user_id]
-    if location:
-        conditions.append(servers.c.location == location)
-    if status:
-        conditions.append(servers.c.status == status)
+def customer_servers(user_id, location=None, status=None, q=None, columns=None):
+    """SELECT ``columns`` (every column of ``servers`` by default) of the customer's
+    servers with these filters (R-SRV-1/2/3/5). A search starts from its matches (joined
+    to ``servers`` by id): the database reads the few servers found, never walks the
+    customer's whole fleet in number order looking for them."""
+    query = sa.select(*(columns if columns is not None else [servers]))
     if q and q.strip():
-        conditions.append(servers.c.server_id.in_(search_matches(user_id, q)))
-    return sa.and_(*conditions)
+        matches = search_matches(user_id, q).subquery("matches")
+        query = query.select_from(matches.join(servers, servers.c.server_id == matches.c.server_id))
+    else:
+        query = query.where(servers.c.user_id == user_id)
+    if location:
+        query = query.where(servers.c.location == location)
+    if status:
+        query = query.where(servers.c.status == status)
+    return query
 
 
 def counted(conn, user_id, location=None, status=None):
@@ -265,21 +271,20 @@ def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", 
               offset=0, cursor=None):
     """A page of the customer's servers and the total: ``(rows, total, next_cursor)``.
     ``cursor`` (keyset) or ``offset``; the total of an unsearched list from ``server_counts``."""
-    where = filtered(user_id, location, status, q)
     if q and q.strip():
-        total = conn.execute(sa.select(sa.func.count()).select_from(servers).where(where)).scalar_one()
+        total = conn.execute(customer_servers(user_id, location, status, q, [sa.func.count()])).scalar_one()
     else:
         total = counted(conn, user_id, location, status)
     order = sort_columns(sort, descending)
     if cursor is not None or not offset:
-        query = sa.select(servers).where(where).order_by(*order).limit(limit + 1)
+        query = customer_servers(user_id, location, status, q).order_by(*order).limit(limit + 1)
         if cursor is not None:
             query = query.where(after_cursor(decode_cursor(cursor, sort), sort, descending))
         rows = conn.execute(query).mappings().all()
     else:
         # Skip through the index only, then read just the page's rows (in that order): a
         # deep page reads its own rows, not every row before it.
-        ids = conn.execute(sa.select(servers.c.server_id).where(where).order_by(*order)
+        ids = conn.execute(customer_servers(user_id, location, status, q, [servers.c.server_id]).order_by(*order)
                            .limit(limit + 1).offset(offset)).scalars().all()
         found = {row["server_id"]: row for row in
                  conn.execute(sa.select(servers).where(servers.c.server_id.in_(ids))).mappings().all()}
@@ -289,9 +294,9 @@ def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", 
     return rows, total, encode_cursor(rows[-1], sort) if more else None
 
 
-def rows_after(conn, where, after_number, limit):
+def rows_after(conn, user_id, location, status, q, after_number, limit):
     """Keyset page by number (exports: constant cost per page, however deep)."""
-    query = sa.select(servers).where(where)
+    query = customer_servers(user_id, location, status, q)
     if after_number:
         query = query.where(servers.c.number_seq > number_seq_of(after_number))
     return conn.execute(query.order_by(servers.c.number_seq).limit(limit)).mappings().all()

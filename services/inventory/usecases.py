@@ -26,7 +26,6 @@ from services.inventory import domain
 from services.inventory.adapters import BmcError, BmcUnavailable
 from services.inventory.adapters.factory import bmc_for
 from services.inventory.projections import (
-    filtered,
     list_rows,
     next_number,
     rows_after,
@@ -91,7 +90,7 @@ class InventoryUseCases:
     def export_page(self, user_id, location=None, status=None, q=None, after_number=None, limit=1000):
         """One page of an export, in number order after ``after_number``."""
         with self.store.engine.connect() as conn:
-            rows = rows_after(conn, filtered(user_id, location, status, q), after_number, min(limit, 5000))
+            rows = rows_after(conn, user_id, location, status, q, after_number, min(limit, 5000))
         return [dict(list_item(r), os=r["os"], ips=r["ips"], price_month=r["price_month"]) for r in rows]
 
     def get_server(self, user_id, server_id):

@@ -48,9 +48,9 @@ class NotifyService(PanelService):
         return values["user_id"], values.get("session_id")
 
     @rpc
-    def list_notifications(self, scope="session", page=1, per_page=50):
+    def list_notifications(self, scope="session", page=1, per_page=50, cursor=None):
         user_id, session_id = self._customer_and_session()
-        return self.notify.list(user_id, session_id, scope, page, per_page)
+        return self.notify.list(user_id, session_id, scope, page, per_page, cursor)
 
     @rpc
     def notifications_after(self, position, limit=500):

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from common import context
 from common.errors import ValidationFailed
 from common.eventstore import ANY_VERSION
+from common.paging import newest_first_page, position_cursor
 from services.notify import domain
 from services.notify.projections import notifications, public
 
@@ -33,20 +34,27 @@ class NotifyUseCases:
             self.webhooks.nudge()
         return event.data if event is not None else None
 
-    def list(self, user_id, session_id, scope="session", page=1, per_page=50):
+    def list(self, user_id, session_id, scope="session", page=1, per_page=50, cursor=None):
+        """The action log, newest first: by ``page``, or by ``cursor`` (the previous
+        answer's ``next_cursor``: the entries older than its last one, at the same cost
+        however far back)."""
         if scope not in ("session", "all"):
             raise ValidationFailed("Unknown scope.", fields={"scope": ["session or all."]})
+        before = position_cursor(cursor)
         where = [notifications.c.user_id == user_id]
         if scope == "session":
             where.append(notifications.c.session_id == session_id)
+        query = sa.select(notifications).where(*where).order_by(notifications.c.position.desc()).limit(per_page + 1)
+        query = query.where(notifications.c.position < before) if before is not None else \
+            query.offset((page - 1) * per_page)
         with self.store.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(notifications).where(*where)).scalar_one()
             unread = conn.execute(sa.select(sa.func.count()).select_from(notifications).where(
                 *where, notifications.c.read.is_(False))).scalar_one()
-            rows = conn.execute(sa.select(notifications).where(*where).order_by(notifications.c.position.desc())
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+            rows = conn.execute(query).mappings().all()
+        rows, next_cursor = newest_first_page(rows, per_page, lambda row: row["position"])
         return {"items": [public(r) for r in rows], "total": total, "page": page, "per_page": per_page,
-                "unread": unread}
+                "unread": unread, "next_cursor": next_cursor}
 
     def after(self, user_id, position, limit=500):
         """Entries after ``position`` in order: what a reconnecting stream missed."""

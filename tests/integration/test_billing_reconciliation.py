@@ -135,3 +135,14 @@ def test_a_top_up_paid_but_never_notified_is_credited_instead_of_expiring(cashie
         cluster.billing.advance_clock(2 * 86400)
     assert cashier.billing("expire_topups") == 1
     assert wait_for(lambda: cashier.billing("get_topup", unpaid["id"])["status"] == "failed", message="expired")
+
+
+def test_the_statement_pages_back_by_cursor_as_it_does_by_page(cashier):
+    for amount in ("20.00", "21.00", "22.00"):
+        cashier.pay(cashier.billing("create_topup", amount, "stripe"))
+    assert cashier.billing("reconcile_topups") == 3
+    first = cashier.billing("list_transactions", 1, 2)
+    older = cashier.billing("list_transactions", 1, 2, first["next_cursor"])
+    by_page = cashier.billing("list_transactions", 1, 2)["items"] + cashier.billing("list_transactions", 2, 2)["items"]
+    assert [t["amount"] for t in first["items"] + older["items"]] == [t["amount"] for t in by_page]
+    assert sorted(t["amount"] for t in by_page) == ["20.00", "21.00", "22.00"] and older["next_cursor"] is None

@@ -127,10 +127,14 @@ def test_every_list_query_reaches_its_rows_through_an_index(inventory, query):
             assert not [line for line in plan if line.startswith("SCAN") and "server" in line], plan
             if "q" not in query:  # a search sorts its few matches; nothing else sorts
                 assert not [line for line in plan if "TEMP B-TREE" in line], plan
+            else:  # a search starts from its matches: no walk of the fleet in number order
+                assert not [line for line in plan if line.endswith("(user_id=?)")], plan
         else:
             assert not [line for line in plan if "Seq Scan" in line and "server" in line], plan
             if "q" not in query:
                 assert not [line for line in plan if line.lstrip("-> ").startswith("Sort ")], plan
+            else:
+                assert not [line for line in plan if "ix_servers_user_seq" in line], plan
 
 
 def query_plan(engine, statement, parameters):

@@ -130,6 +130,26 @@ def test_session_scope_shows_this_sessions_entries_and_all_shows_history(setup):
     assert setup.log("ann", scope="all")["total"] == 2
 
 
+def test_the_action_log_pages_back_by_cursor_as_it_does_by_page(setup):
+    setup.start_notify()
+    setup.start_source()
+    operations = [setup.job("ann", f"job-{n}") for n in range(3)]
+    wait_for(lambda: setup.log("ann")["total"] == 6, message="six entries")
+    bearer = {"Authorization": f"Bearer {setup.tokens['ann']}"}
+
+    def page(**params):
+        return requests.get(f"{setup.gateways[0]}/notifications", params={"scope": "all", "per_page": 4, **params},
+                            headers=bearer, timeout=10).json()
+
+    by_page = [item["id"] for n in (1, 2) for item in page(page=n)["items"]]
+    first = page()
+    by_cursor = [item["id"] for item in first["items"] + page(cursor=first["next_cursor"])["items"]]
+    assert by_cursor == by_page and len(by_cursor) == 6 and len(operations) == 3
+    assert page(cursor=first["next_cursor"])["next_cursor"] is None
+    bad = requests.get(f"{setup.gateways[0]}/notifications", params={"cursor": "last"}, headers=bearer, timeout=10)
+    assert bad.status_code == 400 and "cursor" in bad.json()["error"]["fields"]
+
+
 def test_redelivered_events_change_nothing(setup):
     setup.start_notify()
     source = setup.start_source()
