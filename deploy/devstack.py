@@ -12,7 +12,11 @@ Settings (environment): ``AMQP_URI``, ``GATEWAY_HOST``/``GATEWAY_PORT`` (127.0.0
 ``PANEL_DATABASE_URL_TEMPLATE`` (e.g. ``postgresql://postgres@127.0.0.1/panel_{service}``;
 default a SQLite file per service), ``STACK_READY_TIMEOUT`` (60 s), ``STANDINS_BASE_PORT``
 (9200: sms +1, voice +2, SMTP +3, mail inbox +4, BMC +5, OS images +6, payments +7), ``BMC_POWER_DELAY``
-(seconds the emulated servers take to change power; default random 1–11 s).
+(seconds the emulated servers take to change power; default random 1–11 s),
+``PANEL_REPLICAS`` (1: how many processes of every service and of the gateway; above 1
+the gateways listen on ports of their own and a round-robin balancer
+(``deploy/standins/balancer.py``) takes the gateway's address, as a load balancer would —
+use it with PostgreSQL, the stack creates the databases the template names).
 """
 
 import fcntl
@@ -71,6 +75,31 @@ def free_port_block(size):
     raise RuntimeError("no block of free ports below the ephemeral range")
 
 
+def replica_name(component, replica):
+    """``inventory``, ``inventory-2``, … (the first keeps the plain name)."""
+    return component if replica == 0 else f"{component}-{replica + 1}"
+
+
+def create_database_if_missing(url):
+    """Create the PostgreSQL database ``url`` names when it does not exist (SQLite files
+    are created by their engine)."""
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    if not parsed.drivername.startswith("postgresql"):
+        return
+    from common.db import create_engine
+
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            if conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                            {"name": parsed.database}).first() is None:
+                conn.exec_driver_sql(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        admin.dispose()
+
+
 class StackError(RuntimeError):
     """The stack cannot start or keep running; the message says why and what to do."""
 
@@ -90,6 +119,13 @@ class Settings:
         # The BMC emulator's power changes take a random 1–11 s, like real servers; a fixed
         # number of seconds (e.g. 0 for benchmarks) when set.
         self.bmc_power_delay = env.get("BMC_POWER_DELAY", "")
+        self.replicas = max(int(env.get("PANEL_REPLICAS", "1") or 1), 1)
+        # The gateways' own addresses when a balancer stands at gateway_port (replicas > 1).
+        if self.replicas == 1:
+            self.gateway_ports = [self.gateway_port]
+        else:
+            base = free_port_block(self.replicas)
+            self.gateway_ports = list(range(base, base + self.replicas))
 
     def standin_port(self, offset):
         """sms +1, voice +2, SMTP +3, mail inbox +4, BMC (Redfish) +5, OS images +6, payments +7."""
@@ -208,6 +244,7 @@ class Stack:
                 "start it (rabbitmq-server -detached) or set AMQP_URI"
             )
         for component in SERVICES + ("gateway",):
+            create_database_if_missing(self.settings.database_url(component))
             migrations.upgrade(component, self.settings.database_url(component))
         topology.declare(self.settings.amqp_uri, [service_class(s) for s in SERVICES])
 
@@ -256,25 +293,34 @@ class Stack:
                 standins_env, log_dir / f"s3-{location.lower()}.log", kind="standin"))
         for index, service in enumerate(SERVICES, start=1):
             cls = service_class(service)
-            env = {"DATABASE_URL": s.database_url(service), "METRICS_PORT": str(s.metrics_port(index)),
-                   "CLOCK_ADJUSTABLE": "true"}
-            env.update(self.service_env(service))
+            for replica in range(s.replicas):
+                name = replica_name(service, replica)
+                env = {"DATABASE_URL": s.database_url(service), "CLOCK_ADJUSTABLE": "true",
+                       "METRICS_PORT": str(s.metrics_port(index)) if replica == 0 else "off"}
+                env.update(self.service_env(service))
+                processes.append(Process.nameko(
+                    name, f"{cls.__module__}:{cls.__name__}", CONFIG_DIR / f"{service}.yaml",
+                    self.child_env(env), log_dir / f"{name}.log",
+                ))
+        for replica, port in enumerate(s.gateway_ports):
+            name = replica_name("gateway", replica)
             processes.append(Process.nameko(
-                service, f"{cls.__module__}:{cls.__name__}", CONFIG_DIR / f"{service}.yaml",
-                self.child_env(env), log_dir / f"{service}.log",
+                name, "gateway.service:GatewayService", CONFIG_DIR / "gateway.yaml",
+                self.child_env({
+                    "GATEWAY_ADDRESS": f"{s.gateway_host}:{port}",
+                    "METRICS_PORT": str(s.metrics_port(0)) if replica == 0 else "off",
+                    "DATABASE_URL": s.database_url("gateway"),
+                    "SESSION_COOKIE_SECURE": "false",
+                    "HSTS_SECONDS": "0",
+                    "PANEL_URL": s.gateway_url,
+                }),
+                log_dir / f"{name}.log", kind="gateway",
             ))
-        processes.append(Process.nameko(
-            "gateway", "gateway.service:GatewayService", CONFIG_DIR / "gateway.yaml",
-            self.child_env({
-                "GATEWAY_ADDRESS": f"{s.gateway_host}:{s.gateway_port}",
-                "METRICS_PORT": str(s.metrics_port(0)),
-                "DATABASE_URL": s.database_url("gateway"),
-                "SESSION_COOKIE_SECURE": "false",
-                "HSTS_SECONDS": "0",
-                "PANEL_URL": s.gateway_url,
-            }),
-            log_dir / "gateway.log", kind="gateway",
-        ))
+        if s.replicas > 1:
+            processes.append(Process("balancer", [
+                python, "-m", "deploy.standins.balancer", "--listen", f"{s.gateway_host}:{s.gateway_port}",
+                *[f"{s.gateway_host}:{port}" for port in s.gateway_ports]],
+                standins_env, log_dir / "balancer.log", kind="standin"))
         return processes
 
     def bmc_systems_file(self):
@@ -336,6 +382,8 @@ class Stack:
             "metrics": metrics,
             "databases": {name: s.database_url(name) for name in SERVICES + ("gateway",)},
             "processes": {p.name: p.popen.pid for p in self.processes},
+            "gateways": [f"http://{s.gateway_host}:{port}" for port in s.gateway_ports],
+            "replicas": s.replicas,
             "logs": str(s.var_dir / "log"),
             "pid": os.getpid(),
             "users": demo.USERS,
