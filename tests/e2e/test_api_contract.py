@@ -72,13 +72,15 @@ def session(stack):
 
 
 # Schema-valid requests the API may still refuse, naming only these fields (or giving
-# this error code): what depends on the customer's data or the deployment (an offer that
+# this error code): what depends on an earlier answer (a list's opaque cursor), on the
+# customer's data or the deployment (an offer that
 # exists in that location, a location with a storage cluster, a webhook address that is
 # public, a server of the customer's, a file's real type, a payment provider's signature),
 # or on several fields together beyond what the document says (the points of a usage
 # period). Everything else schema-valid must be accepted.
 STATEFUL_FIELDS = {
     ("POST", "/api/v1/billing/webhooks/{provider}"): {"invalid_signature"},
+    ("GET", "/api/v1/servers"): {"cursor"},
     ("POST", "/api/v1/orders"): {"offer_id", "location"},
     ("POST", "/api/v1/storage/s3"): {"location"},
     ("GET", "/api/v1/storage/s3/{storage_id}/usage"): {"from", "to", "step"},
