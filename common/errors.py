@@ -8,7 +8,6 @@ in one place (``gateway.http``), using ``code`` and ``http_status``.
 
 import json
 
-from nameko.exceptions import deserialize_to_instance
 
 
 class PanelError(Exception):
@@ -52,9 +51,14 @@ class PanelError(Exception):
         return body
 
 
+REMOTE_ERRORS = []  # registered with nameko by common.rpc_errors, which every RPC module imports
+
+
 def _remote(cls):
-    """Register ``cls`` so it crosses RPC typed (nameko looks it up by import path)."""
-    return deserialize_to_instance(cls)
+    """Mark ``cls`` to cross RPC typed (nameko looks it up by import path; the registration
+    itself is ``common.rpc_errors``: this module stays free of nameko)."""
+    REMOTE_ERRORS.append(cls)
+    return cls
 
 
 @_remote

@@ -27,7 +27,10 @@ from nameko.amqp.publish import get_connection
 from nameko.constants import AMQP_URI_CONFIG_KEY, HEADER_PREFIX, PERSISTENT
 from nameko.events import SERVICE_POOL, EventHandler
 
-from common import context
+from common import amqp_readahead, context, rpc_errors  # noqa: F401 - rpc_errors registers the error types
+
+# Every AMQP connection of a panel process reads ahead (one recv per message, not nine).
+amqp_readahead.enable()
 
 log = logging.getLogger(__name__)
 

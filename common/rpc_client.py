@@ -52,7 +52,11 @@ from nameko.constants import HEADER_PREFIX, NON_PERSISTENT
 from nameko.exceptions import deserialize
 from nameko.rpc import RPC_REPLY_QUEUE_TEMPLATE, RPC_REPLY_QUEUE_TTL
 
+from common import amqp_readahead, rpc_errors  # noqa: F401 - rpc_errors registers the error types
 from common.errors import ServiceUnavailable
+
+# Every AMQP connection of a panel process reads ahead (one recv per message, not nine).
+amqp_readahead.enable()
 
 log = logging.getLogger(__name__)
 

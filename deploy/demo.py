@@ -18,6 +18,7 @@ import uuid  # noqa: E402
 
 from nameko.standalone.rpc import ClusterRpcProxy  # noqa: E402
 
+from common import rpc_errors  # noqa: E402,F401 - typed errors from the standalone proxies
 from common.errors import ValidationFailed  # noqa: E402
 
 USERS = [

@@ -18,6 +18,7 @@ import uuid  # noqa: E402
 import pytest  # noqa: E402
 import requests  # noqa: E402
 
+from common import rpc_errors  # noqa: E402,F401 - typed errors from the standalone proxies
 from common.container import CONTAINER_CLASS  # noqa: E402
 from common.db import create_engine  # noqa: E402
 

@@ -1,35 +1,33 @@
-"""The event store shared by every service: log, projections, outbox relay and inbox."""
+"""The event store shared by every service: log, projections, outbox relay and inbox.
+
+``Aggregate`` and ``NewEvent`` (what domain modules use) load nothing else; the store's
+names (SQLAlchemy underneath) load on first use, so ``import services.<name>.domain``
+stays free of the database and the broker (issue 22).
+"""
+
+import importlib
 
 from common.eventstore.aggregate import Aggregate
-from common.eventstore.projections import Projection
-from common.eventstore.schema import (
-    CoreTables,
-    create_core_tables_v1,
-    define_core_tables,
-)
-from common.eventstore.store import (
-    ANY_VERSION,
-    EventStore,
-    NewEvent,
-    RecordedEvent,
-    Transaction,
-    as_utc,
-    retrying,
-    utcnow,
-)
+from common.eventstore.events import NewEvent
 
-__all__ = [
-    "Aggregate",
-    "ANY_VERSION",
-    "CoreTables",
-    "EventStore",
-    "NewEvent",
-    "Projection",
-    "RecordedEvent",
-    "Transaction",
-    "as_utc",
-    "create_core_tables_v1",
-    "define_core_tables",
-    "retrying",
-    "utcnow",
-]
+_LAZY = {
+    "Projection": "common.eventstore.projections",
+    "CoreTables": "common.eventstore.schema",
+    "create_core_tables_v1": "common.eventstore.schema",
+    "define_core_tables": "common.eventstore.schema",
+    "ANY_VERSION": "common.eventstore.store",
+    "EventStore": "common.eventstore.store",
+    "RecordedEvent": "common.eventstore.store",
+    "Transaction": "common.eventstore.store",
+    "as_utc": "common.eventstore.store",
+    "retrying": "common.eventstore.store",
+    "utcnow": "common.eventstore.store",
+}
+
+__all__ = ["Aggregate", "NewEvent", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

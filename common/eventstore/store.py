@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from common import context
+from common.eventstore.events import NewEvent  # noqa: F401 - part of the store's API
 from common.db import IMMEDIATE, is_locked_error, is_sqlite, wait_for_write_lock
 from common.errors import ConcurrencyConflict
 
@@ -41,14 +42,6 @@ def as_utc(moment):
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """An event about to be appended: its type (a past-tense fact) and its data."""
-
-    type: str
-    data: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class InventoryService(PanelService):
 
     @rpc
     def set_tag(self, server_id, tag):
-        return self.inventory.retag(self._customer(), server_id, tag)
+        return self.inventory.set_tag(self._customer(), server_id, tag)
 
     @rpc
     def request_action(self, server_id, action, os=None):

@@ -128,7 +128,7 @@ class InventoryUseCases:
 
     # -- commands --------------------------------------------------------------------------
 
-    def retag(self, user_id, server_id, tag):
+    def set_tag(self, user_id, server_id, tag):
         server = self._load(server_id, user_id)
         events = server.retag(tag)
         if events:

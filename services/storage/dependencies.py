@@ -1,15 +1,13 @@
 """Wires the storage use cases to this container's store, operations, clock, metrics, the
-storage clusters of the configured locations and the secrets key; and ``usage_timer``, a
-nameko timer whose interval comes from the config."""
+storage clusters of the configured locations and the secrets key."""
 
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from common.clock import ClockProvider
 from common.metrics import Metrics
+from common.sealing import secret_box
 from common.service import EventStoreProvider, OperationsProvider, find_provider
 from services.storage.adapters.factory import build_backends
-from common.sealing import secret_box
 from services.storage.usecases import StorageUseCases
 
 DEFAULT_SAMPLE_SECONDS = 300
@@ -34,18 +32,3 @@ class StorageUseCasesProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.usecases
-
-
-class ConfiguredTimer(Timer):
-    """``@timer`` whose interval is the config value ``setting`` (seconds), else ``default``."""
-
-    def __init__(self, setting, default, **kwargs):
-        super().__init__(interval=default, **kwargs)
-        self.setting = setting
-
-    def setup(self):
-        self.interval = float(self.container.config.get(self.setting) or self.interval)
-        super().setup()
-
-
-usage_timer = ConfiguredTimer.decorator

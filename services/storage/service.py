@@ -11,11 +11,8 @@ A timer samples usage every ``USAGE_SAMPLE_SECONDS``; ``sample_usage`` does it n
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
 from common.service import PanelService
-from services.storage.dependencies import (
-    DEFAULT_SAMPLE_SECONDS,
-    StorageUseCasesProvider,
-    usage_timer,
-)
+from common.timers import configured_timer
+from services.storage.dependencies import DEFAULT_SAMPLE_SECONDS, StorageUseCasesProvider
 from services.storage.projections import schema
 
 
@@ -76,7 +73,7 @@ class StorageService(PanelService):
         """Measure usage now (operators and tests; the timer does it every interval)."""
         return self.storage.sample_usage(storage_id)
 
-    @usage_timer("USAGE_SAMPLE_SECONDS", DEFAULT_SAMPLE_SECONDS)
+    @configured_timer("USAGE_SAMPLE_SECONDS", DEFAULT_SAMPLE_SECONDS)
     def usage_sampler(self):
         self.storage.sample_usage()
 

@@ -1,0 +1,10 @@
+"""Registers the panel's error types with nameko, so that an error raised by a service
+reaches its caller as the same type (``common.errors`` marks them and imports no nameko).
+Imported by every module that sends or serves RPC (``common.rpc``, ``common.rpc_client``)."""
+
+from nameko.exceptions import deserialize_to_instance
+
+from common.errors import REMOTE_ERRORS
+
+for error_type in REMOTE_ERRORS:
+    deserialize_to_instance(error_type)
