@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 from bench.measure import percentile
+from common import rpc_errors  # noqa: F401 - errors of the standalone RPC proxies arrive typed
 from common.config import SERVICES
 from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 

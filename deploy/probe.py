@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 
+from common import rpc_errors  # noqa: F401 - errors of the standalone RPC proxies arrive typed
 from common import config as panel_config
 
 DEFAULT_TIMEOUT_SECONDS = 5.0

@@ -21,6 +21,7 @@ import os
 import sys
 import textwrap
 
+from common import rpc_errors  # noqa: F401 - errors of the standalone RPC proxies arrive typed
 from common.errors import (
     PanelError,  # first: registers the error types, so refusals arrive typed
 )
