@@ -182,7 +182,7 @@ def pay_at_sandbox(info, payment_id):
             if answer.status_code < 300:
                 return True
         except requests.RequestException:
-            pass
+            pass  # the sandbox restarting: try again after the pause
         time.sleep(RETRY_PAUSE)
     return False
 
@@ -196,7 +196,7 @@ def wait_until(condition, timeout, what):
             if condition():
                 return time.monotonic()
         except (requests.RequestException, OSError, ValueError, KeyError):
-            pass
+            pass  # not answering yet (a process coming back): the condition is asked again
         time.sleep(0.1)
     raise TimeoutError(f"{what} within {timeout} s")
 
@@ -242,24 +242,15 @@ def recovery_seconds(traffic, cleared_at, timeout=180):
 # -- the loop -------------------------------------------------------------------------------------
 
 def log_in(info, customer):
-    api = f"{info['gateway']}/api/v1"
-    inbox = f"{info['sms_inbox']}/messages"
-    seen = len(requests.get(inbox, timeout=5).json())
-    answer = requests.post(f"{api}/auth/login", json={"username": customer["username"],
-                                                      "password": customer["password"]}, timeout=30).json()
-    if answer["status"] != "ok":
-        import re
+    """A logged-in ``Customer`` (through the SMS code when it has two-factor on)."""
+    from types import SimpleNamespace
 
-        code = None
-        for _ in range(100):
-            messages = requests.get(inbox, timeout=5).json()
-            if len(messages) > seen:
-                code = re.search(r"\b(\d{6})\b", messages[-1]["text"]).group(1)
-                break
-            time.sleep(0.1)
-        answer = requests.post(f"{api}/auth/2fa/verify", json={"challenge_id": answer["challenge_id"], "code": code},
-                               timeout=30).json()
-    bearer = {"Authorization": f"Bearer {answer['token']}"}
+    from bench.stack import login_any
+
+    api = f"{info['gateway']}/api/v1"
+    token = login_any(requests.Session(), SimpleNamespace(api=api, info=info), customer["username"],
+                      customer["password"], customer.get("phone"))
+    bearer = {"Authorization": f"Bearer {token}"}
     servers = requests.get(f"{api}/servers", headers=bearer, timeout=15).json()["items"]
     return Customer(api, bearer, [server["id"] for server in servers if server["status"] == "active"])
 

@@ -204,22 +204,20 @@ class Operations:
         return f"{self.service}-{context.new_id()}"
 
     def id_for(self, kind, target, user_id):
-        """The id of the operation a customer's command starts: derived from the request's
-        ``Idempotency-Key`` when it has one, so the command sent again (its answer lost)
-        finds the operation it started (``requested_before``) instead of a second one;
-        else a fresh id."""
+        """The id of the operation a customer's command starts, and the operation already
+        accepted with that id (None when there is none): the id is derived from the
+        request's ``Idempotency-Key`` when it has one, so the command sent again (its answer
+        lost) finds the operation it started instead of starting a second one; without a
+        key, a fresh id."""
         key = context.current().get("idempotency_key")
         if not key:
-            return self.new_id()
+            return self.new_id(), None
         digest = hashlib.sha256(f"{user_id}\n{key}\n{kind}\n{target}".encode()).hexdigest()[:32]
-        return f"{self.service}-{digest}"
-
-    def requested_before(self, operation_id):
-        """The view of the operation already accepted with this id, or None."""
+        operation_id = f"{self.service}-{digest}"
         try:
-            return self.get(operation_id)
+            return operation_id, self.get(operation_id)
         except NotFound:
-            return None
+            return operation_id, None
 
     def request(self, tx, *, kind, target, title, params=None, user_id=None, operation_id=None):
         """Accept an operation inside the command's transaction ``tx``; returns its view."""

@@ -103,6 +103,8 @@ IDEMPOTENCY_KEY = {
     "description": "any unique text (a UUID): the command sent again with the same key answers what the first "
                    "one did instead of doing it twice",
 }
+REPLAYED = {"description": "`true` when this is the stored answer of an earlier request with the same key",
+            "schema": {"type": "string", "enum": ["true"]}}
 UNAVAILABLE = "unavailable: a service this operation needs is not answering (try again)"
 INVALID_REQUEST = "validation_error: `fields` names each refused field (query, header or body)"
 
@@ -132,6 +134,9 @@ def document_common_answers(operation, url, registry):
                                                      "request; or a conflict named by its code"))
             responses.setdefault(429, error_response("idempotency_key_in_use, with Retry-After: the first request "
                                                      "with this key is still running"))
+            for status, response in responses.items():
+                if str(status).startswith("2") and isinstance(response, dict):
+                    response.setdefault("headers", {})["Idempotent-Replayed"] = REPLAYED
     if body is not None:
         schema = referenced_schema(registry, body)
         if schema is not None and any(field.required for field in schema._declared_fields.values()):

@@ -27,13 +27,13 @@ def pipe(source, target):
                 break
             target.sendall(data)
     except OSError:
-        pass
+        pass  # either side went away: the connection ends here as it would without us
     finally:
         for sock in (source, target):
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass
+                pass  # already closed by the other direction
 
 
 class Balancer:
@@ -86,7 +86,7 @@ def main(argv=None):
     try:
         balancer.serve_forever()
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C: stop quietly, as the other stand-ins do
 
 
 if __name__ == "__main__":

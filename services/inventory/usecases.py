@@ -220,8 +220,7 @@ class InventoryUseCases:
     def request_action(self, user_id, server_id, action, os=None):
         """Accept an action as an operation (202 at the gateway); the work runs later."""
         server = self._load(server_id, user_id)
-        operation_id = self.operations.id_for(f"server.{action}", server_id, user_id)
-        earlier = self.operations.requested_before(operation_id)
+        operation_id, earlier = self.operations.id_for(f"server.{action}", server_id, user_id)
         if earlier is not None:  # the same command again (Idempotency-Key): the operation it started
             return earlier
         events = server.request_action(action, operation_id, os)

@@ -204,8 +204,7 @@ class StorageUseCases:
 
     def request_deletion(self, user_id, storage_id):
         storage = self._load(storage_id, user_id)
-        operation_id = self.operations.id_for("storage.delete", storage_id, user_id)
-        earlier = self.operations.requested_before(operation_id)
+        operation_id, earlier = self.operations.id_for("storage.delete", storage_id, user_id)
         if earlier is not None:  # the same command again (Idempotency-Key): the operation it started
             return earlier
         events = storage.request_deletion(operation_id)
@@ -282,8 +281,7 @@ class StorageUseCases:
 
     def delete_bucket(self, user_id, storage_id, name, force=False):
         storage = self._load(storage_id, user_id)
-        operation_id = self.operations.id_for("storage.bucket_delete", f"{storage_id}/{name}", user_id)
-        earlier = self.operations.requested_before(operation_id)
+        operation_id, earlier = self.operations.id_for("storage.bucket_delete", f"{storage_id}/{name}", user_id)
         if earlier is not None:  # the same command again (Idempotency-Key): the operation it started
             return earlier
         if storage.buckets.get(name) not in (domain.ACTIVE, domain.DELETING):
