@@ -194,6 +194,11 @@ class PageQuerySchema(Schema):
 NEWEST_FIRST_CURSOR = fields.String(validate=validate.Regexp(r"^[0-9]{1,20}$"), metadata={
     "description": "the previous answer's `next_cursor`: older entries at the same cost however far back "
                    "(`page` still works, slower the deeper it goes)"})
+# Lists ordered by a time and an id (orders, support requests): the cursor is an opaque
+# position, refused (400 naming ``cursor``) unless one of the list's own ``next_cursor``s.
+OPAQUE_NEWEST_FIRST_CURSOR = fields.String(validate=validate.Length(min=1, max=500), metadata={
+    "description": "the previous answer's `next_cursor` (opaque): older entries at the same cost however far "
+                   "back (`page` still works, slower the deeper it goes)"})
 NEXT_CURSOR = fields.String(required=True, allow_none=True, metadata={
     "description": "pass as `cursor` for the older entries; null: the oldest page"})
 

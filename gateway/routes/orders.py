@@ -8,7 +8,14 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 
 from gateway.http import http, idempotency_key, load_json
 from gateway.idempotency import idempotent
-from gateway.schemas import OS_IMAGES, OperationSchema, PageQuerySchema, page_of
+from gateway.schemas import (
+    NEXT_CURSOR,
+    OPAQUE_NEWEST_FIRST_CURSOR,
+    OS_IMAGES,
+    OperationSchema,
+    PageQuerySchema,
+    page_of,
+)
 from services.orders.catalog import CATEGORIES
 
 # placed → paid → completed; failing → failed (compensated); cancelling → cancelled (the customer's cancel)
@@ -90,11 +97,12 @@ class OrderAcceptedSchema(Schema):
     operation = fields.Nested(OperationSchema, required=True)
 
 
-OrderListSchema = page_of(OrderSchema, "OrderList")
+OrderListSchema = page_of(OrderSchema, "OrderList", next_cursor=NEXT_CURSOR)
 
 
 class OrderQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(ORDER_STATUSES))
+    cursor = OPAQUE_NEWEST_FIRST_CURSOR
 
 
 SCHEMAS = {
@@ -105,6 +113,7 @@ SCHEMAS = {
     "OrderCreate": OrderCreateSchema,
     "Order": OrderSchema,
     "OrderAccepted": OrderAcceptedSchema,
+    "OrderQuery": OrderQuerySchema,
     "OrderList": OrderListSchema,
 }
 
@@ -172,6 +181,7 @@ class OrderRoutes:
           - {in: query, schema: OrderQuerySchema}
           responses:
             200: {content: {application/json: {schema: OrderList}}}
+            400: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
         return self.cluster.orders.list_orders(**OrderQuerySchema().load(request.args.to_dict()))

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 from common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from gateway.http import JSON_TYPE, http, idempotency_key, load_json
 from gateway.idempotency import idempotent
-from gateway.schemas import PageQuerySchema, page_of
+from gateway.schemas import NEXT_CURSOR, OPAQUE_NEWEST_FIRST_CURSOR, PageQuerySchema, page_of
 from services.support import attachments as policy
 
 BASE = "/api/v1/support"
@@ -40,6 +40,7 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 class TicketQuerySchema(PageQuerySchema):
     status = fields.String(load_default="all", validate=validate.OneOf(["open", "closed", "all"]),
                            metadata={"description": "open: every request not closed"})
+    cursor = OPAQUE_NEWEST_FIRST_CURSOR
 
 
 BINARY_FILES = fields.List(fields.Raw(metadata={"type": "string", "format": "binary"}),
@@ -104,7 +105,7 @@ class TicketSchema(Schema):
     last_author = fields.String(metadata={"enum": ["customer", "staff"]})
 
 
-TicketListSchema = page_of(TicketSchema, "TicketListSchema")
+TicketListSchema = page_of(TicketSchema, "TicketListSchema", next_cursor=NEXT_CURSOR)
 
 
 class TicketDetailSchema(TicketSchema):

@@ -1,6 +1,10 @@
 """Schema and read models of the orders service: the customer's orders (with what the
 scheduler needs to find the ones to move on) and the claimed units of each offer."""
 
+import base64
+import json
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from common.eventstore import Projection
@@ -29,7 +33,10 @@ orders = sa.Table(
     sa.Column("reason", sa.Text, nullable=True),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
-    sa.Index("ix_orders_user_created", "user_id", "created_at"),
+    # The list's order, newest first (a backward scan), with and without its status filter:
+    # a cursor page starts where the last one ended, however deep (issue 21).
+    sa.Index("ix_orders_user_created_id", "user_id", "created_at", "order_id"),
+    sa.Index("ix_orders_user_status_created_id", "user_id", "status", "created_at", "order_id"),
     sa.UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
 )
 
@@ -45,6 +52,38 @@ unit_claims = sa.Table(
 # Statuses of the read model (the saga's, plus how a customer's cancel shows).
 ACTIVE_STATUSES = ("placed", "paid", "failing", "cancelling")
 STATUSES = ACTIVE_STATUSES + ("completed", "failed", "cancelled")
+
+
+def list_order():
+    """The customer's list, newest first; orders placed at the same instant by id."""
+    return [orders.c.created_at.desc(), orders.c.order_id.desc()]
+
+
+def encode_cursor(row):
+    """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
+    raw = json.dumps([row["created_at"], row["order_id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    """The ``(created_at, order_id)`` a cursor names; ``ValueError`` for one not made by
+    ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, order_id = json.loads(raw)
+        datetime.fromisoformat(created_at)
+    except (ValueError, TypeError):
+        raise ValueError("not a cursor of this list") from None
+    if not isinstance(order_id, str) or not 1 <= len(order_id) <= 64:
+        raise ValueError("not a cursor of this list")
+    return created_at, order_id
+
+
+def older_than(position):
+    """The orders after ``position`` in ``list_order``: a row comparison, which both
+    databases turn into a range of the list's index (an OR of the two columns would be
+    filtered row by row instead)."""
+    return sa.tuple_(orders.c.created_at, orders.c.order_id) < sa.tuple_(*position)
 
 
 def _order_id(event):

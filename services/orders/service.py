@@ -34,8 +34,8 @@ class OrdersService(PanelService):
         return self.orders.place(self.cluster, self._customer(), offer_id, location, os, tag, idempotency_key)
 
     @rpc
-    def list_orders(self, status=None, page=1, per_page=50):
-        return self.orders.list(self._customer(), status, page, per_page)
+    def list_orders(self, status=None, page=1, per_page=50, cursor=None):
+        return self.orders.list(self._customer(), status, page, per_page, cursor)
 
     @rpc
     def get_order(self, order_id):

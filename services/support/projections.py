@@ -2,6 +2,10 @@
 attachments' metadata (the bytes live in the blob store). Every customer query leads with
 ``user_id``; timestamps are the ISO strings the events carry, so a rebuild gives the same rows."""
 
+import base64
+import json
+from datetime import datetime
+
 import sqlalchemy as sa
 
 from common.eventstore import Projection
@@ -24,6 +28,9 @@ tickets = sa.Table(
     sa.Column("updated_at", sa.String(40), nullable=False, index=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True),
     sa.UniqueConstraint("user_id", "idempotency_key", name="uq_tickets_user_idempotency_key"),
+    # The customer's list in its order, newest activity first (a backward scan): a cursor
+    # page starts where the last one ended, however deep (issue 21).
+    sa.Index("ix_tickets_user_updated_id", "user_id", "updated_at", "ticket_id"),
 )
 ticket_messages = sa.Table(
     "ticket_messages", metadata,
@@ -49,6 +56,38 @@ ticket_attachments = sa.Table(
     sa.Column("blob_key", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", sa.String(40), nullable=False),
 )
+
+
+def list_order():
+    """The lists' order: newest activity first; requests active at the same instant by id."""
+    return [tickets.c.updated_at.desc(), tickets.c.ticket_id.desc()]
+
+
+def encode_cursor(row):
+    """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
+    raw = json.dumps([row["updated_at"], row["ticket_id"]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor):
+    """The ``(updated_at, ticket_id)`` a cursor names; ``ValueError`` for one not made by
+    ``encode_cursor``."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, ticket_id = json.loads(raw)
+        datetime.fromisoformat(updated_at)
+    except (ValueError, TypeError):
+        raise ValueError("not a cursor of this list") from None
+    if not isinstance(ticket_id, str) or not 1 <= len(ticket_id) <= 64:
+        raise ValueError("not a cursor of this list")
+    return updated_at, ticket_id
+
+
+def older_than(position):
+    """The requests after ``position`` in ``list_order``: a row comparison, which both
+    databases turn into a range of the list's index (an OR of the two columns would be
+    filtered row by row instead)."""
+    return sa.tuple_(tickets.c.updated_at, tickets.c.ticket_id) < sa.tuple_(*position)
 
 
 def _ticket_id(event):

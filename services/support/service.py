@@ -34,8 +34,8 @@ class SupportService(PanelService):
     # -- customers (through the gateway) ---------------------------------------------------
 
     @rpc
-    def list_tickets(self, status="all", page=1, per_page=50):
-        return self.support.list_tickets(self._customer(), status, page, per_page)
+    def list_tickets(self, status="all", page=1, per_page=50, cursor=None):
+        return self.support.list_tickets(self._customer(), status, page, per_page, cursor)
 
     @rpc
     def get_ticket(self, ticket_id):

@@ -28,11 +28,19 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying, utcnow
-from common.paging import page_problems
+from common.paging import newest_first_page, page_problems
 from services.support import attachments as policy
 from services.support import domain
 from services.support.adapters import BlobNotFound, BlobStoreError, check_key
-from services.support.projections import ticket_attachments, ticket_messages, tickets
+from services.support.projections import (
+    decode_cursor,
+    encode_cursor,
+    list_order,
+    older_than,
+    ticket_attachments,
+    ticket_messages,
+    tickets,
+)
 
 log = logging.getLogger(__name__)
 # Who staged an upload that staff attach (customers' uploads carry their user id).
@@ -97,10 +105,17 @@ class SupportUseCases:
             raise NotFound("No such support request.")
         return row
 
-    def list_tickets(self, user_id, status="all", page=1, per_page=50):
-        """``user_id`` None: every customer's (staff). Newest activity first."""
+    def list_tickets(self, user_id, status="all", page=1, per_page=50, cursor=None):
+        """``user_id`` None: every customer's (staff). Newest activity first: by ``page``, or
+        by ``cursor`` (the previous answer's ``next_cursor``: the requests with older activity
+        than its last one, at the same cost however far back; a request that has activity
+        meanwhile moves to the top, out of the walk)."""
         domain.check_filter(status)
         check_page(page, per_page)
+        try:
+            before = decode_cursor(cursor) if cursor is not None else None
+        except ValueError:
+            raise ValidationFailed("Bad cursor.", fields={"cursor": ["The next_cursor of an earlier answer."]})
         where = []
         if user_id is not None:
             where.append(tickets.c.user_id == user_id)
@@ -108,13 +123,13 @@ class SupportUseCases:
             where.append(tickets.c.status != domain.CLOSED)
         elif status == "closed":
             where.append(tickets.c.status == domain.CLOSED)
+        query = sa.select(tickets).where(*where).order_by(*list_order()).limit(per_page + 1)
+        query = query.where(older_than(before)) if before is not None else query.offset((page - 1) * per_page)
         with self.store.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(tickets).where(*where)).scalar_one()
-            rows = conn.execute(sa.select(tickets).where(*where)
-                                .order_by(tickets.c.updated_at.desc(), tickets.c.ticket_id)
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+            rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page, encode_cursor)
         return {"items": [ticket_item(r, staff=user_id is None) for r in rows], "total": total, "page": page,
-                "per_page": per_page}
+                "per_page": per_page, "next_cursor": next_cursor}
 
     def get_ticket(self, user_id, ticket_id):
         """The request with its whole conversation and its attachments' metadata."""

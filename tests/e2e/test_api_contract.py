@@ -81,6 +81,8 @@ def session(stack):
 STATEFUL_FIELDS = {
     ("POST", "/api/v1/billing/webhooks/{provider}"): {"invalid_signature"},
     ("GET", "/api/v1/servers"): {"cursor"},
+    ("GET", "/api/v1/orders"): {"cursor"},
+    ("GET", "/api/v1/support/tickets"): {"cursor"},
     ("POST", "/api/v1/orders"): {"offer_id", "location"},
     ("POST", "/api/v1/storage/s3"): {"location"},
     ("GET", "/api/v1/storage/s3/{storage_id}/usage"): {"from", "to", "step"},

@@ -3,6 +3,8 @@ inventory services and the gateway on a real broker; accounts funded through the
 sandbox (a signed provider notification); catalog units bound to systems of a real Redfish
 emulator. A small catalog of the test's own keeps the stock counts easy to reason about."""
 
+import base64
+import json
 import sys
 import threading
 import uuid
@@ -13,6 +15,7 @@ import pytest
 import requests
 import yaml
 from nameko.standalone.rpc import ServiceRpcProxy
+from sqlalchemy import event as sa_event
 
 from common import migrations, topology
 from common.db import create_engine
@@ -21,9 +24,12 @@ from gateway.sessions import SessionStore
 from services.billing.service import BillingService
 from services.inventory.service import InventoryService
 from services.orders.catalog import parse_catalog
+from services.orders.projections import orders as order_rows
+from services.orders.projections import schema
 from services.orders.service import OrdersService
+from services.orders.usecases import OrdersUseCases
 from tests.bmc import running_bmc
-from tests.support import ChildProcess, free_port, http_ok, wait_for
+from tests.support import ChildProcess, free_port, http_ok, store_of, wait_for
 
 CPU = {"vendor": "AMD", "family": "Ryzen", "microarchitecture": "Zen 3", "model": "Ryzen 5 5600X", "count": 1,
        "cores": 6}
@@ -219,6 +225,89 @@ def test_order_lists_page_up_to_500_like_every_list(shop):
     assert shop.get("/orders", params={"per_page": 500}).json()["per_page"] == 500
     too_many = shop.get("/orders", params={"per_page": 501})
     assert too_many.status_code == 400 and set(too_many.json()["error"]["fields"]) == {"per_page"}
+
+
+def seed_orders(shop, placed):
+    """Orders straight into the read model (``placed``: (order_id, user_id, status,
+    created_at)); none is due, so the saga leaves them alone."""
+    with store_of(shop.orders_container).engine.begin() as conn:
+        for order_id, user_id, status, at in placed:
+            conn.execute(order_rows.insert().values(
+                order_id=order_id, user_id=user_id, offer_id="ax-nl", kind="instant", name="AX Test", location="NL",
+                os="ubuntu-24.04", price_month="30.00", status=status, operation_id=f"orders:{order_id}",
+                created_at=at, updated_at=at))
+
+
+def walk(shop, how, **params):
+    """Every order of ann's list, ``how`` = "page" (page 1, 2, … until the total) or
+    "cursor" (next_cursor until null); the ids in the order they came."""
+    ids, query = [], {"per_page": 2, **params}
+    for step in range(1, 20):
+        answer = shop.get("/orders", params=query)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        ids += [order["id"] for order in body["items"]]
+        if how == "page":
+            if step * body["per_page"] >= body["total"]:
+                return ids
+            query = {**query, "page": step + 1}
+        else:
+            if body["next_cursor"] is None:
+                return ids
+            query = {**query, "cursor": body["next_cursor"]}
+    raise AssertionError(f"no end after {step} pages: {ids}")
+
+
+def test_the_order_list_pages_back_by_cursor_as_it_does_by_page_ties_included(shop):
+    """Issue 21: a cursor page is where the previous one ended, also inside a run of orders
+    placed at the same instant (there the id decides)."""
+    at = ["2026-12-01T10:00:00.000000+00:00", "2026-12-02T10:00:00.000000+00:00", "2026-12-03T10:00:00.000000+00:00"]
+    placed = [("o-a", "ann", "completed", at[0]), ("o-b", "ann", "failed", at[1]), ("o-e", "ann", "completed", at[1]),
+              ("o-c", "ann", "completed", at[1]), ("o-d", "ann", "failed", at[1]), ("o-f", "ann", "completed", at[2]),
+              ("o-g", "ann", "completed", at[2]), ("o-x", "bob", "completed", at[1])]
+    seed_orders(shop, placed)
+    newest_first = ["o-g", "o-f", "o-e", "o-d", "o-c", "o-b", "o-a"]
+
+    assert walk(shop, "page") == newest_first  # pages of 2 end inside the run at at[1]
+    assert walk(shop, "cursor") == newest_first
+    completed = [order_id for order_id in newest_first if dict((p[0], p[2]) for p in placed)[order_id] == "completed"]
+    assert walk(shop, "cursor", status="completed") == walk(shop, "page", status="completed") == completed
+    last = shop.get("/orders", params={"per_page": 7}).json()
+    assert (len(last["items"]), last["next_cursor"]) == (7, None)
+    assert shop.get("/orders", "bob").json()["next_cursor"] is None
+
+    forged = base64.urlsafe_b64encode(json.dumps(["yesterday", "o-c"]).encode()).decode()
+    for bad in ("last", forged, "o-c"):
+        answer = shop.get("/orders", params={"cursor": bad})
+        assert answer.status_code == 400 and set(answer.json()["error"]["fields"]) == {"cursor"}, (bad, answer.text)
+
+
+def test_a_cursor_page_of_orders_reads_through_the_lists_index(shop):
+    """Issue 21: the database's plan of a cursor page starts at the cursor in the list's own
+    index (no sort, no walk of the customer's newer orders)."""
+    seed_orders(shop, [(f"o-{n:02}", "ann", "completed", f"2026-12-01T10:00:{n % 5:02}.000000+00:00")
+                       for n in range(12)])
+    engine = create_engine(shop.orders_config["DATABASE_URL"])
+    use_cases = OrdersUseCases(schema.create_store(engine), None, None, {}, {})
+    cursor = use_cases.list("ann", per_page=5)["next_cursor"]
+    for status in (None, "completed"):
+        statements = []
+
+        def record(conn, cur, statement, parameters, context, many):
+            statements.append((statement, parameters))
+
+        sa_event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert len(use_cases.list("ann", status, per_page=5, cursor=cursor)["items"]) == 5
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", record)
+        statement, parameters = next((s, p) for s, p in statements if "ORDER BY orders.created_at DESC" in s)
+        with engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+        index = "ix_orders_user_status_created_id" if status else "ix_orders_user_created_id"
+        assert [line for line in plan if f"INDEX {index} (user_id=?" in line
+                and "(created_at,order_id)<(?,?)" in line], plan
+        assert not [line for line in plan if "TEMP B-TREE" in line or line.startswith("SCAN")], plan
 
 
 def test_two_customers_racing_for_the_last_unit_one_gets_it_and_the_other_is_out_of_stock(shop):

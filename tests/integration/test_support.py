@@ -17,6 +17,7 @@ import zipfile
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy import event as sa_event
 
 from common import migrations, topology
 from common.config import REPO_ROOT
@@ -26,7 +27,10 @@ from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.inventory.service import InventoryService
 from services.notify.service import NotifyService
+from services.support.projections import schema
+from services.support.projections import tickets as ticket_rows
 from services.support.service import SupportService
+from services.support.usecases import SupportUseCases
 from tests.integration.test_notify import StreamReader
 from tests.support import free_port, store_of, wait_for
 
@@ -163,6 +167,85 @@ def test_the_list_filters_open_closed_and_all_newest_activity_first(desk):
     assert desk.listing("all", user_id="bob")["total"] == 0
     answer = desk.get("/support/tickets", params={"status": "pending"})
     assert answer.status_code == 400 and "status" in answer.json()["error"]["fields"]
+
+
+def seed_tickets(desk, requests_):
+    """Requests straight into the read model (``requests_``: (ticket_id, user_id, status,
+    updated_at))."""
+    with store_of(desk.support).engine.begin() as conn:
+        for ticket_id, user_id, status, at in requests_:
+            conn.execute(ticket_rows.insert().values(
+                ticket_id=ticket_id, user_id=user_id, subject=f"About {ticket_id}", status=status, message_count=1,
+                last_author="customer", created_at="2026-11-30T09:00:00.000000+00:00", updated_at=at))
+
+
+def walk(desk, how, status="all"):
+    """Every request of ann's list, ``how`` = "page" (page 1, 2, … until the total) or
+    "cursor" (next_cursor until null); the ids in the order they came."""
+    ids, params = [], {"per_page": 2}
+    for step in range(1, 20):
+        answer = desk.listing(status, **params)
+        ids += [ticket["id"] for ticket in answer["items"]]
+        if how == "page":
+            if step * answer["per_page"] >= answer["total"]:
+                return ids
+            params = {**params, "page": step + 1}
+        else:
+            if answer["next_cursor"] is None:
+                return ids
+            params = {**params, "cursor": answer["next_cursor"]}
+    raise AssertionError(f"no end after {step} pages: {ids}")
+
+
+def test_the_list_pages_back_by_cursor_as_it_does_by_page_ties_included(desk):
+    """R-SUP-1, issue 21: a cursor page is where the previous one ended, also inside a run of
+    requests last active at the same instant (there the id decides)."""
+    at = ["2026-12-01T10:00:00.000000+00:00", "2026-12-02T10:00:00.000000+00:00", "2026-12-03T10:00:00.000000+00:00"]
+    seeded = [("t-a", "ann", "open", at[0]), ("t-b", "ann", "closed", at[1]), ("t-e", "ann", "open", at[1]),
+              ("t-c", "ann", "answered", at[1]), ("t-d", "ann", "closed", at[1]), ("t-f", "ann", "open", at[2]),
+              ("t-g", "ann", "reopened", at[2]), ("t-x", "bob", "open", at[1])]
+    seed_tickets(desk, seeded)
+    newest_first = ["t-g", "t-f", "t-e", "t-d", "t-c", "t-b", "t-a"]
+
+    assert walk(desk, "page") == newest_first  # pages of 2 end inside the run at at[1]
+    assert walk(desk, "cursor") == newest_first
+    not_closed = [t for t in newest_first if dict((s[0], s[2]) for s in seeded)[t] != "closed"]
+    assert walk(desk, "cursor", "open") == walk(desk, "page", "open") == not_closed
+    assert walk(desk, "cursor", "closed") == walk(desk, "page", "closed") == ["t-d", "t-b"]
+    assert desk.listing("all", per_page=7)["next_cursor"] is None
+    assert desk.listing("all", user_id="bob")["next_cursor"] is None
+
+    forged = base64.urlsafe_b64encode(json.dumps(["yesterday", "t-c"]).encode()).decode()
+    for bad in ("last", forged, "t-c"):
+        answer = desk.get("/support/tickets", params={"cursor": bad})
+        assert answer.status_code == 400 and set(answer.json()["error"]["fields"]) == {"cursor"}, (bad, answer.text)
+
+
+def test_a_cursor_page_of_requests_reads_through_the_lists_index(desk):
+    """Issue 21: the database's plan of a cursor page starts at the cursor in the list's own
+    index (no sort, no walk of the customer's requests with newer activity)."""
+    seed_tickets(desk, [(f"t-{n:02}", "ann", ("open", "closed")[n % 2], f"2026-12-01T10:00:{n % 5:02}.000000+00:00")
+                        for n in range(12)])
+    engine = store_of(desk.support).engine
+    use_cases = SupportUseCases(schema.create_store(engine), None, None, {})
+    cursor = use_cases.list_tickets("ann", per_page=5)["next_cursor"]
+    for status in ("all", "open", "closed"):
+        statements = []
+
+        def record(conn, cur, statement, parameters, context, many):
+            statements.append((statement, parameters))
+
+        sa_event.listen(engine, "before_cursor_execute", record)
+        try:
+            use_cases.list_tickets("ann", status, per_page=5, cursor=cursor)
+        finally:
+            sa_event.remove(engine, "before_cursor_execute", record)
+        statement, parameters = next((s, p) for s, p in statements if "ORDER BY tickets.updated_at DESC" in s)
+        with engine.connect() as conn:
+            plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)]
+        assert [line for line in plan if "INDEX ix_tickets_user_updated_id (user_id=?" in line
+                and "(updated_at,ticket_id)<(?,?)" in line], plan
+        assert not [line for line in plan if "TEMP B-TREE" in line or line.startswith("SCAN")], plan
 
 
 def test_a_request_can_be_read_at_any_time_with_its_conversation(desk):
