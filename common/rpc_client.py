@@ -62,10 +62,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXCHANGE = "nameko-rpc"
 RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
+# How long ``stop`` waits for the broker to confirm the connection's close.
+CLOSE_WAIT_SECONDS = 1.0
 HEARTBEAT_RATE = 2
 _UNROUTABLE = object()
 _PUBLISH = spec.Basic.Publish
 _ACK = spec.Basic.Ack
+_CLOSE = spec.Connection.Close
 _REJECT = spec.Basic.Reject
 _CANCEL = spec.Basic.Cancel
 
@@ -123,6 +126,7 @@ class AmqpLink:
         self._collector = _FrameCollector()
         self._batch_writer = None  # py-amqp frame writer into the collector
         self._running = False
+        self._closing = False
         self._reader = None
         self.connects = 0  # connections opened so far (tests, logs)
 
@@ -132,11 +136,12 @@ class AmqpLink:
 
     def start(self):
         if not self._running:
-            self._running = True
+            self._running, self._closing = True, False
             self._reader = self._spawn(self._run)
         return self
 
     def stop(self):
+        self._close_gracefully()
         self._running = False
         self._drop(self._channel)
         if not self._ready.ready():  # wake whoever waits for a connection: there is none to come
@@ -144,6 +149,24 @@ class AmqpLink:
         reader, self._reader = self._reader, None
         if reader is not None and reader is not eventlet.getcurrent():
             reader.kill()
+
+    def _close_gracefully(self):
+        """Ask the broker to close the connection and wait (at most ``CLOSE_WAIT_SECONDS``)
+        for its Close-Ok: the broker then has handled everything written before — the ack
+        sent with a call's last reply included. A socket that just goes can take frames the
+        broker read but had not handled yet with it: an answered call whose ack is lost that
+        way runs again on another replica."""
+        channel, reader = self._channel, self._reader
+        if channel is None or reader is None or reader is eventlet.getcurrent() or not self._running:
+            return
+        self._closing = True
+        try:
+            with self._write_lock:
+                channel.connection.send_method(_CLOSE, "BsBB", (200, "link stopped", 0, 0))
+        except Exception:
+            return  # the connection is gone already: nothing more to hand over
+        with eventlet.Timeout(CLOSE_WAIT_SECONDS, False):
+            reader.wait()  # py-amqp closes the socket on Close-Ok; the reader then ends
 
     def wait_connected(self):
         """Block until the link is connected (the first time, or again after a loss);
@@ -233,7 +256,7 @@ class AmqpLink:
                 failures = 0
                 self._read(channel)
             except Exception as error:  # any failure of the connection: open a new one
-                if not self._running:
+                if not self._running or self._closing:
                     return
                 failures += 1
                 delay = RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)]
