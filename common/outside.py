@@ -1,11 +1,16 @@
-"""What every adapter to the outside world shares: a time limit for a whole call, and the
+"""What every adapter to the outside world shares: a time limit for a whole call, one JSON
+HTTP call that turns every failure into the adapter's own error, and the
 ``observe(adapter, provider, outcome, seconds)`` bookkeeping behind the adapter metrics
-(``PanelMetrics.observe_adapter_call``). Each adapter package raises its own error types."""
+(``PanelMetrics.observe_adapter_call``). Each adapter package raises its own error types:
+it hands down ``fail(message, timed_out=False)``, which builds one."""
 
 import contextlib
+import json
 import logging
 import sys
 import time
+
+import requests
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,38 @@ def time_limit(seconds, timed_out):
         fired = False
     if fired:
         raise timed_out()
+
+
+def http_json(method, url, timeout, fail, tolerate=(), hint=lambda answer: "", **kwargs):
+    """One HTTP request to a provider's JSON API: ``(status, answer)`` where ``answer`` is
+    the JSON object it answered. A status in ``tolerate`` is returned as is (with ``{}`` when
+    its body is not a JSON object); any other failure raises ``fail(message)``: no answer in
+    ``timeout`` seconds (``timed_out=True``), no connection, 401/403 (credentials refused),
+    another 4xx/5xx (with ``hint(answer)``, a short safe detail of the error body), or an
+    answer that is not a JSON object. Messages never repeat the URL (it may carry a token)."""
+    try:
+        with time_limit(timeout, lambda: fail(f"no answer within {timeout:g} s", timed_out=True)):
+            response = requests.request(method, url, timeout=(timeout, timeout), **kwargs)
+            status = response.status_code
+            body = response.content  # read inside the time limit
+    except requests.Timeout:
+        raise fail(f"no answer within {timeout:g} s", timed_out=True) from None
+    except requests.RequestException as error:
+        # Only the class name: the message of a requests error repeats the URL.
+        raise fail(f"could not reach the provider ({type(error).__name__})") from None
+    try:
+        answer = json.loads(body) if body else {}
+    except ValueError:
+        answer = None
+    if status in tolerate:
+        return status, answer if isinstance(answer, dict) else {}
+    if status in (401, 403):
+        raise fail(f"HTTP {status}: credentials refused")
+    if status >= 400:
+        raise fail(f"HTTP {status}{hint(answer)}")
+    if not isinstance(answer, dict):
+        raise fail(f"HTTP {status} with an answer that is not a JSON object")
+    return status, answer
 
 
 def observed(observe, adapter, provider, attempt, failures):

@@ -1,9 +1,8 @@
-"""What the adapters share: a time limit per call, one HTTP POST that turns every failure
-into ``DeliveryFailed``, and the ``observe`` bookkeeping of each attempt."""
+"""What the auth adapters share: a time limit per call, one HTTP POST that turns every
+failure into ``DeliveryFailed`` (``common.outside.http_json``), and the ``observe``
+bookkeeping of each attempt."""
 
 import logging
-
-import requests
 
 from common import outside
 from services.auth.adapters import DeliveryFailed
@@ -19,27 +18,12 @@ def time_limit(provider, seconds):
 
 
 def post(provider, url, timeout, **kwargs):
-    """POST to a provider's HTTP API; the answer's JSON object, or ``DeliveryFailed``."""
-    try:
-        with time_limit(provider, timeout):
-            response = requests.post(url, timeout=(timeout, timeout), **kwargs)
-    except requests.Timeout:
-        raise DeliveryFailed(provider, f"no answer within {timeout:g} s", timed_out=True) from None
-    except requests.RequestException as error:
-        # Only the class name: the message of a requests error repeats the URL.
-        raise DeliveryFailed(provider, f"could not reach the provider ({type(error).__name__})") from None
-    status = response.status_code
-    if status in (401, 403):
-        raise DeliveryFailed(provider, f"HTTP {status}: credentials refused")
-    if status >= 400:
-        raise DeliveryFailed(provider, f"HTTP {status}")
-    try:
-        answer = response.json()
-    except ValueError:
-        raise DeliveryFailed(provider, f"HTTP {status} with an answer that is not JSON") from None
-    if not isinstance(answer, dict):
-        raise DeliveryFailed(provider, f"HTTP {status} with an unexpected answer")
-    return answer
+    """POST to a provider's HTTP API; the answer's JSON object, or ``DeliveryFailed``
+    (``common.outside.http_json``)."""
+    def fail(message, timed_out=False):
+        return DeliveryFailed(provider, message, timed_out=timed_out)
+
+    return outside.http_json("POST", url, timeout, fail, **kwargs)[1]
 
 
 def field(provider, answer, name):

@@ -11,8 +11,6 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
-import requests
-
 from common import outside
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 
@@ -30,39 +28,15 @@ NOT_FOUND = (404, 410)  # how a provider answers for a payment it does not know
 
 # --- calls ---------------------------------------------------------------------------------
 
-def time_limit(provider, seconds):
-    """A whole call bounded to ``seconds`` (``common.outside.time_limit``)."""
-    return outside.time_limit(seconds, lambda: PaymentProviderError(provider, f"no answer within {seconds:g} s", timed_out=True))
-
-
 def call(provider, method, url, timeout, tolerate=(), **kwargs):
     """One HTTP request to a provider's API: ``(status, answer)`` where ``answer`` is the
     JSON object it answered. A status in ``tolerate`` is returned as is (with ``{}`` when
-    its body is not a JSON object); any other failure is a ``PaymentProviderError``."""
-    try:
-        with time_limit(provider, timeout):
-            response = requests.request(method, url, timeout=(timeout, timeout), **kwargs)
-            status = response.status_code
-            body = response.content  # read inside the time limit
-    except requests.Timeout:
-        raise PaymentProviderError(provider, f"no answer within {timeout:g} s", timed_out=True) from None
-    except requests.RequestException as error:
-        # Only the class name: the message of a requests error repeats the URL, and a
-        # provider's URL may carry a token (BitPay).
-        raise PaymentProviderError(provider, f"could not reach the provider ({type(error).__name__})") from None
-    try:
-        answer = json.loads(body) if body else {}
-    except ValueError:
-        answer = None
-    if status in tolerate:
-        return status, answer if isinstance(answer, dict) else {}
-    if status in (401, 403):
-        raise PaymentProviderError(provider, f"HTTP {status}: credentials refused")
-    if status >= 400:
-        raise PaymentProviderError(provider, f"HTTP {status}{_error_hint(answer)}")
-    if not isinstance(answer, dict):
-        raise PaymentProviderError(provider, f"HTTP {status} with an answer that is not a JSON object")
-    return status, answer
+    its body is not a JSON object); any other failure is a ``PaymentProviderError``
+    (``common.outside.http_json``)."""
+    def fail(message, timed_out=False):
+        return PaymentProviderError(provider, message, timed_out=timed_out)
+
+    return outside.http_json(method, url, timeout, fail, tolerate=tolerate, hint=_error_hint, **kwargs)
 
 
 def _error_hint(answer):
