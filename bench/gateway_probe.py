@@ -10,7 +10,7 @@ Used only by ``bench.rpc``: run with
 ``nameko run --config deploy/config/gateway.yaml bench.gateway_probe:BenchGateway``.
 """
 
-from common.rpc import NamekoClusterRpcProxy
+from bench.nameko_cluster import NamekoClusterRpcProxy
 from gateway.http import http
 from gateway.service import GatewayService
 

@@ -12,8 +12,8 @@ the worker's call context (request, correlation, user and session ids: nameko's
 ``nameko.<key>`` headers) travels with every call. Underneath is ``common.rpc_client``:
 nameko's wire protocol unchanged, but one connection, channel and reply queue per process,
 requests pipelined from every greenthread, transient messages, no publisher confirms.
-``NamekoClusterRpcProxy`` is the same interface on nameko's own ``RpcProxy`` (the baseline
-of ``bench.rpc``).
+The same interface on nameko's own ``RpcProxy``, the baseline of ``bench.rpc``, lives in
+``bench/nameko_cluster.py``.
 
 **Answering** — ``rpc`` (``PanelRpc``) is nameko's ``@rpc`` with these changes:
 
@@ -66,7 +66,6 @@ from nameko.constants import (
 from nameko.exceptions import (
     MalformedRequest,
     MethodNotFound,
-    UnknownService,
     UnserializableValueError,
     serialize,
 )
@@ -75,11 +74,10 @@ from nameko.rpc import (
     RPC_QUEUE_TEMPLATE,
     Rpc,
     RpcConsumer,
-    RpcProxy,
-    ServiceProxy,
     get_rpc_exchange,
 )
 
+from common.container import has_free_worker
 from common.errors import PanelError, ServiceUnavailable
 from common.rpc_client import AmqpLink, LinkDown, RpcClient, context_headers
 
@@ -214,9 +212,7 @@ class PanelRpcConsumer(RpcConsumer):
         if not self._accepting:  # arrived after the cancel: for another replica
             self.link.settle(message.channel, message.delivery_tag, requeue=True)
             return
-        # nameko has no public "would spawn_worker block?"; the pool's semaphore knows (its
-        # balance counts greenthreads already waiting for a slot, GreenPool.free() does not).
-        if self.container._worker_pool.sem.balance > 0:
+        if has_free_worker(self.container):
             self._dispatch(message)
             eventlet.sleep(0)  # the worker starts now, before this reader reads again
         else:
@@ -429,83 +425,3 @@ class TimedClusterRpcProxy(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return TimedCluster(self.rpc_client.client, worker_ctx, self.default_timeout, self.slow_timeout)
-
-
-# -- nameko's own machinery (baseline) --------------------------------------------------------
-
-
-class NamekoTimedMethodProxy:
-    def __init__(self, method_proxy, service, method, timeout):
-        self._method_proxy = method_proxy
-        self._service = service
-        self._method = method
-        self._timeout = timeout
-
-    def __call__(self, *args, **kwargs):
-        return self.call(*args, timeout=self._timeout, **kwargs)
-
-    def call(self, *args, timeout, **kwargs):
-        unavailable = ServiceUnavailable(
-            f"the {self._service} service did not answer within {timeout:g}s",
-            extra={"service": self._service},
-        )
-        reply = None
-        try:
-            with eventlet.Timeout(timeout, unavailable):
-                reply = self._method_proxy.call_async(*args, **kwargs)
-                return reply.result()
-        except UnknownService:
-            raise ServiceUnavailable(
-                f"the {self._service} service is not running", extra={"service": self._service}
-            )
-        except ServiceUnavailable:
-            if reply is not None:
-                self._forget(reply)
-            raise
-
-    def _forget(self, reply):
-        """Drop the waiting slot of a reply that timed out, so that calls to a dead service
-        do not pile up in the reply listener."""
-        events = self._method_proxy.reply_listener._reply_events
-        for correlation_id, event in list(events.items()):
-            if event is reply.reply_event:
-                events.pop(correlation_id, None)
-
-
-class NamekoTimedServiceProxy:
-    def __init__(self, proxy, timeout):
-        self._proxy = proxy
-        self._timeout = timeout
-
-    def __getattr__(self, name):
-        return NamekoTimedMethodProxy(getattr(self._proxy, name), self._proxy.service_name, name, self._timeout)
-
-
-class NamekoTimedCluster:
-    """``cluster.<service>.<method>(...)`` with a time limit per call."""
-
-    def __init__(self, worker_ctx, reply_listener, timeout, options):
-        self._worker_ctx = worker_ctx
-        self._reply_listener = reply_listener
-        self._timeout = timeout
-        self._options = options
-
-    def __getattr__(self, service):
-        proxy = ServiceProxy(self._worker_ctx, service, self._reply_listener, **self._options)
-        return NamekoTimedServiceProxy(proxy, self._timeout)
-
-
-class NamekoClusterRpcProxy(RpcProxy):
-    """The previous ``TimedClusterRpcProxy``, on nameko's own ``RpcProxy`` machinery (a
-    publisher per call, persistent requests, a confirm per request). Kept as the baseline
-    of ``bench.rpc`` and as a fallback; new code uses ``TimedClusterRpcProxy``."""
-
-    def __init__(self, timeout=None, **options):
-        super().__init__(target_service=None, **options)
-        self.timeout = timeout
-
-    def get_dependency(self, worker_ctx):
-        timeout = self.timeout or float(
-            self.container.config.get("RPC_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
-        )
-        return NamekoTimedCluster(worker_ctx, self.rpc_reply_listener, timeout, self.options)
