@@ -600,8 +600,8 @@ class Stack:
         self.gateway_database_url = f"sqlite:///{self.workdir / 'gateway.db'}"
         if (REPO_ROOT / "gateway" / "migrations").is_dir():
             migrate = subprocess.run(
-                [python, "-c", "import sys; from common import migrations; "
-                 "migrations.upgrade('gateway', sys.argv[1])", self.gateway_database_url],
+                [python, "-c", "import sys; from deploy.components import migrate; "
+                 "migrate('gateway', sys.argv[1])", self.gateway_database_url],
                 cwd=REPO_ROOT, capture_output=True, text=True, env=child_env({}),
             )
             if migrate.returncode != 0:

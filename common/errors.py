@@ -3,25 +3,24 @@
 A service raises one of these; nameko serialises it over RPC, and because each class is
 registered with ``deserialize_to_instance`` the caller receives the same type again (not a
 generic ``RemoteError``). The gateway turns any ``PanelError`` into API.md's error envelope
-in one place (``gateway.http``), using ``code`` and ``http_status``.
+in one place (``gateway.http``), using ``code`` and its own map of error type to HTTP
+status: the domain says what went wrong, not how a transport shows it.
 """
 
 import json
 
-
-
 class PanelError(Exception):
     """Base of every error the API may show to a customer.
 
-    ``code`` is the stable snake_case error code, ``http_status`` the status the gateway
-    answers with, ``fields`` maps a field name to the reasons it was refused, and
+    ``code`` is the stable snake_case error code, ``is_refusal`` says the request was
+    refused (bad input, wrong state, not allowed: nothing broke on our side), ``fields`` maps a field name to the reasons it was refused, and
     ``extra`` holds further members of the error object (``retry_after``, ...). The
     positional arguments are exactly what nameko sends over the wire, so the caller
     rebuilds an equal error with ``cls(*args)``.
     """
 
     default_code = "error"
-    http_status = 500
+    is_refusal = False
 
     def __init__(self, message="", fields=None, extra=None, **more):
         fields = dict(fields or {})
@@ -66,7 +65,7 @@ class ValidationFailed(PanelError):
     """The request is invalid."""
 
     default_code = "validation_error"
-    http_status = 400
+    is_refusal = True
 
 
 @_remote
@@ -74,7 +73,7 @@ class Unauthenticated(PanelError):
     """Authentication is required."""
 
     default_code = "unauthenticated"
-    http_status = 401
+    is_refusal = True
 
 
 @_remote
@@ -82,7 +81,7 @@ class Forbidden(PanelError):
     """This action is not allowed."""
 
     default_code = "forbidden"
-    http_status = 403
+    is_refusal = True
 
 
 @_remote
@@ -90,7 +89,7 @@ class NotFound(PanelError):
     """No such resource."""
 
     default_code = "not_found"
-    http_status = 404
+    is_refusal = True
 
 
 @_remote
@@ -98,7 +97,7 @@ class Conflict(PanelError):
     """The request conflicts with the current state."""
 
     default_code = "conflict"
-    http_status = 409
+    is_refusal = True
 
 
 @_remote
@@ -106,7 +105,7 @@ class RateLimited(PanelError):
     """Too many attempts; try again later."""
 
     default_code = "rate_limited"
-    http_status = 429
+    is_refusal = True
 
     @property
     def retry_after(self):
@@ -118,7 +117,7 @@ class PayloadTooLarge(PanelError):
     """The request or one of its files is too large."""
 
     default_code = "payload_too_large"
-    http_status = 413
+    is_refusal = True
 
 
 @_remote
@@ -126,7 +125,7 @@ class UnsupportedMediaType(PanelError):
     """This type of file is not accepted."""
 
     default_code = "unsupported_media_type"
-    http_status = 415
+    is_refusal = True
 
 
 @_remote
@@ -134,7 +133,6 @@ class ServiceUnavailable(PanelError):
     """A service did not answer in time."""
 
     default_code = "unavailable"
-    http_status = 503
 
 
 @_remote

@@ -12,8 +12,12 @@
   per-message TTL + dead-lettering back to the main queue); after ``max_deliveries``
   attempts it is parked in ``<queue>.dlq`` for a human, so a poison message cannot loop.
   Pair it with the inbox (``Transaction.record_inbox``) so redelivery is harmless.
+- ``operation_worker(service, kind_prefix)``: the one way a service carries out its
+  accepted operations (``common.operations``), a reliable handler of its own
+  ``operation_requested``.
 """
 
+import functools
 import logging
 import os
 import socket
@@ -344,3 +348,23 @@ class ReliableEventHandler(EventHandler):
 
 
 reliable_event_handler = ReliableEventHandler.decorator
+
+
+def operation_worker(service, kind_prefix):
+    """The entrypoint that carries out ``service``'s accepted operations whose kind starts
+    with ``kind_prefix``: a ``reliable_event_handler`` of the service's own
+    ``operation_requested`` (a durable queue, acked after the work, so accepted work
+    survives a crash). The decorated method gets the operation's view (``operation_id``,
+    ``kind``, ``target``, ``params`` …); operations of other kinds are acked untouched."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def carry_out(self, payload):
+            operation = payload["data"]
+            if operation["kind"].startswith(kind_prefix):
+                return method(self, operation)
+            return None
+
+        return reliable_event_handler(service, "operation_requested")(carry_out)
+
+    return decorate

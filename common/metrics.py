@@ -48,7 +48,7 @@ def outcome_of(exc_info):
     if exc_info is None:
         return "ok"
     error = exc_info[1]
-    if isinstance(error, PanelError) and error.http_status < 500:
+    if isinstance(error, PanelError) and error.is_refusal:
         return "rejected"
     return "error"
 

@@ -1,12 +1,16 @@
-"""Schema migrations with alembic, one history per service.
+"""Schema migrations with alembic, one history per component.
 
-The environment (``common/alembic``) is shared; each service's revisions live in
-``services/<name>/migrations/``. ``upgrade`` brings a database to the newest revision;
-``require_head`` is called at service start and refuses to run on an old schema.
+The environment (``common/alembic``) is shared. A component hands its ``History`` down —
+its name, its tables and the folders of its revisions — so this module never needs to know
+where the gateway or a service keeps them: a service's ``ServiceSchema`` builds its history
+from its ``migrations/`` folder (after the shared core revision); the gateway declares its
+own (``gateway.database``); ``deploy.components`` finds either by name for the ``panel``
+command, the dev stack and the tests. ``upgrade`` brings a database to the newest revision;
+``require_head`` is called at start and refuses to run on an old schema.
 """
 
-import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -14,48 +18,48 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from common.config import REPO_ROOT
 from common.db import create_engine
 
 ENV_DIR = Path(__file__).resolve().parent / "alembic"
+# The shared base revision (the event store's core tables); a service's first revision
+# has ``down_revision = "core_0001"``.
+CORE_VERSIONS = ENV_DIR / "versions"
 
 
 class SchemaOutdated(RuntimeError):
     """The database is not at the revision the code needs."""
 
 
-def metadata_of(component):
-    """The tables a service (or the gateway) declares."""
-    if component == "gateway":
-        importlib.import_module("gateway.idempotency")  # its table joins the sessions' metadata
-        return importlib.import_module("gateway.sessions").metadata
-    return importlib.import_module(f"services.{component}.projections").schema.metadata
+@dataclass(frozen=True)
+class History:
+    """What alembic needs of one component: its name (for messages), the tables its code
+    declares (compared with the database by the migration tests) and its revision folders."""
+
+    component: str
+    metadata: object
+    folders: tuple
+
+    @classmethod
+    def of_service(cls, component, metadata, folder):
+        """A service's history: the shared core revision, then its own folder's."""
+        return cls(component, metadata, (CORE_VERSIONS, Path(folder)))
 
 
-def version_locations(component):
-    if component == "gateway":
-        return [REPO_ROOT / "gateway" / "migrations"]
-    # The shared base revision (core tables) first, then the service's own revisions,
-    # whose first one has ``down_revision = "core_0001"``.
-    return [ENV_DIR / "versions", REPO_ROOT / "services" / component / "migrations"]
-
-
-def alembic_config(service, connection=None):
+def alembic_config(history, connection=None):
     config = Config()
     config.set_main_option("script_location", str(ENV_DIR))
-    locations = version_locations(service)
     config.set_main_option("version_path_separator", "os")
     config.set_main_option(
-        "version_locations", os.pathsep.join(str(p) for p in locations if p.is_dir())
+        "version_locations", os.pathsep.join(str(p) for p in history.folders if p.is_dir())
     )
-    config.attributes["metadata"] = metadata_of(service)
+    config.attributes["metadata"] = history.metadata
     if connection is not None:
         config.attributes["connection"] = connection
     return config
 
 
-def head(service):
-    return ScriptDirectory.from_config(alembic_config(service)).get_current_head()
+def head(history):
+    return ScriptDirectory.from_config(alembic_config(history)).get_current_head()
 
 
 def current(engine):
@@ -63,18 +67,18 @@ def current(engine):
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(service, url_or_engine):
-    """Migrate the service's database to the newest revision."""
+def upgrade(history, url_or_engine):
+    """Migrate the component's database to the newest revision; returns that revision."""
     engine = create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     with engine.begin() as conn:
-        command.upgrade(alembic_config(service, conn), "head")
+        command.upgrade(alembic_config(history, conn), "head")
     return current(engine)
 
 
-def require_head(service, engine):
-    have, want = current(engine), head(service)
+def require_head(history, engine):
+    have, want = current(engine), head(history)
     if have != want:
         raise SchemaOutdated(
-            f"the {service} database is at revision {have}, the code needs {want}: "
-            f"run `panel migrate {service}` first"
+            f"the {history.component} database is at revision {have}, the code needs {want}: "
+            f"run `panel migrate {history.component}` first"
         )

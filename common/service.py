@@ -1,9 +1,10 @@
 """What every panel service is made of, so that no service re-implements it.
 
-``ServiceSchema`` gathers a service's tables (core tables, operations, its projections).
 ``PanelService`` is the base class of every service: it brings the call context (log ids),
 metrics, the event store, the outbox relay, the operations helper and the ``health`` RPC.
-A service subclasses it, sets ``name`` and ``schema``, and adds its own entrypoints.
+A service subclasses it, sets ``name`` and ``schema`` (a ``common.service_schema.ServiceSchema``),
+wires its use cases with ``UseCases(build)`` (``build`` in the service's ``dependencies.py``
+turns ``ServiceParts`` into the use-case object) and adds its own entrypoints.
 """
 
 import contextvars
@@ -12,7 +13,6 @@ import threading
 import time
 
 import eventlet
-import sqlalchemy as sa
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 
@@ -21,32 +21,14 @@ from common.clock import ClockProvider
 from common.contracts import integration_types
 from common.db import create_engine
 from common.errors import Unauthenticated
-from common.eventstore import EventStore, define_core_tables, utcnow
+from common.eventstore import utcnow
 from common.eventstore.outbox import OutboxRelay
 from common.messaging import ConfirmedPublisher
 from common.metrics import Metrics
-from common.operations import Operations, OperationsProjection, define_operations_table
+from common.operations import Operations
 from common.rpc import rpc
 
 log = logging.getLogger(__name__)
-
-
-class ServiceSchema:
-    """A service's database schema and projections."""
-
-    def __init__(self, service):
-        self.service = service
-        self.metadata = sa.MetaData()
-        self.core = define_core_tables(self.metadata)
-        self.operations_table = define_operations_table(self.metadata)
-        self.projections = [OperationsProjection(self.operations_table)]
-
-    def add_projection(self, projection):
-        self.projections.append(projection)
-        return projection
-
-    def create_store(self, engine):
-        return EventStore(engine, self.core, self.projections)
 
 
 def find_provider(container, provider_cls):
@@ -128,7 +110,7 @@ class EventStoreProvider(DependencyProvider):
         if self.container.config.get("DATABASE_CHECK_MIGRATED", True):
             from common import migrations
 
-            migrations.require_head(self.container.service_name, self.engine)
+            migrations.require_head(schema.history, self.engine)
 
     def stop(self):
         self.engine.dispose()
@@ -236,6 +218,62 @@ class OperationsProvider(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return self.helper()
+
+
+class ServiceParts:
+    """What a service's use cases are built from, taken from its container: the config, the
+    event store, the operations helper, the clock, the adapter-call observer of its metrics,
+    and hooks to run a managed greenthread and to be told when the service stops."""
+
+    def __init__(self, container, prepared=None):
+        self.container = container
+        self.config = container.config
+        self.prepared = prepared  # what ``UseCases(prepare=...)`` read at setup
+        self.store = find_provider(container, EventStoreProvider).store
+        self.clock = find_provider(container, ClockProvider).clock
+        self.observe = find_provider(container, Metrics).metrics.observe_adapter_call
+        self.stop_hooks = []
+
+    @property
+    def operations(self):
+        return find_provider(self.container, OperationsProvider).helper()
+
+    def spawn(self, run, identifier):
+        """Run ``run()`` in a greenthread the container manages (killed with the service)."""
+        self.container.spawn_managed_thread(run, identifier=identifier)
+
+    def on_stop(self, hook):
+        self.stop_hooks.append(hook)
+
+
+class UseCases(DependencyProvider):
+    """A service's use cases, built once at start and handed to every worker.
+
+    ``build(parts)`` gets a ``ServiceParts`` and returns the use-case object the service's
+    entrypoints call; ``prepare(config)``, when given, runs at setup — before any entrypoint
+    starts — so a broken setting or data file stops the service with its own message, and
+    what it returns is ``parts.prepared``."""
+
+    def __init__(self, build, prepare=None):
+        self.build = build
+        self.prepare = prepare
+        self.prepared = None
+        self.parts = self.usecases = None
+
+    def setup(self):
+        if self.prepare is not None:
+            self.prepared = self.prepare(self.container.config)
+
+    def start(self):
+        self.parts = ServiceParts(self.container, self.prepared)
+        self.usecases = self.build(self.parts)
+
+    def stop(self):
+        for hook in self.parts.stop_hooks if self.parts else ():
+            hook()
+
+    def get_dependency(self, worker_ctx):
+        return self.usecases
 
 
 class PanelService:

@@ -33,10 +33,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import migrations, topology
-from common.cli import service_class
+from common import topology
 from common.config import CONFIG_DIR, REPO_ROOT, SERVICES
 from deploy import demo
+from deploy.components import migrate, service_class
 
 CHILD_WARNINGS = "ignore::DeprecationWarning"
 
@@ -245,7 +245,7 @@ class Stack:
             )
         for component in SERVICES + ("gateway",):
             create_database_if_missing(self.settings.database_url(component))
-            migrations.upgrade(component, self.settings.database_url(component))
+            migrate(component, self.settings.database_url(component))
         topology.declare(self.settings.amqp_uri, [service_class(s) for s in SERVICES])
 
     def child_env(self, extra):

@@ -45,7 +45,7 @@ class DeadLetterQueue:
 
 def known_queues():
     """The dead-letter queue of every reliable handler of every service."""
-    from common.cli import service_class
+    from deploy.components import service_class
     from common.config import SERVICES
     from common.messaging import ReliableEventHandler
     from common.topology import reliable_handlers

@@ -33,7 +33,8 @@ from werkzeug.routing import Map, Rule, UnicodeConverter
 from werkzeug.wrappers import Request, Response
 
 from common import context
-from common.errors import PanelError, RateLimited, ServiceUnavailable, ValidationFailed
+from common.errors import (Conflict, Forbidden, NotFound, PanelError, PayloadTooLarge, RateLimited,
+                           ServiceUnavailable, Unauthenticated, UnsupportedMediaType, ValidationFailed)
 from common.rpc import SignatureShapes
 from gateway.browser import CorsPolicy, add_security_headers, allowed_origins, cross_site_refusal
 from gateway.sessions import COOKIE_NAME
@@ -70,13 +71,40 @@ def flat_field_errors(messages, prefix=""):
     return flat
 
 
+# The one map from a domain error to the HTTP status the API answers it with (a subclass
+# answers its nearest listed base's: ConcurrencyConflict is a Conflict, 409).
+HTTP_STATUS = {
+    ValidationFailed: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
+    RateLimited: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def http_status_of(error):
+    """The status a ``PanelError`` is answered with; 500 for one the map does not know. A
+    refusal replayed from storage (``gateway.idempotency``) carries its first status."""
+    replayed = getattr(error, "http_status", None)
+    if replayed is not None:
+        return replayed
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]
+    return 500
+
+
 def error_response(exc, request_id):
     """Map an exception to API.md's error envelope."""
     headers = {}
     if isinstance(exc, ValidationError):
         exc = ValidationFailed("The request is invalid.", fields=flat_field_errors(exc.messages))
     if isinstance(exc, PanelError):
-        error, status = exc.to_dict(), exc.http_status
+        error, status = exc.to_dict(), http_status_of(exc)
         if isinstance(exc, RateLimited):
             headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, MethodNotAllowed):

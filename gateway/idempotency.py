@@ -34,25 +34,13 @@ from common import context
 from common.db import create_engine
 from common.errors import Conflict, PanelError, RateLimited, error_with_code
 from common.eventstore import as_utc, utcnow
-from gateway.http import idempotency_key
-from gateway.sessions import metadata
+from gateway.http import http_status_of, idempotency_key
+from gateway.database import idempotent_requests
 
 RETENTION = timedelta(hours=24)
 STALE_CLAIM_SECONDS = 60
 REPLAYED_HEADER = "Idempotent-Replayed"
 RUNNING, DONE = "running", "done"
-
-idempotent_requests = sa.Table(
-    "idempotent_requests", metadata,
-    sa.Column("user_id", sa.String(64), primary_key=True),
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("fingerprint", sa.String(64), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("status", sa.Integer, nullable=True),
-    sa.Column("body", sa.Text, nullable=True),
-    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
-)
-
 
 def fingerprint_of(request):
     """What makes two requests "the same": method, path and body."""
@@ -86,10 +74,11 @@ class IdempotencyStore:
         try:
             result = command()
         except PanelError as refusal:
-            if refusal.http_status >= 500 or isinstance(refusal, RateLimited):
+            status = http_status_of(refusal)
+            if status >= 500 or isinstance(refusal, RateLimited):
                 self._release(user_id, key)
             else:
-                self._store(user_id, key, refusal.http_status, {"__error__": refusal.to_dict()})
+                self._store(user_id, key, status, {"__error__": refusal.to_dict()})
             raise
         except BaseException:
             self._release(user_id, key)
@@ -193,7 +182,9 @@ def idempotent(route):
 
 
 class StoredRefusal(PanelError):
-    """The refusal the first request with this key got, answered again."""
+    """The refusal the first request with this key got, answered again (with its status)."""
+
+    is_refusal = True
 
     def __init__(self, status, body):
         super().__init__(body.get("message", ""), fields=body.get("fields"),

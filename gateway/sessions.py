@@ -24,25 +24,12 @@ from common.errors import Unauthenticated
 from common.eventstore import as_utc, utcnow
 from common.scopes import API_TOKEN_PREFIX
 from gateway.access import check_token_may
+from gateway.database import HISTORY, sessions
 
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "session"
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most this often
-
-metadata = sa.MetaData()
-sessions = sa.Table(
-    "sessions", metadata,
-    sa.Column("session_id", sa.String(64), primary_key=True),
-    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
-    sa.Column("user_id", sa.String(64), nullable=False, index=True),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("absolute_expiry", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("client_ip", sa.String(64), nullable=True),
-    sa.Column("user_agent", sa.String(300), nullable=True),
-)
-
 
 def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
@@ -218,7 +205,7 @@ class Sessions(DependencyProvider):
         if config.get("DATABASE_CHECK_MIGRATED", True):
             from common import migrations
 
-            migrations.require_head("gateway", self.engine)
+            migrations.require_head(HISTORY, self.engine)
         self.store = SessionStore(
             self.engine,
             idle_seconds=int(config.get("SESSION_IDLE_SECONDS", 1800)),

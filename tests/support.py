@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from common.db import create_engine
 from common.eventstore import NewEvent, Projection
-from common.service import ServiceSchema
+from common.service_schema import ServiceSchema
 
 
 class BalancesProjection(Projection):

@@ -1,4 +1,4 @@
-"""Alembic environment shared by every service; ``common.migrations`` passes the service's
+"""Alembic environment shared by every service; ``common.migrations`` passes the component's
 connection and metadata in ``config.attributes``. Each service keeps its own versions in
 ``services/<name>/migrations/``."""
 

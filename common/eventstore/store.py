@@ -61,7 +61,27 @@ class RecordedEvent:
         return self.metadata["event_id"]
 
 
-class Transaction:
+class AggregateRepository:
+    """Aggregates by class and key (``common.eventstore.aggregate``), over ``load_stream``
+    and ``append``: mixed into the store (each call its own transaction) and into a
+    ``Transaction`` (everything commits together)."""
+
+    def get(self, aggregate_cls, key):
+        """The aggregate as its stream has it now (``exists`` is False for a new key)."""
+        return aggregate_cls.replay(key, self.load_stream(aggregate_cls.stream_of(key)))
+
+    def save(self, aggregate, events, metadata=None):
+        """Append ``events`` to the aggregate's stream at the version it was read at;
+        ``ConcurrencyConflict`` when another writer moved the stream on (``retrying``)."""
+        return self.append(aggregate.stream_id, aggregate.version, events, metadata)
+
+    def create(self, aggregate_cls, key, events, metadata=None):
+        """Record a new aggregate's first events; ``ConcurrencyConflict`` when that
+        aggregate exists already."""
+        return self.append(aggregate_cls.stream_of(key), 0, events, metadata)
+
+
+class Transaction(AggregateRepository):
     """One write transaction: appends, projection updates and inbox records commit together."""
 
     def __init__(self, store, conn):
@@ -150,7 +170,7 @@ class Statements:
         self.last_position = sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0))
 
 
-class EventStore:
+class EventStore(AggregateRepository):
     """A service's event log, with its projections, on one SQLAlchemy engine."""
 
     def __init__(self, engine, tables, projections=()):

@@ -34,13 +34,13 @@ case "$command" in
         exec nameko run --config "deploy/config/${service}.yaml" "$target"
         ;;
     migrate)
-        exec python -m common.cli migrate "$service"
+        exec python -m deploy.cli migrate "$service"
         ;;
     probe)
         exec python -m deploy.probe "${1:?probe live|ready}" "$service"
         ;;
     declare-topology)
-        exec python -m common.cli declare-topology "$@"
+        exec python -m deploy.cli declare-topology "$@"
         ;;
     dlq)
         exec python -m deploy.dlq "$@"

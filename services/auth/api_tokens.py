@@ -24,10 +24,6 @@ from services.auth.projections import api_token_usage, api_tokens
 USAGE_WRITE_EVERY = timedelta(seconds=60)
 
 
-def stream_of(token_id):
-    return f"apitoken-{token_id}"
-
-
 class ApiTokenUseCases:
     def __init__(self, store, clock, key, throttling):
         """``throttling`` counts and checks failures per key (``AuthUseCases`` does)."""
@@ -40,7 +36,7 @@ class ApiTokenUseCases:
         return domain.secret_hash(self.key, "api-token", secret)
 
     def _load(self, token_id):
-        return domain.ApiToken.replay(token_id, self.store.load_stream(stream_of(token_id)))
+        return self.store.get(domain.ApiToken, token_id)
 
     def _owned(self, user_id, token_id):
         token = self._load(token_id) if isinstance(token_id, str) and len(token_id) <= 32 else None
@@ -77,7 +73,7 @@ class ApiTokenUseCases:
         events = domain.ApiToken.create(token_id, user_id, name, wanted, expires_at,
                                         domain.parse_allowed_addresses(allowed_ips), self._hash(secret),
                                         secret[-4:], now)
-        self.store.append(stream_of(token_id), 0, events, metadata={"user_id": user_id})
+        self.store.create(domain.ApiToken, token_id, events, metadata={"user_id": user_id})
         return dict(self._load(token_id).view(now=now), token=secret)
 
     def _live_count(self, user_id, now):
@@ -116,7 +112,7 @@ class ApiTokenUseCases:
         token = self._owned(user_id, token_id)
         events = token.revoke(self.clock.now(), reason)
         if events:
-            self.store.append(stream_of(token_id), token.version, events, metadata={"user_id": user_id})
+            self.store.save(token, events, metadata={"user_id": user_id})
         return self.get(user_id, token_id)
 
     def revoke_all(self, user_id):
@@ -129,7 +125,7 @@ class ApiTokenUseCases:
             token = self._load(token_id)
             events = token.revoke(self.clock.now(), "all")
             if events:
-                self.store.append(stream_of(token_id), token.version, events, metadata={"user_id": user_id})
+                self.store.save(token, events, metadata={"user_id": user_id})
                 revoked += 1
         return {"revoked": revoked}
 
@@ -163,8 +159,7 @@ class ApiTokenUseCases:
         events = token.note_use(client_ip, now)
         if events:
             try:
-                self.store.append(stream_of(token.token_id), token.version, events,
-                                  metadata={"user_id": token.user_id})
+                self.store.save(token, events, metadata={"user_id": token.user_id})
             except ConcurrencyConflict:
                 pass  # a concurrent request from the same new address recorded it
         with self.store.engine.begin() as conn:

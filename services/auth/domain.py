@@ -145,6 +145,8 @@ def invalid_reset_token():
 
 @dataclass
 class User(Aggregate):
+    stream_prefix = "user"
+
     user_id: str
     version: int = 0
     username: str = ""
@@ -270,6 +272,8 @@ class User(Aggregate):
 
 @dataclass
 class Challenge(Aggregate):
+    stream_prefix = "challenge"
+
     challenge_id: str
     version: int = 0
     user_id: str = None
@@ -439,6 +443,8 @@ class Throttle(Aggregate):
     grows with every login (``from_row``). Forgiving an attempt takes back its count and,
     unless another attempt was counted after it, puts back the failure time it replaced:
     an honest success neither counts nor restarts the wait."""
+
+    stream_prefix = "throttle"
 
     key: str
     version: int = 0
@@ -643,6 +649,8 @@ def address_allowed(allowed_ips, client_ip):
 class ApiToken(Aggregate):
     """One API token: who owns it, what it may do, until when, from where, and the client
     addresses it has been used from (a new one is a fact the customer hears of)."""
+
+    stream_prefix = "apitoken"
 
     token_id: str
     version: int = 0

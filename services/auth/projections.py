@@ -13,14 +13,15 @@ it is written on use, at most once a minute per token, and is not rebuilt from e
 """
 
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.service import ServiceSchema
+from common.service_schema import ServiceSchema
 from services.auth.domain import Throttle
 
-schema = ServiceSchema("auth")
+schema = ServiceSchema("auth", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 users = sa.Table(

@@ -8,9 +8,9 @@ gateway set, never from arguments.
 
 from common.errors import Unauthenticated
 from common.rpc import rpc
-from common.service import BackgroundTasks, PanelService
+from common.service import BackgroundTasks, PanelService, UseCases
 from services.auth.adapters.voice import LANGUAGES
-from services.auth.dependencies import AuthUseCasesProvider
+from services.auth.dependencies import build
 from services.auth.projections import schema
 
 
@@ -18,7 +18,7 @@ class AuthService(PanelService):
     name = "auth"
     schema = schema
 
-    auth = AuthUseCasesProvider()
+    auth = UseCases(build)
     later = BackgroundTasks()
 
     def _caller(self):

@@ -23,7 +23,7 @@ from common.errors import (
     Unauthenticated,
     ValidationFailed,
 )
-from common.eventstore import ANY_VERSION, NewEvent
+from common.eventstore import ANY_VERSION, NewEvent, retrying
 from services.auth import domain
 from services.auth.adapters import DeliveryFailed
 from services.auth.adapters.voice import LANGUAGES
@@ -44,16 +44,6 @@ def make_hasher(config):
         parallelism=int(config.get("ARGON2_PARALLELISM", 1)),
         type=Type.ID,
     )
-
-
-def retry_on_conflict(command, attempts=5):
-    """Run ``command`` again when a concurrent writer moved its stream on."""
-    for attempt in range(attempts):
-        try:
-            return command()
-        except ConcurrencyConflict:
-            if attempt == attempts - 1:
-                raise
 
 
 class AuthUseCases:
@@ -85,7 +75,7 @@ class AuthUseCases:
     # -- reading ---------------------------------------------------------------------------
 
     def _load_user(self, user_id):
-        user = domain.User.replay(user_id, self.store.load_stream(f"user-{user_id}"))
+        user = self.store.get(domain.User, user_id)
         if not user.exists:
             raise NotFound("no such user")
         return user
@@ -115,7 +105,7 @@ class AuthUseCases:
             raise ValidationFailed("This username is taken.", fields={"username": ["Already taken."]})
         user_id = context.new_id()
         events = domain.User.register(user_id, username, email, phone, self.hash_password(password), two_factor)
-        self.store.append(f"user-{user_id}", 0, events)
+        self.store.create(domain.User, user_id, events)
         return self.get_user(user_id)
 
     # -- throttling ------------------------------------------------------------------------
@@ -143,22 +133,22 @@ class AuthUseCases:
                 throttles = [self._load_throttle(key, tx) for key in keys]
                 counted = domain.count_attempt(throttles, attempt_id, now, self.throttle_base)
                 for throttle, events in zip(throttles, counted):
-                    tx.append(f"throttle-{throttle.key}", throttle.version, events)
+                    tx.save(throttle, events)
                 return {throttle.key: domain.attempt_of(throttle, attempt_id, now) for throttle in throttles}
-        return retry_on_conflict(count)
+        return retrying(count)
 
     def _change_throttles(self, keys, change):
         """Append ``change(throttle, now)``'s events to each key's throttle, in one transaction."""
         def run():
             with self.store.transaction() as tx:
                 self._append_throttle_changes(tx, keys, change)
-        retry_on_conflict(run)
+        retrying(run)
 
     def _append_throttle_changes(self, tx, keys, change):
         tx.lock_log()
         for key in keys:
             throttle = self._load_throttle(key, tx)
-            tx.append(f"throttle-{key}", throttle.version, change(throttle, self.clock.now()))
+            tx.save(throttle, change(throttle, self.clock.now()))
 
     def _settle_attempt(self, attempts, forgiven_keys, cleared_keys=()):
         """After a successful login step: forgive the attempt on ``forgiven_keys`` and clear
@@ -222,7 +212,7 @@ class AuthUseCases:
         if self.hasher.check_needs_rehash(user.password_hash):
             events = [NewEvent("password_changed", {"reason": "rehash", "password_hash": self.hash_password(password)})]
             try:
-                self.store.append(f"user-{user.user_id}", user.version, events)
+                self.store.save(user, events)
             except ConcurrencyConflict:
                 pass  # rehashing is best effort; the next login tries again
 
@@ -250,7 +240,7 @@ class AuthUseCases:
 
     def _start_challenge(self, user):
         challenge_id = context.new_id()
-        self.store.append(f"challenge-{challenge_id}", 0,
+        self.store.create(domain.Challenge, challenge_id,
                           domain.Challenge.issue(challenge_id, user.user_id, self.clock.now()))
         sent_via = None
         if user.two_factor and user.phone:
@@ -264,7 +254,7 @@ class AuthUseCases:
     def _load_challenge(self, challenge_id):
         if not isinstance(challenge_id, str) or len(challenge_id) > 64:
             raise domain.invalid_code()
-        return domain.Challenge.replay(challenge_id, self.store.load_stream(f"challenge-{challenge_id}"))
+        return self.store.get(domain.Challenge, challenge_id)
 
     def _open_challenge(self, challenge_id):
         """The challenge and its user; ``invalid_code`` unless it can still be answered."""
@@ -290,7 +280,7 @@ class AuthUseCases:
         else:
             provider = self.adapters.sms.send(user.phone, text)
         events = challenge.send_code(code_hash, channel, provider, language, self.clock.now())
-        self.store.append(f"challenge-{challenge_id}", challenge.version, events)
+        self.store.save(challenge, events)
         return {"channel": channel, "provider": provider, "language": language}
 
     def resend(self, challenge_id, channel, language=None):
@@ -330,9 +320,9 @@ class AuthUseCases:
                 if totp_events:
                     events, user_events = challenge.pass_with("totp"), totp_events
         with self.store.transaction() as tx:
-            tx.append(f"challenge-{challenge_id}", challenge.version, events)
+            tx.save(challenge, events)
             if user_events:
-                tx.append(f"user-{user.user_id}", user.version, user_events)
+                tx.save(user, user_events)
         if events[0].type != "challenge_passed":
             raise domain.invalid_code()
         self._change_throttles([second_factor, domain.account_key(user.username)],
@@ -369,7 +359,7 @@ class AuthUseCases:
     def start_totp(self, user_id):
         user = self._load_user(user_id)
         enrolment_id = context.new_id()
-        self.store.append(f"user-{user_id}", user.version, user.start_totp_enrolment(enrolment_id))
+        self.store.save(user, user.start_totp_enrolment(enrolment_id))
         uri = self._totp(user, enrolment_id).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
         return {"enrolment_id": enrolment_id, "provisioning_uri": uri}
 
@@ -380,7 +370,7 @@ class AuthUseCases:
         hashes = [domain.secret_hash(self.key, "recovery", user_id, domain.normalize_recovery_code(c)) for c in codes]
         events = user.confirm_totp(enrolment_id, code_step, hashes)
         with self.store.transaction() as tx:
-            tx.append(f"user-{user_id}", user.version, events)
+            tx.save(user, events)
             # Published for the action log (the recovery code hashes above never are).
             tx.append(f"logins-{user_id}", ANY_VERSION, [NewEvent("authenticator_app_enrolled", {
                 "user_id": user_id, "at": self.clock.now().isoformat()})])
@@ -410,10 +400,10 @@ class AuthUseCases:
             user = self._load_user(user_id)
             events = user.request_password_reset(reset_id, token_hash, self.clock.now())
             if events:
-                self.store.append(f"user-{user_id}", user.version, events)
+                self.store.save(user, events)
             return user if events else None
 
-        user = retry_on_conflict(request)
+        user = retrying(request)
         if user is None:
             log.info("password reset not sent: the account's reset links of the last hour still work",
                      extra={"user_id": user_id})
@@ -439,7 +429,7 @@ class AuthUseCases:
             raise ValidationFailed("The password is too weak.", fields={"new_password": problems})
         events = user.reset_password(row["reset_id"], token_hash, self.hash_password(new_password), self.clock.now())
         with self.store.transaction() as tx:
-            tx.append(f"user-{user.user_id}", user.version, events)
+            tx.save(user, events)
             tx.append(f"logins-{user.user_id}", ANY_VERSION, [NewEvent("password_reset_completed", {
                 "user_id": user.user_id, "at": self.clock.now().isoformat()})])
             # Whoever completes a reset owns the mailbox: their account is no longer throttled.

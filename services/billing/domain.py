@@ -76,6 +76,8 @@ def add_month(day):
 
 @dataclass
 class Account(Aggregate):
+    stream_prefix = "account"
+
     user_id: str
     version: int = 0
     balance: Decimal = Decimal("0.00")
@@ -116,6 +118,8 @@ class Account(Aggregate):
 
 @dataclass
 class TopUp(Aggregate):
+    stream_prefix = "topup"
+
     topup_id: str
     version: int = 0
     user_id: str = None
@@ -212,6 +216,8 @@ def late_payment_credited(topup, paid_amount, now):
 
 @dataclass
 class Subscription(Aggregate):
+    stream_prefix = "subscription"
+
     server_id: str
     version: int = 0
     user_id: str = None
@@ -251,6 +257,8 @@ class Subscription(Aggregate):
 
 @dataclass
 class Invoice(Aggregate):
+    stream_prefix = "invoice"
+
     invoice_id: str
     version: int = 0
     user_id: str = None

@@ -1,14 +1,16 @@
 """Schema and read models of the billing service: balances, top-ups, invoices and the
 servers billing renews (subscriptions). Amounts are stored as strings ("25.00")."""
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.eventstore.schema import JSON
-from common.service import ServiceSchema
+from common.service_schema import ServiceSchema
 from services.billing.domain import money
 
-schema = ServiceSchema("billing")
+schema = ServiceSchema("billing", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 accounts = sa.Table(

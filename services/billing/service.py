@@ -10,9 +10,9 @@ from nameko.timer import timer
 
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
-from common.service import PanelService
+from common.service import PanelService, UseCases
 from services.billing.adapters.methods import METHODS
-from services.billing.dependencies import BillingUseCasesProvider
+from services.billing.dependencies import build
 from services.billing.projections import schema
 
 
@@ -20,7 +20,7 @@ class BillingService(PanelService):
     name = "billing"
     schema = schema
 
-    billing = BillingUseCasesProvider()
+    billing = UseCases(build)
 
     @rpc
     def get_account(self):

@@ -152,7 +152,7 @@ class BillingUseCases:
                 operation = self.operations.request(
                     tx, kind="billing.topup", target=topup_id, user_id=user_id,
                     title=f"Top-up of {amount} {domain.CURRENCY} via {METHODS[method]['name']}")
-                tx.append(f"topup-{topup_id}", 0, domain.TopUp.request(
+                tx.create(domain.TopUp, topup_id, domain.TopUp.request(
                     topup_id, user_id, amount, method, payment, operation["id"], idempotency_key))
         except sa.exc.IntegrityError:
             # The same Idempotency-Key raced us: the first one's answer stands.
@@ -187,7 +187,7 @@ class BillingUseCases:
         outcome commit together, or not at all (a concurrent delivery: look again). Paying
         invoices from the credit follows; should it fail, the notice is still answered as
         credited (it was) and the next billing run pays them (``resume_unsettled_invoices``)."""
-        topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
+        topup = self.store.get(domain.TopUp, topup_id)
         reasons = topup.mismatches(notice.provider, notice.currency, notice.reference)
         if reasons:
             return self._refuse(topup, notice, reasons)
@@ -200,11 +200,10 @@ class BillingUseCases:
             # action log still hears of the money.
             events = events + [domain.late_payment_credited(topup, notice.amount, self.clock.now())]
         with self.store.transaction() as tx:
-            tx.append(f"topup-{topup_id}", topup.version, events)
+            tx.save(topup, events)
             if succeeded:
-                account = domain.Account.replay(topup.user_id, tx.load_stream(f"account-{topup.user_id}"))
-                tx.append(f"account-{topup.user_id}", account.version,
-                          account.credit(notice.amount, "topup", topup_id))
+                account = tx.get(domain.Account, topup.user_id)
+                tx.save(account, account.credit(notice.amount, "topup", topup_id))
                 detail = f"{notice.amount} {domain.CURRENCY} added to your balance."
             else:
                 detail = "The payment did not go through."
@@ -224,7 +223,7 @@ class BillingUseCases:
         as it was, so the matching payment still settles it."""
         events = topup.refuse(reasons, dataclasses.asdict(notice))
         if events:
-            self.store.append(f"topup-{topup.topup_id}", topup.version, events)
+            self.store.save(topup, events)
         log.warning("payment notification refused: it does not match its top-up",
                     extra={"provider": notice.provider, "topup_id": topup.topup_id, "reasons": reasons})
         return {"result": "refused", "reasons": reasons}
@@ -292,13 +291,13 @@ class BillingUseCases:
         return expired
 
     def _expire(self, topup_id):
-        topup = domain.TopUp.replay(topup_id, self.store.load_stream(f"topup-{topup_id}"))
+        topup = self.store.get(domain.TopUp, topup_id)
         events = topup.expire()
         if not events:
             return False  # settled meanwhile
         hours = f"{self.topup_expiry.total_seconds() / 3600:g}"
         with self.store.transaction() as tx:
-            tx.append(f"topup-{topup_id}", topup.version, events)
+            tx.save(topup, events)
             self.operations.conclude(tx, topup.operation_id, False,
                                      f"No payment arrived within {hours} hours; nothing was charged.")
         return True
@@ -308,10 +307,10 @@ class BillingUseCases:
     def charge(self, user_id, amount, reference, reason="order"):
         """Take ``amount`` once for ``reference``; ``insufficient_funds`` leaves the balance as it is."""
         def attempt():
-            account = domain.Account.replay(user_id, self.store.load_stream(f"account-{user_id}"))
+            account = self.store.get(domain.Account, user_id)
             events = account.charge(amount, reason, reference)
             if events:
-                self.store.append(f"account-{user_id}", account.version, events)
+                self.store.save(account, events)
             return {"charged": bool(events), "reference": reference}
 
         return retrying(attempt)
@@ -320,10 +319,10 @@ class BillingUseCases:
         """Give back what ``reference`` was charged, once: ``{"refunded": amount}`` ("0.00"
         when nothing was charged under it, or it was refunded before)."""
         def attempt():
-            account = domain.Account.replay(user_id, self.store.load_stream(f"account-{user_id}"))
+            account = self.store.get(domain.Account, user_id)
             events = account.refund(reference)
             if events:
-                self.store.append(f"account-{user_id}", account.version, events)
+                self.store.save(account, events)
             return {"refunded": events[0].data["amount"] if events else "0.00", "reference": reference}
 
         return retrying(attempt)
@@ -336,7 +335,7 @@ class BillingUseCases:
             if not tx.record_inbox(consumer, envelope["event_id"]):
                 return
             server = envelope["data"]
-            tx.append(f"subscription-{server['server_id']}", 0, domain.Subscription.subscribe(server))
+            tx.create(domain.Subscription, server['server_id'], domain.Subscription.subscribe(server))
 
     def run_timer_jobs(self):
         """What the billing timer does every minute: renewals, then pending top-ups (their
@@ -384,7 +383,7 @@ class BillingUseCases:
                            user_id=row["user_id"])
 
     def _issue(self, server_id, today):
-        subscription = domain.Subscription.replay(server_id, self.store.load_stream(f"subscription-{server_id}"))
+        subscription = self.store.get(domain.Subscription, server_id)
         if not subscription.due(today):
             return None
         invoice_id = context.new_id()
@@ -393,8 +392,8 @@ class BillingUseCases:
             last = tx.conn.execute(sa.select(sa.func.max(invoices.c.number))).scalar()
             number = f"INV-{int(last.split('-')[1]) + 1 if last else 100001}"
             period = subscription.invoice(invoice_id)
-            tx.append(f"subscription-{server_id}", subscription.version, period)
-            tx.append(f"invoice-{invoice_id}", 0, domain.Invoice.issue(invoice_id, number, subscription, period[0].data,
+            tx.save(subscription, period)
+            tx.create(domain.Invoice, invoice_id, domain.Invoice.issue(invoice_id, number, subscription, period[0].data,
                                                                        today))
         return invoice_id
 
@@ -402,10 +401,10 @@ class BillingUseCases:
         """Pay the invoice from its owner's balance when ``may_pay`` and the balance covers
         it; otherwise an open one becomes overdue (``invoice_overdue``, once). True when paid."""
         def attempt():
-            invoice = domain.Invoice.replay(invoice_id, self.store.load_stream(f"invoice-{invoice_id}"))
+            invoice = self.store.get(domain.Invoice, invoice_id)
             if invoice.status == "paid":
                 return True
-            account = domain.Account.replay(invoice.user_id, self.store.load_stream(f"account-{invoice.user_id}"))
+            account = self.store.get(domain.Account, invoice.user_id)
             try:
                 debit = account.charge(invoice.amount, "invoice", invoice_id) if may_pay else None
             except Conflict:
@@ -413,14 +412,13 @@ class BillingUseCases:
             if debit is None:
                 events = invoice.mark_overdue()
                 if events:
-                    self.store.append(f"invoice-{invoice_id}", invoice.version, events)
+                    self.store.save(invoice, events)
                 return False
-            subscription = domain.Subscription.replay(
-                invoice.server_id, self.store.load_stream(f"subscription-{invoice.server_id}"))
+            subscription = self.store.get(domain.Subscription, invoice.server_id)
             with self.store.transaction() as tx:
-                tx.append(f"account-{invoice.user_id}", account.version, debit)
-                tx.append(f"invoice-{invoice_id}", invoice.version, invoice.pay(self.clock.now().date()))
-                tx.append(f"subscription-{invoice.server_id}", subscription.version, subscription.renewed(invoice))
+                tx.save(account, debit)
+                tx.save(invoice, invoice.pay(self.clock.now().date()))
+                tx.save(subscription, subscription.renewed(invoice))
             return True
 
         return retrying(attempt)

@@ -63,6 +63,8 @@ def validate_tag(tag):
 
 @dataclass
 class Server(Aggregate):
+    stream_prefix = "server"
+
     server_id: str
     version: int = 0
     user_id: str = None

@@ -18,18 +18,18 @@ Range scans compare in code-point order: the text columns they use are ``COLLATE
 PostgreSQL (SQLite compares bytes anyway).
 """
 
-import base64
 import ipaddress
-import json
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.eventstore.schema import JSON
-from common.service import ServiceSchema
+from common.paging import keyset_cursor, keyset_values
+from common.service_schema import ServiceSchema
 
-schema = ServiceSchema("inventory")
+schema = ServiceSchema("inventory", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 def code_point_text(length):
@@ -238,17 +238,12 @@ def sort_columns(sort, descending):
 def encode_cursor(row, sort):
     """An opaque position after ``row`` in ``sort`` order (the list's ``next_cursor``)."""
     key = [row[SORTABLE[sort].name]] if SORTABLE[sort] is not None else []
-    raw = json.dumps([sort, *key, row["number_seq"]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return keyset_cursor(sort, *key, row["number_seq"])
 
 
 def decode_cursor(cursor, sort):
     """The position a cursor names; ``ValueError`` for one not made by ``encode_cursor`` for ``sort``."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        made_for, *key = json.loads(raw)
-    except (ValueError, TypeError):
-        raise ValueError("not a cursor of this list")
+    made_for, *key = keyset_values(cursor) or [None]
     expected = 2 if SORTABLE[sort] is not None else 1
     if made_for != sort or len(key) != expected or not isinstance(key[-1], int) or \
             (expected == 2 and not isinstance(key[0], str)):

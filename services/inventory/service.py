@@ -9,11 +9,11 @@ Billing's ``invoice_overdue`` and ``invoice_paid`` are applied once each (the in
 any order (the ``Server`` aggregate ignores stale invoice facts).
 """
 
-from common.messaging import reliable_event_handler
+from common.messaging import operation_worker, reliable_event_handler
 from common.rpc import rpc
-from common.service import PanelService
+from common.service import PanelService, UseCases
 from services.inventory import domain
-from services.inventory.dependencies import InventoryUseCasesProvider
+from services.inventory.dependencies import build
 from services.inventory.projections import schema
 from services.inventory.usecases import check_list_arguments
 
@@ -22,7 +22,7 @@ class InventoryService(PanelService):
     name = "inventory"
     schema = schema
 
-    inventory = InventoryUseCasesProvider()
+    inventory = UseCases(build)
 
     @rpc
     def list_servers(self, location=None, status=None, q=None, sort="number", order="asc", page=1, per_page=50,
@@ -82,7 +82,6 @@ class InventoryService(PanelService):
         """A renewal was paid: clears overdue, extends ``paid_until`` (never backwards)."""
         self.inventory.invoice_paid("inventory.on_invoice_paid", payload)
 
-    @reliable_event_handler("inventory", "operation_requested")
-    def carry_out(self, payload):
-        if payload["data"]["kind"].startswith("server."):
-            self.inventory.carry_out(payload["data"]["operation_id"])
+    @operation_worker("inventory", "server.")
+    def carry_out(self, operation):
+        self.inventory.carry_out(operation["operation_id"])

@@ -61,7 +61,7 @@ class InventoryUseCases:
     # -- reading ---------------------------------------------------------------------------
 
     def _load(self, server_id, user_id=None):
-        server = domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}"))
+        server = self.store.get(domain.Server, server_id)
         if not server.exists or (user_id is not None and server.user_id != user_id):
             raise NotFound("No such server.")
         return server
@@ -132,7 +132,7 @@ class InventoryUseCases:
         server = self._load(server_id, user_id)
         events = server.retag(tag)
         if events:
-            self.store.append(f"server-{server_id}", server.version, events)
+            self.store.save(server, events)
         return list_item(self._row(server_id, user_id))
 
     def provision(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None,
@@ -146,7 +146,7 @@ class InventoryUseCases:
         (the installation then runs on the server), and it is on. A BMC that does not answer
         is ``unavailable`` (worth retrying), one that refuses is a ``bmc_error`` conflict."""
         if server_id is not None:
-            existing = domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}"))
+            existing = self.store.get(domain.Server, server_id)
             if existing.exists:
                 return self._existing(existing, user_id)
         server_id = server_id or context.new_id()
@@ -159,9 +159,9 @@ class InventoryUseCases:
             with self.store.transaction() as tx:
                 tx.lock_log()
                 events = domain.Server.provision(server_id, number=next_number(tx.conn), **check)
-                tx.append(f"server-{server_id}", 0, events)
+                tx.create(domain.Server, server_id, events)
         except ConcurrencyConflict:  # the same delivery, done concurrently
-            return self._existing(domain.Server.replay(server_id, self.store.load_stream(f"server-{server_id}")),
+            return self._existing(self.store.get(domain.Server, server_id),
                                   user_id)
         return list_item(self._row(server_id, user_id))
 
@@ -186,7 +186,7 @@ class InventoryUseCases:
         server = self._load(server_id)
         events = server.mark_overdue(reason) if overdue else server.mark_paid(paid_until)
         if events:
-            self.store.append(f"server-{server_id}", server.version, events)
+            self.store.save(server, events)
 
     def invoice_overdue(self, consumer, envelope):
         """Billing's ``invoice_overdue`` (R-SRV-3), once per event; stale when its invoice
@@ -210,10 +210,10 @@ class InventoryUseCases:
             with self.store.transaction() as tx:
                 if not tx.record_inbox(consumer, envelope["event_id"]):
                     return  # a redelivery: already applied
-                server = domain.Server.replay(server_id, tx.load_stream(f"server-{server_id}"))
+                server = tx.get(domain.Server, server_id)
                 if not server.exists:
                     raise NotFound("No such server.")
-                tx.append(f"server-{server_id}", server.version, decide(server))
+                tx.save(server, decide(server))
 
         retrying(attempt)
 
@@ -225,7 +225,7 @@ class InventoryUseCases:
             return earlier
         events = server.request_action(action, operation_id, os)
         with self.store.transaction() as tx:
-            tx.append(f"server-{server_id}", server.version, events)
+            tx.save(server, events)
             return self.operations.request(
                 tx, kind=f"server.{action}", target=server_id, title=server.title_of(action, os),
                 params={"action": action, "os": os}, user_id=user_id, operation_id=operation_id)
@@ -262,12 +262,12 @@ class InventoryUseCases:
             self._power_cache.pop(server.server_id, None)
 
     def _finish(self, tx, view):
-        server = domain.Server.replay(view["target"], tx.load_stream(f"server-{view['target']}"))
+        server = tx.get(domain.Server, view["target"])
         result = view.get("result") or {}
         events = server.finish_action(view["operation_id"], view["status"] == "succeeded",
                                       power=result.get("power"), os=result.get("os"))
         if events:
-            tx.append(f"server-{server.server_id}", server.version, events)
+            tx.save(server, events)
 
 
 def check_list_arguments(location, status, sort, order, page, per_page):

@@ -10,14 +10,15 @@ the delivery worker (``services/notify/webhooks.py``).
 """
 
 import json
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.eventstore.schema import BIGINT
-from common.service import ServiceSchema
+from common.service_schema import ServiceSchema
 
-schema = ServiceSchema("notify")
+schema = ServiceSchema("notify", migrations=Path(__file__).parent / "migrations")
 
 notifications = sa.Table(
     "notifications", schema.metadata,

@@ -12,8 +12,8 @@ cases' dependency sends the webhook deliveries.
 from common.errors import Unauthenticated
 from common.messaging import reliable_event_handler
 from common.rpc import rpc
-from common.service import PanelService
-from services.notify.dependencies import NotifyUseCasesProvider
+from common.service import PanelService, UseCases
+from services.notify.dependencies import build
 from services.notify.projections import schema
 
 SOURCES = ("auth", "inventory", "orders", "storage", "billing", "support")
@@ -32,7 +32,7 @@ class NotifyService(PanelService):
     name = "notify"
     schema = schema
 
-    notify = NotifyUseCasesProvider()
+    notify = UseCases(build)
 
     on_auth_event = _consumer("auth")
     on_inventory_event = _consumer("inventory")

@@ -183,6 +183,10 @@ class WebhookUseCases:
         except Full:
             pass  # already nudged
 
+    def stop(self):
+        """Let the delivery worker end after its current round."""
+        self.running = False
+
     def run_worker(self):
         """Deliver until ``running`` turns false (the service's managed greenthread)."""
         self.running = True

@@ -1,12 +1,9 @@
-"""Wires the orders use cases to this container's store, operations, clock, config and catalog."""
+"""Builds the orders use cases from this service's parts and the offer catalog, read at
+setup: a broken data file stops the service with a message naming the offer."""
 
 from pathlib import Path
 
-from nameko.extensions import DependencyProvider
-
-from common.clock import ClockProvider
 from common.config import REPO_ROOT
-from common.service import EventStoreProvider, OperationsProvider, find_provider
 from services.orders.catalog import load_catalog
 from services.orders.usecases import OrdersUseCases
 
@@ -18,19 +15,10 @@ def catalog_path(config):
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-class OrdersUseCasesProvider(DependencyProvider):
-    def setup(self):
-        # Read at start: a broken data file stops the service with a message naming the offer.
-        self.offers = load_catalog(catalog_path(self.container.config))
+def read_catalog(config):
+    return load_catalog(catalog_path(config))
 
-    def start(self):
-        self.usecases = OrdersUseCases(
-            store=find_provider(self.container, EventStoreProvider).store,
-            operations=find_provider(self.container, OperationsProvider).helper(),
-            clock=find_provider(self.container, ClockProvider).clock,
-            config=self.container.config,
-            offers=self.offers,
-        )
 
-    def get_dependency(self, worker_ctx):
-        return self.usecases
+def build(parts):
+    return OrdersUseCases(store=parts.store, operations=parts.operations, clock=parts.clock,
+                          config=parts.config, offers=parts.prepared)

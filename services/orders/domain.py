@@ -62,6 +62,8 @@ def add_month(day):
 class Stock(Aggregate):
     """The claims on one offer's units (stream ``stock-<offer_id>``)."""
 
+    stream_prefix = "stock"
+
     offer_id: str
     version: int = 0
     claims: dict = field(default_factory=dict)  # unit_id -> (order_id, "reserved" | "sold")
@@ -121,6 +123,8 @@ def check_order(offer, location, os, tag, os_names):
 
 @dataclass
 class Order(Aggregate):
+    stream_prefix = "order"
+
     order_id: str
     version: int = 0
     status: str = None

@@ -1,16 +1,15 @@
 """Schema and read models of the orders service: the customer's orders (with what the
 scheduler needs to find the ones to move on) and the claimed units of each offer."""
 
-import base64
-import json
-from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.service import ServiceSchema
+from common.paging import keyset_cursor, time_and_id
+from common.service_schema import ServiceSchema
 
-schema = ServiceSchema("orders")
+schema = ServiceSchema("orders", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 orders = sa.Table(
@@ -61,22 +60,13 @@ def list_order():
 
 def encode_cursor(row):
     """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
-    raw = json.dumps([row["created_at"], row["order_id"]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return keyset_cursor(row["created_at"], row["order_id"])
 
 
 def decode_cursor(cursor):
     """The ``(created_at, order_id)`` a cursor names; ``ValueError`` for one not made by
     ``encode_cursor``."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, order_id = json.loads(raw)
-        datetime.fromisoformat(created_at)
-    except (ValueError, TypeError):
-        raise ValueError("not a cursor of this list") from None
-    if not isinstance(order_id, str) or not 1 <= len(order_id) <= 64:
-        raise ValueError("not a cursor of this list")
-    return created_at, order_id
+    return time_and_id(cursor)
 
 
 def older_than(position):

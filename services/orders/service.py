@@ -8,11 +8,11 @@ interrupted. Both only advance the order as far as its recorded state allows, so
 them twice, or on two replicas, does each step once.
 """
 
-from common.messaging import reliable_event_handler
+from common.messaging import operation_worker
 from common.rpc import TimedClusterRpcProxy, rpc
-from common.service import PanelService
+from common.service import PanelService, UseCases
 from common.timers import configured_timer
-from services.orders.dependencies import OrdersUseCasesProvider
+from services.orders.dependencies import build, read_catalog
 from services.orders.projections import schema
 
 
@@ -20,7 +20,7 @@ class OrdersService(PanelService):
     name = "orders"
     schema = schema
 
-    orders = OrdersUseCasesProvider()
+    orders = UseCases(build, prepare=read_catalog)
     cluster = TimedClusterRpcProxy()
 
     @rpc
@@ -55,8 +55,7 @@ class OrdersService(PanelService):
     def scheduler(self):
         self.orders.run_scheduler(self.cluster)
 
-    @reliable_event_handler("orders", "operation_requested")
-    def carry_out(self, payload):
+    @operation_worker("orders", "order.")
+    def carry_out(self, operation):
         """Start an accepted order's saga."""
-        if payload["data"]["kind"].startswith("order."):
-            self.orders.advance(self.cluster, payload["data"]["params"]["order_id"])
+        self.orders.advance(self.cluster, operation["params"]["order_id"])

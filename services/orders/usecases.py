@@ -156,11 +156,11 @@ class OrdersUseCases:
             eta = self._deploy_eta(offer, now)
             due = now + (eta - now) / self.speedup
         with self.store.transaction() as tx:
-            stock = domain.Stock.replay(offer["id"], tx.load_stream(f"stock-{offer['id']}"))
+            stock = tx.get(domain.Stock, offer["id"])
             unit, reserved = stock.reserve(order_id, offer["units"])
             operation_id = self.operations.new_id()
-            tx.append(f"stock-{offer['id']}", stock.version, reserved)
-            tx.append(f"order-{order_id}", 0, domain.Order.place(
+            tx.save(stock, reserved)
+            tx.create(domain.Order, order_id, domain.Order.place(
                 order_id, user_id=user_id, offer=offer, unit=unit, location=location, os=os, tag=tag,
                 operation_id=operation_id, idempotency_key=idempotency_key, now=now, deploy_eta=eta,
                 deploy_due_at=due))
@@ -219,7 +219,7 @@ class OrdersUseCases:
     # -- the saga ----------------------------------------------------------------------------
 
     def _load(self, order_id):
-        order = domain.Order.replay(order_id, self.store.load_stream(f"order-{order_id}"))
+        order = self.store.get(domain.Order, order_id)
         if not order.exists:
             raise NotFound("No such order.")
         return order
@@ -274,7 +274,7 @@ class OrdersUseCases:
 
     def _append(self, order, events):
         if events:
-            self.store.append(f"order-{order.order_id}", order.version, events)
+            self.store.save(order, events)
 
     def _charge(self, cluster, order):
         try:
@@ -306,9 +306,9 @@ class OrdersUseCases:
         now = self.clock.now()
 
         def complete(tx, view):
-            stock = domain.Stock.replay(order.offer_id, tx.load_stream(f"stock-{order.offer_id}"))
-            tx.append(f"stock-{order.offer_id}", stock.version, stock.sell(order.order_id))
-            tx.append(f"order-{order.order_id}", order.version, order.completed(server, now))
+            stock = tx.get(domain.Stock, order.offer_id)
+            tx.save(stock, stock.sell(order.order_id))
+            tx.save(order, order.completed(server, now))
 
         try:
             self.operations.succeed(order.operation_id, f"{server.get('number', 'Your server')} is ready; "
@@ -329,9 +329,9 @@ class OrdersUseCases:
         now = self.clock.now()
 
         def release(tx, view):
-            stock = domain.Stock.replay(order.offer_id, tx.load_stream(f"stock-{order.offer_id}"))
-            tx.append(f"stock-{order.offer_id}", stock.version, stock.release(order.order_id))
-            tx.append(f"order-{order.order_id}", order.version, order.failed(now))
+            stock = tx.get(domain.Stock, order.offer_id)
+            tx.save(stock, stock.release(order.order_id))
+            tx.save(order, order.failed(now))
 
         refunded = (f" {order.refund_amount} {CURRENCY} went back to your balance."
                     if order.refund_amount != "0.00" else "")

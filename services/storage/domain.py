@@ -102,6 +102,8 @@ def iam_user_of(s3uid):
 
 @dataclass
 class Storage(Aggregate):
+    stream_prefix = "storage"
+
     storage_id: str
     version: int = 0
     user_id: str = None

@@ -8,12 +8,14 @@
   they are written directly and ``rebuild-projections`` leaves them alone.
 """
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.service import ServiceSchema
+from common.service_schema import ServiceSchema
 
-schema = ServiceSchema("storage")
+schema = ServiceSchema("storage", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 storages = sa.Table(

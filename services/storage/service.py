@@ -8,11 +8,11 @@ deletion are operations, carried out by ``carry_out`` from this service's own pu
 A timer samples usage every ``USAGE_SAMPLE_SECONDS``; ``sample_usage`` does it now.
 """
 
-from common.messaging import reliable_event_handler
+from common.messaging import operation_worker
 from common.rpc import rpc
-from common.service import PanelService
+from common.service import PanelService, UseCases
 from common.timers import configured_timer
-from services.storage.dependencies import DEFAULT_SAMPLE_SECONDS, StorageUseCasesProvider
+from services.storage.dependencies import DEFAULT_SAMPLE_SECONDS, build, read_secrets_key
 from services.storage.projections import schema
 
 
@@ -20,7 +20,7 @@ class StorageService(PanelService):
     name = "storage"
     schema = schema
 
-    storage = StorageUseCasesProvider()
+    storage = UseCases(build, prepare=read_secrets_key)
 
     @rpc
     def locations(self):
@@ -77,7 +77,6 @@ class StorageService(PanelService):
     def usage_sampler(self):
         self.storage.sample_usage()
 
-    @reliable_event_handler("storage", "operation_requested")
-    def carry_out(self, payload):
-        if payload["data"]["kind"].startswith("storage."):
-            self.storage.carry_out(payload["data"]["operation_id"])
+    @operation_worker("storage", "storage.")
+    def carry_out(self, operation):
+        self.storage.carry_out(operation["operation_id"])

@@ -84,7 +84,7 @@ class StorageUseCases:
     # -- reading ---------------------------------------------------------------------------
 
     def _load(self, storage_id, user_id=None):
-        storage = domain.Storage.replay(storage_id, self.store.load_stream(f"storage-{storage_id}"))
+        storage = self.store.get(domain.Storage, storage_id)
         if not storage.live or (user_id is not None and storage.user_id != user_id):
             raise NotFound("No such storage.")
         return storage
@@ -185,7 +185,7 @@ class StorageUseCases:
             locations=list(self.backends), s3uid=s3uid, access_key=access_key,
             secret_sealed=self.box.seal(secret), idempotency_key=idempotency_key)
         try:
-            self.store.append(f"storage-{storage_id}", 0, events)
+            self.store.create(domain.Storage, storage_id, events)
         except sa.exc.IntegrityError:
             self._forget_user(backend, iam_user)
             return self.create_storage(user_id, name, limit_gb, location, idempotency_key)
@@ -209,7 +209,7 @@ class StorageUseCases:
             return earlier
         events = storage.request_deletion(operation_id)
         with self.store.transaction() as tx:
-            tx.append(f"storage-{storage_id}", storage.version, events)
+            tx.save(storage, events)
             return self.operations.request(
                 tx, kind="storage.delete", target=storage_id, title=f"Delete storage {storage.name}",
                 params={"storage_id": storage_id}, user_id=user_id, operation_id=operation_id)
@@ -240,8 +240,7 @@ class StorageUseCases:
     def _record_key(self, storage_id, access_key, secret):
         storage = self._load(storage_id)
         with self.store.transaction() as tx:
-            tx.append(f"storage-{storage_id}", storage.version,
-                      storage.rotate_credentials(access_key, self.box.seal(secret)))
+            tx.save(storage, storage.rotate_credentials(access_key, self.box.seal(secret)))
             # Published for the action log, apart from the sealed secret (stream of its own).
             tx.append(f"storage-activity-{storage_id}", ANY_VERSION, [NewEvent("storage_keys_rotated", {
                 "storage_id": storage_id, "user_id": storage.user_id, "name": storage.name,
@@ -268,7 +267,7 @@ class StorageUseCases:
         events = storage.request_bucket(name, operation_id, idempotency_key)
         try:
             with self.store.transaction() as tx:
-                tx.append(f"storage-{storage_id}", storage.version, events)
+                tx.save(storage, events)
                 operation = self.operations.request(
                     tx, kind="storage.bucket_create", target=storage_id,
                     title=f"Create bucket {name} in {storage.name}",
@@ -292,7 +291,7 @@ class StorageUseCases:
             raise ServiceUnavailable(f"{error} Try again in a moment.")
         events = storage.request_bucket_deletion(name, operation_id, force, empty)
         with self.store.transaction() as tx:
-            tx.append(f"storage-{storage_id}", storage.version, events)
+            tx.save(storage, events)
             return self.operations.request(
                 tx, kind="storage.bucket_delete", target=storage_id,
                 title=f"Delete bucket {name} from {storage.name}" + (" with its objects" if force else ""),
@@ -342,10 +341,10 @@ class StorageUseCases:
                         extra={"storage_id": storage_id})
 
     def _finish_bucket(self, tx, view):
-        storage = domain.Storage.replay(view["target"], tx.load_stream(f"storage-{view['target']}"))
+        storage = tx.get(domain.Storage, view["target"])
         events = storage.finish_bucket(_params(tx, view)["name"], view["operation_id"],
                                        view["status"] == "succeeded", view.get("detail"))
-        tx.append(f"storage-{storage.storage_id}", storage.version, events)
+        tx.save(storage, events)
 
     def _delete_bucket_work(self, view):
         storage = self._load(view["params"]["storage_id"])
@@ -363,8 +362,8 @@ class StorageUseCases:
         return f"Bucket {name} is deleted.", {"name": name}
 
     def _finish_bucket_deletion(self, tx, view):
-        storage = domain.Storage.replay(view["target"], tx.load_stream(f"storage-{view['target']}"))
-        tx.append(f"storage-{storage.storage_id}", storage.version, storage.finish_bucket_deletion(
+        storage = tx.get(domain.Storage, view["target"])
+        tx.save(storage, storage.finish_bucket_deletion(
             _params(tx, view)["name"], view["operation_id"], view["status"] == "succeeded"))
 
     def _delete_storage_work(self, view):
@@ -384,12 +383,11 @@ class StorageUseCases:
 
     def _bucket_removed(self, storage_id, name, operation_id):
         storage = self._load(storage_id)
-        self.store.append(f"storage-{storage_id}", storage.version, storage.bucket_removed(name, operation_id))
+        self.store.save(storage, storage.bucket_removed(name, operation_id))
 
     def _finish_deletion(self, tx, view):
-        storage = domain.Storage.replay(view["target"], tx.load_stream(f"storage-{view['target']}"))
-        tx.append(f"storage-{storage.storage_id}", storage.version,
-                  storage.finish_deletion(view["operation_id"], view["status"] == "succeeded"))
+        storage = tx.get(domain.Storage, view["target"])
+        tx.save(storage, storage.finish_deletion(view["operation_id"], view["status"] == "succeeded"))
 
     # -- usage -----------------------------------------------------------------------------
 
@@ -457,6 +455,6 @@ class StorageUseCases:
                 row.update(meter_epoch=previous["meter_epoch"], meter_in=previous["meter_in"],
                            meter_out=previous["meter_out"])
             tx.conn.execute(usage_samples.insert().values(**row))
-            tx.append(f"storage-{storage_id}", storage.version, events)
+            tx.save(storage, events)
         return True
 

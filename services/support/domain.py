@@ -107,6 +107,8 @@ def attachment_record(attachment):
 
 @dataclass
 class Ticket(Aggregate):
+    stream_prefix = "ticket"
+
     ticket_id: str
     version: int = 0
     user_id: str = None

@@ -2,16 +2,15 @@
 attachments' metadata (the bytes live in the blob store). Every customer query leads with
 ``user_id``; timestamps are the ISO strings the events carry, so a rebuild gives the same rows."""
 
-import base64
-import json
-from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.service import ServiceSchema
+from common.paging import keyset_cursor, time_and_id
+from common.service_schema import ServiceSchema
 
-schema = ServiceSchema("support")
+schema = ServiceSchema("support", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
 
 tickets = sa.Table(
@@ -65,22 +64,13 @@ def list_order():
 
 def encode_cursor(row):
     """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
-    raw = json.dumps([row["updated_at"], row["ticket_id"]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return keyset_cursor(row["updated_at"], row["ticket_id"])
 
 
 def decode_cursor(cursor):
     """The ``(updated_at, ticket_id)`` a cursor names; ``ValueError`` for one not made by
     ``encode_cursor``."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        updated_at, ticket_id = json.loads(raw)
-        datetime.fromisoformat(updated_at)
-    except (ValueError, TypeError):
-        raise ValueError("not a cursor of this list") from None
-    if not isinstance(ticket_id, str) or not 1 <= len(ticket_id) <= 64:
-        raise ValueError("not a cursor of this list")
-    return updated_at, ticket_id
+    return time_and_id(cursor)
 
 
 def older_than(position):

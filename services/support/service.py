@@ -12,9 +12,9 @@ from nameko.timer import timer
 
 from common.errors import Forbidden
 from common.rpc import TimedClusterRpcProxy, rpc
-from common.service import PanelService
+from common.service import PanelService, UseCases
 from services.support import domain
-from services.support.dependencies import SupportUseCasesProvider
+from services.support.dependencies import build
 from services.support.projections import schema
 
 SWEEP_SECONDS = 3600
@@ -24,7 +24,7 @@ class SupportService(PanelService):
     name = "support"
     schema = schema
 
-    support = SupportUseCasesProvider()
+    support = UseCases(build)
     cluster = TimedClusterRpcProxy()
 
     def _staff(self):

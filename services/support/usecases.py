@@ -281,7 +281,7 @@ class SupportUseCases:
         events = domain.Ticket.open(ticket_id, user_id, subject, description, server, context.new_id(), records,
                                     self._at(), idempotency_key)
         try:
-            self.store.append(f"ticket-{ticket_id}", 0, events)
+            self.store.create(domain.Ticket, ticket_id, events)
         except sa.exc.IntegrityError:
             # The same Idempotency-Key raced us: the first one's answer stands.
             return self.open_ticket(user_id, subject, description, server_id, (), idempotency_key, find_server)
@@ -302,9 +302,9 @@ class SupportUseCases:
         message_id = context.new_id()
 
         def attempt():
-            ticket = domain.Ticket.replay(ticket_id, self.store.load_stream(f"ticket-{ticket_id}"))
+            ticket = self.store.get(domain.Ticket, ticket_id)
             events = ticket.reply(message_id, author, body, records, self._at(), staff_name, idempotency_key)
-            self.store.append(f"ticket-{ticket_id}", ticket.version, events)
+            self.store.save(ticket, events)
 
         try:
             retrying(attempt)
@@ -332,10 +332,10 @@ class SupportUseCases:
             domain.check_staff_name(staff_name)
 
         def attempt():
-            ticket = domain.Ticket.replay(row["ticket_id"], self.store.load_stream(f"ticket-{row['ticket_id']}"))
+            ticket = self.store.get(domain.Ticket, row["ticket_id"])
             events = getattr(ticket, action)(by, self._at())
             if events:
-                self.store.append(f"ticket-{row['ticket_id']}", ticket.version, events)
+                self.store.save(ticket, events)
 
         retrying(attempt)
         return ticket_item(self._ticket_row(row["ticket_id"]), staff=user_id is None)

@@ -75,7 +75,7 @@ def test_service_logs_are_json_lines(stack):
 
 def test_rebuild_projections_on_the_running_stack_equals_the_live_read_models(stack):
     env = dict(stack["env"], DATABASE_URL=stack["databases"]["inventory"])
-    result = subprocess.run([sys.executable, "-m", "common.cli", "rebuild-projections", "inventory", "--check"],
+    result = subprocess.run([sys.executable, "-m", "deploy.cli", "rebuild-projections", "inventory", "--check"],
                             cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "equal the live ones" in result.stdout

@@ -13,11 +13,11 @@ import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from common import migrations
 from common.contracts import integration_types
 from common.db import create_engine
 from common.logging import JsonFormatter
 from common.service import BackgroundTasks, find_provider
+from deploy.components import migrate
 from gateway.service import GatewayService
 from services.auth.service import AuthService
 from tests.support import StreamReader, free_port, store_of, wait_for
@@ -71,8 +71,8 @@ def panel(start_service, amqp_uri, tmp_path, standins):
     standins.clear()
     auth_url = f"sqlite:///{tmp_path / 'auth.db'}"
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("auth", create_engine(auth_url))
-    migrations.upgrade("gateway", create_engine(gateway_url))
+    migrate("auth", create_engine(auth_url))
+    migrate("gateway", create_engine(gateway_url))
     auth = start_service(
         AuthService, DATABASE_URL=auth_url, METRICS_PORT="off", AUTH_SECRET_KEY=SECRET_KEY,
         CLOCK_ADJUSTABLE=True, THROTTLE_BASE_DELAY_SECONDS=60, **FAST_ARGON2, **standins.config,
@@ -401,8 +401,8 @@ def test_forgot_answers_at_once_even_when_the_mail_server_hangs(start_service, a
     silent.listen(8)  # accepts connections, never says a word
     try:
         auth_url, gateway_url = f"sqlite:///{tmp_path / 'auth.db'}", f"sqlite:///{tmp_path / 'gateway.db'}"
-        migrations.upgrade("auth", create_engine(auth_url))
-        migrations.upgrade("gateway", create_engine(gateway_url))
+        migrate("auth", create_engine(auth_url))
+        migrate("gateway", create_engine(gateway_url))
         config = dict(standins.config, SMTP_PORT=silent.getsockname()[1], ADAPTER_TIMEOUT_SECONDS=2)
         auth = start_service(AuthService, DATABASE_URL=auth_url, METRICS_PORT="off", AUTH_SECRET_KEY=SECRET_KEY,
                              **FAST_ARGON2, **config)

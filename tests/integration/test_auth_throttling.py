@@ -9,8 +9,8 @@ import threading
 import pyotp
 import pytest
 
-from common import migrations
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.service import GatewayService
 from services.auth import domain
 from services.auth.service import AuthService
@@ -27,8 +27,8 @@ def panel(start_service, amqp_uri, tmp_path, standins, database_url):
     standins.clear()
     auth_url = database_url
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("auth", create_engine(auth_url))
-    migrations.upgrade("gateway", create_engine(gateway_url))
+    migrate("auth", create_engine(auth_url))
+    migrate("gateway", create_engine(gateway_url))
     auth = start_service(
         AuthService, DATABASE_URL=auth_url, METRICS_PORT="off", AUTH_SECRET_KEY=SECRET_KEY,
         CLOCK_ADJUSTABLE=True, THROTTLE_BASE_DELAY_SECONDS=BASE_DELAY, **FAST_ARGON2, **standins.config,

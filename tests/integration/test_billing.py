@@ -13,8 +13,8 @@ import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from common import migrations
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.billing.service import BillingService
@@ -68,7 +68,7 @@ class Billing:
 def billing(start_service, amqp_uri, tmp_path):
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("billing", "inventory", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     gateway_port, sandbox_port = free_port(), free_port()
     api = f"http://127.0.0.1:{gateway_port}/api/v1"
     sandbox = ChildProcess("payments sandbox", [sys.executable, "-m", "deploy.standins.payments", "--port",

@@ -17,8 +17,9 @@ import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from common import migrations, topology
+from common import topology
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.service import GatewayService
 from services.billing.service import BillingService
 from tests.payments import WebhookReceiver, running_payments_sandbox
@@ -63,7 +64,7 @@ class Cashier:
 def cashier(start_service, amqp_uri, tmp_path):
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("billing", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     receiver = WebhookReceiver().start()
     receiver.fail_next(count=10_000, status=503)  # billing "down" whenever the provider calls
     gateway_port = free_port()

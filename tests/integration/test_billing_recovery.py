@@ -23,12 +23,13 @@ from kombu import Connection, Queue, binding
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from common import migrations, topology
+from common import topology
 from common.clock import Clock
 from common.db import create_engine
 from common.messaging import event_exchange
 from common.operations import Operations
 from common.service import OutboxRelayProvider, find_provider
+from deploy.components import migrate
 from gateway.service import GatewayService
 from services.billing import domain
 from services.billing.projections import invoices, schema, subscriptions
@@ -149,7 +150,7 @@ class Panel:
 def panel(start_service, amqp_uri, tmp_path):
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("billing", "inventory", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     gateway_port = free_port()
     api = f"http://127.0.0.1:{gateway_port}/api/v1"
     gateway_webhooks = SimpleNamespace(url=f"{api}/billing/webhooks")

@@ -10,7 +10,7 @@ import requests
 from kombu import Connection
 
 from common import topology
-from common.cli import service_class
+from deploy.components import service_class
 from common.config import REPO_ROOT, SERVICES
 from common.messaging import ReliableEventHandler, reliable_event_handler
 from common.service import PanelService

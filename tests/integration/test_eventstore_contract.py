@@ -5,6 +5,8 @@ the append's transaction, rebuilds equal to the live read models, the inbox, and
 read back in commit order.
 """
 
+from dataclasses import dataclass
+
 import eventlet
 import pytest
 import sqlalchemy as sa
@@ -13,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from common import context
 from common.db import create_engine
 from common.errors import ConcurrencyConflict
-from common.eventstore import ANY_VERSION, NewEvent
+from common.eventstore import ANY_VERSION, Aggregate, NewEvent
 from tests.support import balance_of, credited, debited, make_schema, make_store
 
 
@@ -269,3 +271,34 @@ def test_waiting_for_another_processs_sqlite_write_lock_does_not_stall_other_gre
     assert balance_of(store, balances, "acc-1") == 5
     assert holder.returncode == 0  # the holder committed: the append really waited for it
     assert len(ticks) >= 20  # other greenthreads ran while the append waited
+
+
+@dataclass
+class Wallet(Aggregate):
+    """An aggregate of the test's own: its stream is ``wallet-<id>``."""
+
+    stream_prefix = "wallet"
+
+    wallet_id: str
+    version: int = 0
+    balance: int = 0
+
+    def _on_credited(self, data):
+        self.balance += data["amount"]
+
+
+def test_the_repository_reads_and_saves_aggregates_on_the_streams_their_class_names(database_url):
+    store, _ = make_store(database_url)
+    store.create(Wallet, "w-1", [credited(50)])
+    with store.transaction() as tx:
+        wallet = tx.get(Wallet, "w-1")
+        tx.save(wallet, [credited(5)])
+
+    assert [e.data["amount"] for e in store.load_stream("wallet-w-1")] == [50, 5]
+    assert store.get(Wallet, "w-1").balance == 55 and store.get(Wallet, "w-1").version == 2
+    assert not store.get(Wallet, "w-2").exists
+    with pytest.raises(ConcurrencyConflict):
+        store.save(wallet, [credited(1)])  # read at version 1, the stream is at 2 now
+    with pytest.raises(ConcurrencyConflict):
+        store.create(Wallet, "w-1", [credited(1)])  # it exists
+    assert store.get(Wallet, "w-1").balance == 55

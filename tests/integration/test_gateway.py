@@ -17,6 +17,7 @@ from common.db import create_engine
 from common.errors import Conflict, NotFound, RateLimited, error_with_code
 from common.logging import JsonFormatter
 from common.service import CallContext
+from deploy.components import migrate
 from gateway.http import JsonWebServer, http, load_json
 from gateway.service import GatewayService
 from tests.support import free_port, wait_for
@@ -99,7 +100,7 @@ class ProbeGateway(GatewayService):
 def sessions_db(tmp_path):
     """A migrated sessions database of the gateway's own (never the working tree's var/)."""
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("gateway", create_engine(url))
+    migrate("gateway", create_engine(url))
     return url
 
 

@@ -16,6 +16,7 @@ from common import context, migrations
 from common.db import create_engine
 from common.errors import Conflict, ServiceUnavailable, error_with_code
 from common.service import CallContext
+from deploy.components import migrate
 from gateway.http import http, load_json
 from gateway.idempotency import idempotent, idempotent_requests
 from gateway.service import GatewayService
@@ -86,7 +87,7 @@ class HardenedGateway(GatewayService):
 @pytest.fixture
 def sessions_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("gateway", create_engine(url))
+    migrate("gateway", create_engine(url))
     return url
 
 

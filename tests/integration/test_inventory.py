@@ -11,9 +11,9 @@ import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from common import migrations
 from common.config import REPO_ROOT
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.idempotency import idempotent_requests
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
@@ -92,8 +92,8 @@ def images(tmp_path_factory):
 def panel(start_service, amqp_uri, tmp_path, bmc, images):
     inventory_url = f"sqlite:///{tmp_path / 'inventory.db'}"
     gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("inventory", create_engine(inventory_url))
-    migrations.upgrade("gateway", create_engine(gateway_url))
+    migrate("inventory", create_engine(inventory_url))
+    migrate("gateway", create_engine(gateway_url))
     inventory_config = dict(bmc.config, DATABASE_URL=inventory_url, METRICS_PORT="off", BMC_TIMEOUT_SECONDS=2,
                             BMC_POWER_WAIT_SECONDS=20, OS_IMAGE_BASE_URL=images)
     inventory = start_service(InventoryService, **inventory_config)

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_waiter
 
-from common import migrations
 from common.db import create_engine
 from common.messaging import ConfirmedPublisher
+from deploy.components import migrate
 from services.inventory.service import InventoryService
 from tests.support import store_of
 
@@ -58,7 +58,7 @@ class Billing:
 @pytest.fixture
 def inventory(start_service, tmp_path):
     url = f"sqlite:///{tmp_path / 'inventory.db'}"
-    migrations.upgrade("inventory", create_engine(url))
+    migrate("inventory", create_engine(url))
     return start_service(InventoryService, DATABASE_URL=url, METRICS_PORT="off")
 
 

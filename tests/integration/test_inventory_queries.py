@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from common import migrations
 from common.db import create_engine
 from common.eventstore import NewEvent
+from deploy.components import migrate
 from services.inventory.projections import list_rows, schema
 
 FLEET = 120  # ann's servers; bob has a few that must never show
@@ -26,7 +26,7 @@ def provisioned(number, user_id, location, tag, ips):
 @pytest.fixture
 def inventory(database_url):
     engine = create_engine(database_url)
-    migrations.upgrade("inventory", engine)
+    migrate("inventory", engine)
     store = schema.create_store(engine)
     for n in range(FLEET):
         number = 20_490 + n  # SRV-20490 … SRV-20609

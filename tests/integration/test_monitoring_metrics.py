@@ -17,8 +17,7 @@ from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client.parser import text_string_to_metric_families
 
-from common import migrations
-from common.cli import service_class
+from deploy.components import migrate, service_class
 from common.config import REPO_ROOT
 from common.db import create_engine
 from common.metrics import Metrics
@@ -132,7 +131,7 @@ def running(start_service, amqp_uri, tmp_path):
     urls = {}
     for component in ("inventory", "notify", "gateway"):
         urls[component] = f"sqlite:///{tmp_path / (component + '.db')}"
-        migrations.upgrade(component, create_engine(urls[component]))
+        migrate(component, create_engine(urls[component]))
     inventory = start_service(InventoryService, DATABASE_URL=urls["inventory"], METRICS_PORT=0)
     notify = start_service(NotifyService, DATABASE_URL=urls["notify"], METRICS_PORT=0)
     http_port = free_port()
@@ -246,7 +245,7 @@ def test_the_probe_refuses_a_port_that_is_not_a_panel_process(running):
 def test_ready_with_wait_passes_once_a_late_service_has_started(start_service, amqp_uri, tmp_path):
     """What systemd's ExecStartPost relies on: the probe keeps trying until the service is up."""
     url = f"sqlite:///{tmp_path / 'notify.db'}"
-    migrations.upgrade("notify", create_engine(url))
+    migrate("notify", create_engine(url))
     port = free_port()
     env = dict(os.environ, AMQP_URI=amqp_uri, METRICS_PORT=str(port), PYTHONWARNINGS="ignore")
     probe = subprocess.Popen([sys.executable, "-m", "deploy.probe", "ready", "notify", "--wait", "90", "--timeout", "3"],

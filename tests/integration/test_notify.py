@@ -9,13 +9,14 @@ import requests
 import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from common import migrations
 from common.contracts import integration_types
 from common.db import create_engine
 from common.messaging import reliable_event_handler
 from common.operations import OperationFailed
 from common.rpc import rpc
-from common.service import PanelService, ServiceSchema
+from common.service import PanelService
+from common.service_schema import ServiceSchema
+from deploy.components import migrate
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.notify.service import NotifyService
@@ -55,8 +56,8 @@ class Setup:
         self.notify_url = f"sqlite:///{tmp_path / 'notify.db'}"
         source_url = f"sqlite:///{tmp_path / 'source.db'}"
         gateway_url = f"sqlite:///{tmp_path / 'gateway.db'}"
-        migrations.upgrade("notify", create_engine(self.notify_url))
-        migrations.upgrade("gateway", create_engine(gateway_url))
+        migrate("notify", create_engine(self.notify_url))
+        migrate("gateway", create_engine(gateway_url))
         SOURCE_SCHEMA.metadata.create_all(create_engine(source_url))
         self.source_config = dict(DATABASE_URL=source_url, DATABASE_CHECK_MIGRATED=False, METRICS_PORT="off",
                                   OUTBOX_POLL_SECONDS=0.2)
@@ -267,7 +268,7 @@ def test_a_stream_ends_when_its_session_ends_on_another_gateway(setup):
 def test_checking_a_streams_session_does_not_keep_an_idle_session_alive(tmp_path):
     clock = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
     url = f"sqlite:///{tmp_path / 'sessions.db'}"
-    migrations.upgrade("gateway", create_engine(url))
+    migrate("gateway", create_engine(url))
     store = SessionStore(create_engine(url), idle_seconds=600, now=lambda: clock[0])
     token, row = store.create("s-1", "ann")
     clock[0] += timedelta(seconds=500)

@@ -13,7 +13,8 @@ from common.db import create_engine
 from common.errors import NotFound
 from common.messaging import reliable_event_handler
 from common.operations import OperationFailed
-from common.service import PanelService, ServiceSchema
+from common.service import PanelService
+from common.service_schema import ServiceSchema
 from tests.support import store_of, wait_for
 
 LAB_SCHEMA = ServiceSchema("lab")

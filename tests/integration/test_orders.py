@@ -17,8 +17,9 @@ import yaml
 from nameko.standalone.rpc import ServiceRpcProxy
 from sqlalchemy import event as sa_event
 
-from common import migrations, topology
+from common import topology
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.billing.service import BillingService
@@ -112,7 +113,7 @@ def shop(start_service, amqp_uri, tmp_path):
                for offer in OFFERS.values() if offer["id"] != "ghost-nl" for unit in offer["units"]]
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("billing", "inventory", "orders", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     gateway_port, sandbox_port = free_port(), free_port()
     api = f"http://127.0.0.1:{gateway_port}/api/v1"
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"

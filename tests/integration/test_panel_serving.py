@@ -10,8 +10,8 @@ import pytest
 import requests
 from nameko.standalone.rpc import ServiceRpcProxy
 
-from common import migrations
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.browser import API_CSP, PANEL_CSP
 from gateway.routes.panel import ASSET_CACHE
 from gateway.service import GatewayService
@@ -39,7 +39,7 @@ def dist(tmp_path):
 @pytest.fixture
 def sessions_db(tmp_path):
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
-    migrations.upgrade("gateway", create_engine(url))
+    migrate("gateway", create_engine(url))
     return url
 
 
@@ -59,7 +59,7 @@ def gateway(start_service, sessions_db, dist):
 def customer_cookie(start_service, amqp_uri, tmp_path, standins, gateway):
     """The session cookie of a customer logged in through the gateway (no 2FA)."""
     auth_url = f"sqlite:///{tmp_path / 'auth.db'}"
-    migrations.upgrade("auth", create_engine(auth_url))
+    migrate("auth", create_engine(auth_url))
     start_service(AuthService, DATABASE_URL=auth_url, METRICS_PORT="off", AUTH_SECRET_KEY="k" * 48,
                   ARGON2_TIME_COST=1, ARGON2_MEMORY_KIB=8192, **standins.config)
     with ServiceRpcProxy("auth", {"AMQP_URI": amqp_uri}) as rpc:

@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from cryptography.fernet import Fernet
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from common import migrations, topology
+from common import topology
 from common.db import create_engine
+from deploy.components import migrate
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.notify.service import NotifyService
@@ -95,7 +96,7 @@ class Panel:
 def panel(start_service, amqp_uri, tmp_path, s3_cluster):
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("storage", "notify", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     topology.declare(amqp_uri, [StorageService, NotifyService])
     start_service(StorageService, DATABASE_URL=urls["storage"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2,
                   STORAGE_SECRETS_KEY=Fernet.generate_key().decode(), USAGE_SAMPLE_SECONDS=3600,

@@ -19,10 +19,11 @@ import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import event as sa_event
 
-from common import migrations, topology
+from common import topology
 from common.config import REPO_ROOT
 from common.db import create_engine
 from common.errors import Forbidden, ValidationFailed
+from deploy.components import migrate
 from gateway.service import GatewayService
 from gateway.sessions import SessionStore
 from services.inventory.service import InventoryService
@@ -120,7 +121,7 @@ class Desk:
 def desk(start_service, amqp_uri, tmp_path):
     urls = {name: f"sqlite:///{tmp_path / (name + '.db')}" for name in ("support", "notify", "inventory", "gateway")}
     for name, url in urls.items():
-        migrations.upgrade(name, create_engine(url))
+        migrate(name, create_engine(url))
     topology.declare(amqp_uri, [NotifyService, SupportService, InventoryService])
     blob_dir = tmp_path / "attachments"
     start_service(NotifyService, DATABASE_URL=urls["notify"], METRICS_PORT="off", OUTBOX_POLL_SECONDS=0.2)

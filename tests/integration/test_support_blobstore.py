@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from common import migrations
 from common.clock import Clock
 from common.db import create_engine
 from common.errors import ValidationFailed
 from common.eventstore import utcnow
+from deploy.components import migrate
 from services.support.adapters import BlobNotFound
 from services.support.adapters.factory import build_blob_store
 from services.support.projections import schema
@@ -85,7 +85,7 @@ def test_old_keys_are_listed_for_the_sweep(blobs):
 
 def test_the_service_keeps_attachments_in_s3(start_service, amqp_uri, tmp_path, moto_s3):
     url = f"sqlite:///{tmp_path / 'support.db'}"
-    migrations.upgrade("support", create_engine(url))
+    migrate("support", create_engine(url))
     start_service(SupportService, DATABASE_URL=url, METRICS_PORT="off", **s3_config(moto_s3, "support-e2e"))
     data = PDF + os.urandom(2_000_000)
     with ClusterRpcProxy({"AMQP_URI": amqp_uri}, context_data={"user_id": "ann"}, timeout=30) as cluster:
@@ -101,7 +101,7 @@ def test_the_service_keeps_attachments_in_s3(start_service, amqp_uri, tmp_path, 
 
 def test_uploads_never_attached_are_swept_and_attached_ones_kept(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path / 'support.db'}")
-    migrations.upgrade("support", engine)
+    migrate("support", engine)
     store = schema.create_store(engine)
     blobs = build_blob_store({"SUPPORT_BLOB_DIR": str(tmp_path / "blobs")})
     support = SupportUseCases(store, blobs, Clock(), {})

@@ -1,7 +1,7 @@
 """Service configs: YAML with ${VAR:default}, the environment wins."""
 
 from common import config
-from common.cli import service_class
+from deploy.components import service_class
 
 
 def test_every_service_has_a_config_with_its_essentials():

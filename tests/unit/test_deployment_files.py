@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.cli import service_class
+from deploy.components import service_class
 from common.config import REPO_ROOT, SERVICES
 from deploy import settings_doc
 
@@ -239,7 +239,7 @@ def unit(name):
 def test_each_component_has_a_unit_that_migrates_first_and_stops_gracefully():
     for component in COMPONENTS:
         service = unit(f"panel-{component}.service")["Service"]
-        assert service["ExecStartPre"].endswith(f"-m common.cli migrate {component}")
+        assert service["ExecStartPre"].endswith(f"-m deploy.cli migrate {component}")
         assert service["ExecStart"].endswith(f"nameko run --config deploy/config/{component}.yaml {target_of(component)}")
         assert f"deploy.probe ready {component}" in service["ExecStartPost"]
         assert service["KillSignal"] == "SIGTERM"

@@ -8,14 +8,18 @@ from nameko.exceptions import deserialize, serialize
 
 from common import context
 from common.errors import (
+    REMOTE_ERRORS,
     ConcurrencyConflict,
     Conflict,
     NotFound,
+    PanelError,
     RateLimited,
+    ServiceUnavailable,
     ValidationFailed,
     error_with_code,
 )
 from common.logging import REDACTED, JsonFormatter, redact
+from gateway.http import http_status_of
 
 
 def over_the_wire(error):
@@ -33,13 +37,21 @@ def test_errors_cross_rpc_with_their_type_code_and_fields():
         received = over_the_wire(original)
         assert type(received) is type(original)
         assert received.to_dict() == original.to_dict()
-        assert received.http_status == original.http_status
+        assert http_status_of(received) == http_status_of(original)
     assert over_the_wire(RateLimited("x", retry_after=42)).retry_after == 42
+
+
+def test_every_remote_error_has_its_status_in_the_gateway_map_and_refusals_are_4xx():
+    statuses = {cls.__name__: http_status_of(cls()) for cls in REMOTE_ERRORS}
+    assert statuses["ConcurrencyConflict"] == 409 and statuses["ServiceUnavailable"] == 503
+    assert all(status != 500 for status in statuses.values()), statuses
+    assert all((status < 500) == cls.is_refusal for cls, status in zip(REMOTE_ERRORS, statuses.values()))
+    assert http_status_of(PanelError("unexpected")) == 500 and not ServiceUnavailable.is_refusal
 
 
 def test_error_with_code_keeps_the_class_status_but_its_own_code():
     error = error_with_code(Conflict, "out_of_stock", "No unit left.")
-    assert error.http_status == 409
+    assert http_status_of(error) == 409
     assert error.to_dict() == {"code": "out_of_stock", "message": "No unit left."}
 
 

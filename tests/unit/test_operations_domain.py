@@ -105,7 +105,7 @@ def test_the_oldest_pending_and_running_operations_ages_are_measured(tmp_path):
     from common.db import create_engine
     from common.eventstore import utcnow
     from common.operations import Operations
-    from common.service import ServiceSchema
+    from common.service_schema import ServiceSchema
 
     schema = ServiceSchema("lab")
     engine = create_engine(f"sqlite:///{tmp_path / 'lab.db'}")

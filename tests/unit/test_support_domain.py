@@ -211,7 +211,7 @@ def test_accepted_files_get_their_canonical_type(declared, content, expected):
 def test_forbidden_or_mismatched_files_are_unsupported_media_types(declared, content):
     with pytest.raises(policy.UnsupportedMediaType) as refused:
         policy.classify("evil.bin", declared, content)
-    assert refused.value.http_status == 415 and "attachments" in refused.value.fields
+    assert refused.value.code == "unsupported_media_type" and "attachments" in refused.value.fields
 
 
 def test_size_limits_are_ten_mib_per_file_and_twenty_five_per_message():
@@ -221,7 +221,7 @@ def test_size_limits_are_ten_mib_per_file_and_twenty_five_per_message():
     policy.check_message_size(25 * 1024 * 1024)
     with pytest.raises(policy.PayloadTooLarge) as refused:
         policy.check_message_size(25 * 1024 * 1024 + 1)
-    assert refused.value.http_status == 413
+    assert refused.value.code == "payload_too_large"
 
 
 @pytest.mark.parametrize("given, safe", [
