@@ -6,7 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.paging import keyset_cursor, time_and_id
+from common.eventstore.lists import NewestFirst
 from common.service_schema import ServiceSchema
 
 schema = ServiceSchema("orders", migrations=Path(__file__).parent / "migrations")
@@ -53,27 +53,8 @@ ACTIVE_STATUSES = ("placed", "paid", "failing", "cancelling")
 STATUSES = ACTIVE_STATUSES + ("completed", "failed", "cancelled")
 
 
-def list_order():
-    """The customer's list, newest first; orders placed at the same instant by id."""
-    return [orders.c.created_at.desc(), orders.c.order_id.desc()]
-
-
-def encode_cursor(row):
-    """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
-    return keyset_cursor(row["created_at"], row["order_id"])
-
-
-def decode_cursor(cursor):
-    """The ``(created_at, order_id)`` a cursor names; ``ValueError`` for one not made by
-    ``encode_cursor``."""
-    return time_and_id(cursor)
-
-
-def older_than(position):
-    """The orders after ``position`` in ``list_order``: a row comparison, which both
-    databases turn into a range of the list's index (an OR of the two columns would be
-    filtered row by row instead)."""
-    return sa.tuple_(orders.c.created_at, orders.c.order_id) < sa.tuple_(*position)
+# The customer's list, newest first; orders placed at the same instant by id.
+list_order = NewestFirst(orders.c.created_at, orders.c.order_id)
 
 
 def _order_id(event):

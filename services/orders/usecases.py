@@ -30,16 +30,13 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying
-from common.paging import newest_first_page, page_problems
+from common.paging import page_problems
 from services.orders import catalog as catalog_rules
 from services.orders import domain
 from services.orders.projections import (
     ACTIVE_STATUSES,
     STATUSES,
-    decode_cursor,
-    encode_cursor,
     list_order,
-    older_than,
     orders,
     unit_claims,
 )
@@ -202,17 +199,14 @@ class OrdersUseCases:
             problems["status"] = [f"One of {', '.join(STATUSES)}."]
         problems.update(page_problems(page, per_page))
         try:
-            before = decode_cursor(cursor) if cursor is not None else None
+            before = list_order.position(cursor)
         except ValueError:
             problems["cursor"] = ["The next_cursor of an earlier answer."]
         if problems:
             raise ValidationFailed("Bad list arguments.", fields=problems)
         where = [orders.c.user_id == user_id] + ([orders.c.status == status] if status else [])
-        query = sa.select(orders).where(*where).order_by(*list_order()).limit(per_page + 1)
-        query = query.where(older_than(before)) if before is not None else query.offset((page - 1) * per_page)
         with self.store.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(orders).where(*where)).scalar_one()
-            rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page, encode_cursor)
+            rows, total, next_cursor = list_order.read(conn, where, page, per_page, before)
         return {"items": [order_view(row) for row in rows], "total": total, "page": page, "per_page": per_page,
                 "next_cursor": next_cursor}
 

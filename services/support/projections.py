@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from common.eventstore import Projection
-from common.paging import keyset_cursor, time_and_id
+from common.eventstore.lists import NewestFirst
 from common.service_schema import ServiceSchema
 
 schema = ServiceSchema("support", migrations=Path(__file__).parent / "migrations")
@@ -57,27 +57,8 @@ ticket_attachments = sa.Table(
 )
 
 
-def list_order():
-    """The lists' order: newest activity first; requests active at the same instant by id."""
-    return [tickets.c.updated_at.desc(), tickets.c.ticket_id.desc()]
-
-
-def encode_cursor(row):
-    """An opaque position after ``row`` in ``list_order`` (the list's ``next_cursor``)."""
-    return keyset_cursor(row["updated_at"], row["ticket_id"])
-
-
-def decode_cursor(cursor):
-    """The ``(updated_at, ticket_id)`` a cursor names; ``ValueError`` for one not made by
-    ``encode_cursor``."""
-    return time_and_id(cursor)
-
-
-def older_than(position):
-    """The requests after ``position`` in ``list_order``: a row comparison, which both
-    databases turn into a range of the list's index (an OR of the two columns would be
-    filtered row by row instead)."""
-    return sa.tuple_(tickets.c.updated_at, tickets.c.ticket_id) < sa.tuple_(*position)
+# The lists' order: newest activity first; requests active at the same instant by id.
+list_order = NewestFirst(tickets.c.updated_at, tickets.c.ticket_id)
 
 
 def _ticket_id(event):

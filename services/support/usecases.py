@@ -28,15 +28,12 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying, utcnow
-from common.paging import newest_first_page, page_problems
+from common.paging import page_problems
 from services.support import attachments as policy
 from services.support import domain
 from services.support.adapters import BlobNotFound, BlobStoreError, check_key
 from services.support.projections import (
-    decode_cursor,
-    encode_cursor,
     list_order,
-    older_than,
     ticket_attachments,
     ticket_messages,
     tickets,
@@ -113,7 +110,7 @@ class SupportUseCases:
         domain.check_filter(status)
         check_page(page, per_page)
         try:
-            before = decode_cursor(cursor) if cursor is not None else None
+            before = list_order.position(cursor)
         except ValueError:
             raise ValidationFailed("Bad cursor.", fields={"cursor": ["The next_cursor of an earlier answer."]})
         where = []
@@ -123,11 +120,8 @@ class SupportUseCases:
             where.append(tickets.c.status != domain.CLOSED)
         elif status == "closed":
             where.append(tickets.c.status == domain.CLOSED)
-        query = sa.select(tickets).where(*where).order_by(*list_order()).limit(per_page + 1)
-        query = query.where(older_than(before)) if before is not None else query.offset((page - 1) * per_page)
         with self.store.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(tickets).where(*where)).scalar_one()
-            rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page, encode_cursor)
+            rows, total, next_cursor = list_order.read(conn, where, page, per_page, before)
         return {"items": [ticket_item(r, staff=user_id is None) for r in rows], "total": total, "page": page,
                 "per_page": per_page, "next_cursor": next_cursor}
 
