@@ -37,6 +37,7 @@ const SCREENS = [
 ];
 
 let liveStream = null;
+let loggingOut = false; // a logout in flight: its own stream end and 401s are not "session ended"
 
 export async function refreshAccount() {
   try {
@@ -75,10 +76,19 @@ export function endSession(flash = null) {
   navigate(`/login${flash ? next : ""}`, { replace: true });
 }
 
+/** Log out (here or everywhere). The live stream closes first and 401s are ignored until
+ * the gateway answered, so the login screen shows only once the cookie is cleared, never
+ * with a "session ended" message for a logout the customer asked for. */
 async function logout(everywhere) {
+  loggingOut = true;
+  liveStream?.close();
+  liveStream = null;
   try {
     await api(everywhere ? "/auth/logout/everywhere" : "/auth/logout", { method: "POST" });
+  } catch {
+    // already over (expired, ended elsewhere): the panel forgets it all the same
   } finally {
+    loggingOut = false;
     endSession(null);
   }
 }
@@ -92,7 +102,7 @@ function App() {
       (session) => startSession(session.user),
       () => store.set({ sessionChecked: true }),
     );
-    return onUnauthenticated(() => store.get().user && endSession(t("login.session_ended")));
+    return onUnauthenticated(() => store.get().user && !loggingOut && endSession(t("login.session_ended")));
   }, []);
 
   useEffect(() => {
