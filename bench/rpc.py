@@ -8,7 +8,7 @@ each as an OS process of its own:
 - an echo server (``python -m bench.rpc --echo-server``): plain kombu, no nameko, no
   eventlet; replies to every message of its queue through RabbitMQ direct reply-to;
 - the real ``auth`` service (``nameko run``, SQLite database in a temporary folder), whose
-  ``@rpc`` entrypoints are served by ``common.rpc.PanelRpcConsumer`` (transient,
+  ``@rpc`` entrypoints are served by ``common.rpc_server.PanelRpcConsumer`` (transient,
   unconfirmed replies sent together with the request's ack);
 - the same service as ``authnameko`` (``bench.nameko_auth``) with
   ``RPC_TRANSIENT_REPLIES: false``: nameko's own consumer and default replies, for the

@@ -29,8 +29,9 @@ from common.errors import (
     ServiceUnavailable,
     error_with_code,
 )
-from common.rpc import TimedClusterRpcProxy, rpc
-from common.rpc_client import AmqpLink, LinkDown, RpcClient
+from common.rpc import PanelRpcConsumer, TimedClusterRpcProxy, rpc
+from common.amqp_link import AmqpLink, LinkDown
+from common.rpc_client import RpcClient
 from common.service import CallContext
 from tests.conftest import RABBIT_API, RABBIT_AUTH, queue_depth
 from tests.support import wait_for
@@ -270,6 +271,35 @@ def test_requests_and_replies_are_transient_and_keep_nameko_headers(amqp_uri, st
         assert reply.payload == {"result": "hi", "error": None}
         assert reply.properties["correlation_id"] == "corr-xyz"
         assert reply.properties["delivery_mode"] == 1
+
+
+def consumers_of(container):
+    return [type(extension) for extension in container.extensions if isinstance(extension, RpcConsumer)]
+
+
+def test_transient_replies_off_serves_the_same_entrypoints_with_nameko_own_consumer(amqp_uri, start_service,
+                                                                                    client):
+    """``RPC_TRANSIENT_REPLIES: false``: nameko's ``RpcConsumer`` (persistent replies) serves
+    our ``@rpc`` and nameko's alike; by default our ``PanelRpcConsumer`` does."""
+    assert consumers_of(start_service(Echo)) == [PanelRpcConsumer]
+    with_nameko = start_service(type("EchoNameko", (Echo,), {"name": "echonameko"}), RPC_TRANSIENT_REPLIES=False)
+    assert consumers_of(with_nameko) == [RpcConsumer]
+    assert client.call("echonameko", "echo", ({"a": 1},), timeout=5) == {"a": 1}
+    assert client.call("echonameko", "plain_echo", ("plain",), timeout=5) == "plain"
+    with pytest.raises(NotFound):
+        client.call("echonameko", "missing", timeout=5)
+
+    exchange = Exchange("nameko-rpc", type="topic", durable=True)
+    with Connection(amqp_uri) as connection:
+        channel = connection.channel()
+        replies = Queue("spy-replies-off", exchange=exchange, routing_key="spy-reply-off", durable=False)(channel)
+        replies.declare()
+        Producer(channel).publish({"args": ["hi"], "kwargs": {}}, exchange=exchange, routing_key="echonameko.echo",
+                                  reply_to="spy-reply-off", correlation_id="corr-off", serializer="json")
+        reply = wait_for(lambda: replies.get(no_ack=True), message="the reply")
+        assert reply.payload == {"result": "hi", "error": None}
+        assert reply.properties["correlation_id"] == "corr-off"
+        assert reply.properties["delivery_mode"] == 2  # nameko's persistent reply
 
 
 def test_nameko_standalone_callers_still_read_transient_replies(amqp_uri, start_service):
