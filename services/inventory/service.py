@@ -62,7 +62,7 @@ class InventoryService(PanelService):
                          server_id=None, power_on=False):
         """For the orders service and the demo seed (not exposed over HTTP); ``server_id``
         makes it idempotent, ``power_on`` delivers the machine powered on (Redfish)."""
-        return self.inventory.provision(user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag,
+        return self.inventory.provision_server(user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag,
                                         server_id, power_on)
 
     @rpc

@@ -135,7 +135,7 @@ class InventoryUseCases:
             self.store.save(server, events)
         return list_item(self._row(server_id, user_id))
 
-    def provision(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None,
+    def provision_server(self, user_id, location, plan, hardware, ips, os, bmc, paid_until, price_month, tag=None,
                   server_id=None, power_on=False):
         """Create a server for a customer (orders, the demo seed); numbers are sequential.
 

@@ -50,11 +50,11 @@ class NotifyService(PanelService):
     @rpc
     def list_notifications(self, scope="session", page=1, per_page=50, cursor=None):
         user_id, session_id = self._customer_and_session()
-        return self.notify.list(user_id, session_id, scope, page, per_page, cursor)
+        return self.notify.list_notifications(user_id, session_id, scope, page, per_page, cursor)
 
     @rpc
     def notifications_after(self, position, limit=500):
-        return self.notify.after(self._customer_and_session()[0], int(position), limit)
+        return self.notify.notifications_after(self._customer_and_session()[0], int(position), limit)
 
     @rpc
     def mark_read(self, ids=None, everything=False):

@@ -34,7 +34,7 @@ class NotifyUseCases:
             self.webhooks.nudge()
         return event.data if event is not None else None
 
-    def list(self, user_id, session_id, scope="session", page=1, per_page=50, cursor=None):
+    def list_notifications(self, user_id, session_id, scope="session", page=1, per_page=50, cursor=None):
         """The action log, newest first: by ``page``, or by ``cursor`` (the previous
         answer's ``next_cursor``: the entries older than its last one, at the same cost
         however far back)."""
@@ -56,7 +56,7 @@ class NotifyUseCases:
         return {"items": [public(r) for r in rows], "total": total, "page": page, "per_page": per_page,
                 "unread": unread, "next_cursor": next_cursor}
 
-    def after(self, user_id, position, limit=500):
+    def notifications_after(self, user_id, position, limit=500):
         """Entries after ``position`` in order: what a reconnecting stream missed."""
         with self.store.engine.connect() as conn:
             rows = conn.execute(sa.select(notifications).where(

@@ -31,20 +31,20 @@ class OrdersService(PanelService):
     @rpc
     def place_order(self, offer_id, location, os, tag=None, idempotency_key=None):
         """Accept an order: ``{"order", "operation"}`` (409 insufficient_funds / out_of_stock)."""
-        return self.orders.place(self.cluster, self._customer(), offer_id, location, os, tag, idempotency_key)
+        return self.orders.place_order(self.cluster, self._customer(), offer_id, location, os, tag, idempotency_key)
 
     @rpc
     def list_orders(self, status=None, page=1, per_page=50, cursor=None):
-        return self.orders.list(self._customer(), status, page, per_page, cursor)
+        return self.orders.list_orders(self._customer(), status, page, per_page, cursor)
 
     @rpc
     def get_order(self, order_id):
-        return self.orders.get(self._customer(), order_id)
+        return self.orders.get_order(self._customer(), order_id)
 
     @rpc
     def cancel_order(self, order_id):
         """Withdraw an order before its delivery started (refund, unit released)."""
-        return self.orders.cancel(self.cluster, self._customer(), order_id)
+        return self.orders.cancel_order(self.cluster, self._customer(), order_id)
 
     @rpc
     def run_scheduler(self):

@@ -117,7 +117,7 @@ class OrdersUseCases:
 
     # -- placing -----------------------------------------------------------------------------
 
-    def place(self, cluster, user_id, offer_id, location, os, tag=None, idempotency_key=None):
+    def place_order(self, cluster, user_id, offer_id, location, os, tag=None, idempotency_key=None):
         """Accept an order: ``{"order", "operation"}``; the saga runs afterwards."""
         asked = (offer_id, location, os, tag)
         if idempotency_key:
@@ -164,7 +164,7 @@ class OrdersUseCases:
             operation = self.operations.request(
                 tx, kind=f"order.{offer['kind']}", target=order_id, title=domain.order_title(offer, location),
                 params={"order_id": order_id}, user_id=user_id, operation_id=operation_id)
-        return {"order": self.get(user_id, order_id), "operation": operation}
+        return {"order": self.get_order(user_id, order_id), "operation": operation}
 
     def _by_idempotency_key(self, user_id, key, asked):
         """The answer of the order placed earlier with ``key``; None when there is none;
@@ -182,7 +182,7 @@ class OrdersUseCases:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def get(self, user_id, order_id):
+    def get_order(self, user_id, order_id):
         with self.store.engine.connect() as conn:
             row = conn.execute(sa.select(orders).where(orders.c.order_id == order_id,
                                                        orders.c.user_id == user_id)).mappings().first()
@@ -190,7 +190,7 @@ class OrdersUseCases:
             raise NotFound("No such order.")
         return order_view(row)
 
-    def list(self, user_id, status=None, page=1, per_page=50, cursor=None):
+    def list_orders(self, user_id, status=None, page=1, per_page=50, cursor=None):
         """The customer's orders, newest first: by ``page``, or by ``cursor`` (the previous
         answer's ``next_cursor``: the orders older than its last one, at the same cost
         however far back)."""
@@ -335,10 +335,10 @@ class OrdersUseCases:
             with self.store.transaction() as tx:
                 release(tx, None)
 
-    def cancel(self, cluster, user_id, order_id):
+    def cancel_order(self, cluster, user_id, order_id):
         """The customer withdraws an order whose delivery has not started: it is refunded
         and its unit released (``order_not_cancellable`` otherwise)."""
-        self.get(user_id, order_id)  # another customer's order: 404
+        self.get_order(user_id, order_id)  # another customer's order: 404
 
         def attempt():
             order = self._load(order_id)
@@ -349,7 +349,7 @@ class OrdersUseCases:
             self.advance(cluster, order_id)  # refund and release now; the scheduler would otherwise
         except Exception:
             log.exception("finishing a cancelled order failed; the scheduler retries", extra={"order_id": order_id})
-        return self.get(user_id, order_id)
+        return self.get_order(user_id, order_id)
 
     # -- the scheduler -----------------------------------------------------------------------
 

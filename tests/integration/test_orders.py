@@ -290,7 +290,7 @@ def test_a_cursor_page_of_orders_reads_through_the_lists_index(shop):
                        for n in range(12)])
     engine = create_engine(shop.orders_config["DATABASE_URL"])
     use_cases = OrdersUseCases(schema.create_store(engine), None, None, {}, {})
-    cursor = use_cases.list("ann", per_page=5)["next_cursor"]
+    cursor = use_cases.list_orders("ann", per_page=5)["next_cursor"]
     for status in (None, "completed"):
         statements = []
 
@@ -299,7 +299,7 @@ def test_a_cursor_page_of_orders_reads_through_the_lists_index(shop):
 
         sa_event.listen(engine, "before_cursor_execute", record)
         try:
-            assert len(use_cases.list("ann", status, per_page=5, cursor=cursor)["items"]) == 5
+            assert len(use_cases.list_orders("ann", status, per_page=5, cursor=cursor)["items"]) == 5
         finally:
             sa_event.remove(engine, "before_cursor_execute", record)
         statement, parameters = next((s, p) for s, p in statements if "ORDER BY orders.created_at DESC" in s)

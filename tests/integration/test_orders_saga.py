@@ -107,7 +107,7 @@ def saga(database_url):
 
 
 def place(usecases, cluster):
-    accepted = usecases.place(cluster, "ann", "ax-nl", "NL", "ubuntu-24.04")
+    accepted = usecases.place_order(cluster, "ann", "ax-nl", "NL", "ubuntu-24.04")
     return accepted["order"]["id"], accepted["operation"]["id"]
 
 
@@ -117,7 +117,7 @@ def run_until_settled(usecases, cluster, clock, order_id, rounds=10):
         if status in ("completed", "failed"):
             return status
         clock.advance(600)  # past any retry delay
-    return usecases.get("ann", order_id)["status"]
+    return usecases.get_order("ann", order_id)["status"]
 
 
 def claimed(usecases):
@@ -151,7 +151,7 @@ def test_billing_unreachable_for_good_gives_up_after_the_attempts_and_frees_the_
     cluster.billing.fail["charge"] = [ServiceUnavailable("billing did not answer")] * 3
     assert run_until_settled(usecases, cluster, clock, order_id) == "failed"
     assert cluster.billing.balance == Decimal("100.00") and claimed(usecases) == []
-    assert "gave up after 3 attempts" in usecases.get("ann", order_id)["reason"]
+    assert "gave up after 3 attempts" in usecases.get_order("ann", order_id)["reason"]
 
 
 def test_a_charge_whose_answer_was_lost_is_not_taken_twice(saga):
@@ -209,7 +209,7 @@ def test_a_crash_after_the_charge_resumes_without_charging_again(saga):
     clock.advance(60)
     assert usecases.due_orders() == [order_id]  # the scheduler finds it
     usecases.run_scheduler(cluster)
-    assert usecases.get("ann", order_id)["status"] == "completed"
+    assert usecases.get_order("ann", order_id)["status"] == "completed"
     assert cluster.billing.balance == Decimal("70.00") and len(cluster.inventory.servers) == 1
 
 
@@ -240,7 +240,7 @@ def test_a_step_that_keeps_crashing_is_compensated_after_its_attempts(saga):
     cluster.inventory.fail = [KeyError("server_id")] * 3  # a bug in the answer's handling, every time
     assert run_until_settled(usecases, cluster, clock, order_id) == "failed"
     assert cluster.billing.balance == Decimal("100.00") and claimed(usecases) == []
-    assert "internal error" in usecases.get("ann", order_id)["reason"]
+    assert "internal error" in usecases.get_order("ann", order_id)["reason"]
 
 
 def test_a_retry_waits_for_its_time(saga):
@@ -268,7 +268,7 @@ def stock_saga(saga):
 
 
 def place_stock(usecases, cluster):
-    accepted = usecases.place(cluster, "ann", "st-nl", "NL", "ubuntu-24.04")
+    accepted = usecases.place_order(cluster, "ann", "st-nl", "NL", "ubuntu-24.04")
     return accepted["order"]["id"], accepted["operation"]["id"]
 
 
@@ -277,14 +277,14 @@ def test_a_stock_order_cancelled_while_it_waits_is_refunded_and_its_unit_release
     order_id, operation_id = place_stock(usecases, cluster)
     assert usecases.advance(cluster, order_id) == "paid"  # charged, waiting for its deploy date
     assert cluster.billing.balance == Decimal("60.00")
-    cancelled = usecases.cancel(cluster, "ann", order_id)
+    cancelled = usecases.cancel_order(cluster, "ann", order_id)
     assert cancelled["status"] == "cancelled" and cancelled["reason"] == "Cancelled at your request."
     assert cluster.billing.balance == Decimal("100.00") and claimed(usecases) == []
     assert cluster.inventory.servers == {}
     assert "40.00 EUR went back" in usecases.operations.get(operation_id)["detail"]
     clock.advance(10 * 24 * 3600)
     usecases.run_scheduler(cluster)  # its deploy date passes: nothing is delivered
-    assert cluster.inventory.servers == {} and usecases.get("ann", order_id)["status"] == "cancelled"
+    assert cluster.inventory.servers == {} and usecases.get_order("ann", order_id)["status"] == "cancelled"
 
 
 def test_an_order_being_delivered_or_delivered_cannot_be_cancelled(stock_saga):
@@ -295,12 +295,12 @@ def test_an_order_being_delivered_or_delivered_cannot_be_cancelled(stock_saga):
     cluster.inventory.fail = [ServiceUnavailable("inventory did not answer")]  # delivery started, then stalled
     usecases.advance(cluster, order_id)
     with pytest.raises(Conflict) as refused:
-        usecases.cancel(cluster, "ann", order_id)
+        usecases.cancel_order(cluster, "ann", order_id)
     assert refused.value.code == "order_not_cancellable"
     clock.advance(600)
     assert usecases.advance(cluster, order_id) == "completed"
     with pytest.raises(Conflict):
-        usecases.cancel(cluster, "ann", order_id)
+        usecases.cancel_order(cluster, "ann", order_id)
     assert cluster.billing.balance == Decimal("60.00") and len(cluster.inventory.servers) == 1
 
 
@@ -308,7 +308,7 @@ def test_another_customers_order_cannot_be_cancelled(stock_saga):
     usecases, cluster, _ = stock_saga
     order_id, _ = place_stock(usecases, cluster)
     with pytest.raises(NotFound):
-        usecases.cancel(cluster, "bob", order_id)
+        usecases.cancel_order(cluster, "bob", order_id)
 
 
 def test_a_delivery_done_meanwhile_by_another_worker_is_a_clean_no_op(saga, caplog):
@@ -338,7 +338,7 @@ def test_a_delivery_done_meanwhile_by_another_worker_is_a_clean_no_op(saga, capl
         assert usecases.advance(cluster, order_id) == "completed"
     assert other_worker_ran == ["completed"]
     assert not [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
-    order = usecases.get("ann", order_id)
+    order = usecases.get_order("ann", order_id)
     assert order["status"] == "completed" and len(inventory.servers) == 1
     assert cluster.billing.balance == Decimal("70.00")
     assert usecases.operations.get(operation_id)["status"] == "succeeded"
