@@ -153,6 +153,17 @@ NOTIFY_EVENTS = (
     ),
 )
 
+
+
+def notification_view(entry, position, read=False):
+    """An action-log entry as the API shows it (the list, the live stream, the missed entries
+    a stream replays) from either of its two sources: a stored notification row or the
+    ``data`` of a ``notification_created`` event. One shape, built in one place."""
+    return {"id": entry["notification_id"], "position": position, "operation_id": entry.get("operation_id"),
+            "session_id": entry.get("session_id"), "level": entry["level"], "title": entry["title"],
+            "body": entry["body"], "created_at": entry["created_at"], "read": read}
+
+
 # source service -> the integration events it publishes
 INTEGRATION_EVENTS = {
     "auth": OPERATION_EVENTS + AUTH_EVENTS,

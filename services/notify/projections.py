@@ -14,6 +14,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from common.contracts import notification_view
 from common.eventstore import Projection
 from common.eventstore.schema import BIGINT
 from common.service_schema import ServiceSchema
@@ -124,6 +125,5 @@ schema.add_projection(WebhookEndpointsProjection())
 
 
 def public(row):
-    return {"id": row["notification_id"], "position": row["position"], "operation_id": row["operation_id"],
-            "session_id": row["session_id"], "level": row["level"], "title": row["title"], "body": row["body"],
-            "created_at": row["created_at"], "read": row["read"]}
+    """A stored entry as the API shows it."""
+    return notification_view(row, row["position"], row["read"])
