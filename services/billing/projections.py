@@ -1,5 +1,5 @@
-"""Schema and read models of the billing service: balances, top-ups, invoices and the
-servers billing renews (subscriptions). Amounts are stored as strings ("25.00")."""
+"""Schema, read models and queries of the billing service: balances, top-ups, invoices and
+the servers billing renews (subscriptions). Amounts are stored as strings ("25.00")."""
 
 from pathlib import Path
 
@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.eventstore.schema import JSON
+from common.paging import newest_first_page
 from common.service_schema import ServiceSchema
 from services.billing.domain import money
 
@@ -72,6 +73,90 @@ ledger = sa.Table(
 )
 
 
+UNPAID = ("open", "overdue")
+
+
+def balance_of(conn, user_id):
+    """The customer's balance ("25.00"), None before their first movement."""
+    return conn.execute(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id)).scalar()
+
+
+def unpaid_invoices(conn, user_id):
+    """The customer's open and overdue invoices (id, status, amount), oldest first."""
+    return conn.execute(sa.select(invoices.c.invoice_id, invoices.c.status, invoices.c.amount).where(
+        invoices.c.user_id == user_id, invoices.c.status.in_(UNPAID)).order_by(invoices.c.number)).mappings().all()
+
+
+def invoice_page(conn, user_id, status, page, per_page):
+    """``(rows, total)``: a page of the customer's invoices (of ``status``, if any), newest first."""
+    where = [invoices.c.user_id == user_id]
+    if status:
+        where.append(invoices.c.status == status)
+    total = conn.execute(sa.select(sa.func.count()).select_from(invoices).where(*where)).scalar_one()
+    rows = conn.execute(sa.select(invoices).where(*where).order_by(invoices.c.number.desc())
+                        .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    return rows, total
+
+
+def statement_page(conn, user_id, page, per_page, before=None):
+    """``(rows, total, next_cursor)``: the customer's ledger newest first, after ``before`` or at ``page``."""
+    where = [ledger.c.user_id == user_id]
+    query = sa.select(ledger).where(*where).order_by(ledger.c.position.desc()).limit(per_page + 1)
+    query = query.where(ledger.c.position < before) if before is not None else query.offset((page - 1) * per_page)
+    total = conn.execute(sa.select(sa.func.count()).select_from(ledger).where(*where)).scalar_one()
+    rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page, lambda row: row["position"])
+    return rows, total, next_cursor
+
+
+def topup_of(conn, user_id, topup_id):
+    """The customer's top-up, None when there is no such top-up of theirs."""
+    return conn.execute(sa.select(topups).where(
+        topups.c.topup_id == topup_id, topups.c.user_id == user_id)).mappings().first()
+
+
+def topup_by_key(conn, user_id, idempotency_key):
+    """The customer's top-up asked for with ``idempotency_key``, None when there is none."""
+    return conn.execute(sa.select(topups).where(
+        topups.c.user_id == user_id, topups.c.idempotency_key == idempotency_key)).mappings().first()
+
+
+def topup_id_of_payment(conn, provider_payment_id):
+    """The id of the top-up a provider's payment belongs to, None for an unknown payment."""
+    return conn.execute(sa.select(topups.c.topup_id).where(
+        topups.c.provider_payment_id == provider_payment_id)).scalar()
+
+
+def pending_topups(conn, requested_before):
+    """The top-ups still pending that were asked for before ``requested_before`` (ISO)."""
+    return conn.execute(sa.select(topups.c.topup_id, topups.c.method, topups.c.provider_payment_id,
+                                  topups.c.created_at).where(topups.c.status == "pending",
+                                                             topups.c.created_at < requested_before)).mappings().all()
+
+
+def due_renewals(conn, today):
+    """The servers paid until ``today`` or earlier that have no open renewal invoice."""
+    return conn.execute(sa.select(subscriptions.c.server_id).where(
+        subscriptions.c.paid_until <= today.isoformat(), subscriptions.c.open_invoice.is_(None))).scalars().all()
+
+
+def owners_of_unsettled_invoices(conn):
+    """The customers with an invoice still open, or overdue and covered by their balance now."""
+    def amount(column):
+        return sa.cast(column, sa.Numeric(14, 2))
+
+    unsettled = sa.or_(invoices.c.status == "open", sa.and_(
+        invoices.c.status == "overdue", amount(accounts.c.balance) >= amount(invoices.c.amount)))
+    return conn.execute(sa.select(invoices.c.user_id).distinct()
+                        .select_from(invoices.outerjoin(accounts, accounts.c.user_id == invoices.c.user_id))
+                        .where(unsettled).order_by(invoices.c.user_id)).scalars().all()
+
+
+def next_invoice_number(conn):
+    """The next invoice number (INV-100001 first); the caller holds the log's lock."""
+    last = conn.execute(sa.select(sa.func.max(invoices.c.number))).scalar()
+    return f"INV-{int(last.split('-')[1]) + 1 if last else 100001}"
+
+
 def _key(event, prefix):
     return event.stream_id.removeprefix(prefix)
 
@@ -80,7 +165,7 @@ class BillingProjection(Projection):
     tables = (accounts, topups, invoices, subscriptions, ledger)
 
     def _move(self, conn, user_id, delta):
-        row = conn.execute(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id)).scalar()
+        row = balance_of(conn, user_id)
         balance = money(delta) if row is None else money(row) + money(delta)
         if row is None:
             conn.execute(accounts.insert().values(user_id=user_id, balance=str(balance)))

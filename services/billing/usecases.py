@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from common import context
 from common.errors import (
@@ -22,20 +22,25 @@ from common.errors import (
     error_with_code,
 )
 from common.eventstore import retrying, utcnow
-from common.paging import newest_first_page, position_cursor
+from common.paging import position_cursor
 from services.billing import domain
 from services.billing.adapters import PaymentProviderError, WebhookRejected
 from services.billing.adapters.methods import METHODS
 from services.billing.projections import (
-    accounts,
-    invoices,
-    ledger,
-    subscriptions,
-    topups,
+    balance_of,
+    due_renewals,
+    invoice_page,
+    next_invoice_number,
+    owners_of_unsettled_invoices,
+    pending_topups,
+    statement_page,
+    topup_by_key,
+    topup_id_of_payment,
+    topup_of,
+    unpaid_invoices,
 )
 
 log = logging.getLogger(__name__)
-
 
 
 def topup_view(row):
@@ -81,51 +86,35 @@ class BillingUseCases:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _one(self, query):
+    def _read(self, query, *args):
+        """``query(conn, *args)`` (one of ``projections``) on a connection of its own."""
         with self.store.engine.connect() as conn:
-            return conn.execute(query).mappings().first()
-
-    def _all(self, query):
-        with self.store.engine.connect() as conn:
-            return conn.execute(query).mappings().all()
+            return query(conn, *args)
 
     def account(self, user_id):
-        balance = self._one(sa.select(accounts.c.balance).where(accounts.c.user_id == user_id))
-        unpaid = self._all(sa.select(invoices.c.status, invoices.c.amount).where(
-            invoices.c.user_id == user_id, invoices.c.status.in_(["open", "overdue"])))
-        return {"balance": balance["balance"] if balance else "0.00", "currency": domain.CURRENCY,
+        balance = self._read(balance_of, user_id)
+        unpaid = self._read(unpaid_invoices, user_id)
+        return {"balance": balance if balance is not None else "0.00", "currency": domain.CURRENCY,
                 "overdue": any(r["status"] == "overdue" for r in unpaid),
                 "unpaid_invoices": len(unpaid),
                 "amount_due": str(sum((domain.money(r["amount"]) for r in unpaid), domain.money(0)))}
 
     def list_invoices(self, user_id, status=None, page=1, per_page=50):
-        where = [invoices.c.user_id == user_id]
-        if status:
-            where.append(invoices.c.status == status)
-        with self.store.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(invoices).where(*where)).scalar_one()
-            rows = conn.execute(sa.select(invoices).where(*where).order_by(invoices.c.number.desc())
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+        rows, total = self._read(invoice_page, user_id, status, page, per_page)
         return {"items": [invoice_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
     def list_transactions(self, user_id, page=1, per_page=50, cursor=None):
         """The statement: every credit and debit of the balance, newest first — by ``page``
         or by ``cursor`` (the previous answer's ``next_cursor``)."""
         before = position_cursor(cursor)
-        where = [ledger.c.user_id == user_id]
-        query = sa.select(ledger).where(*where).order_by(ledger.c.position.desc()).limit(per_page + 1)
-        query = query.where(ledger.c.position < before) if before is not None else query.offset((page - 1) * per_page)
-        with self.store.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(ledger).where(*where)).scalar_one()
-            rows, next_cursor = newest_first_page(conn.execute(query).mappings().all(), per_page,
-                                                  lambda row: row["position"])
+        rows, total, next_cursor = self._read(statement_page, user_id, page, per_page, before)
         items = [{"id": str(r["position"]), "direction": r["direction"], "amount": r["amount"],
                   "currency": domain.CURRENCY, "reason": r["reason"], "reference": r["reference"],
                   "balance_after": r["balance_after"], "at": r["at"]} for r in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page, "next_cursor": next_cursor}
 
     def get_topup(self, user_id, topup_id):
-        row = self._one(sa.select(topups).where(topups.c.topup_id == topup_id, topups.c.user_id == user_id))
+        row = self._read(topup_of, user_id, topup_id)
         if row is None:
             raise NotFound("No such top-up.")
         return topup_view(row)
@@ -135,8 +124,7 @@ class BillingUseCases:
     def create_topup(self, user_id, amount, method, idempotency_key=None):
         amount = domain.check_topup(amount, method, METHODS, self.max_topup)
         if idempotency_key:
-            earlier = self._one(sa.select(topups).where(topups.c.user_id == user_id,
-                                                        topups.c.idempotency_key == idempotency_key))
+            earlier = self._read(topup_by_key, user_id, idempotency_key)
             if earlier is not None:
                 if (domain.money(earlier["amount"]), earlier["method"]) != (amount, method):
                     raise error_with_code(Conflict, "idempotency_key_reused",
@@ -154,7 +142,7 @@ class BillingUseCases:
                     title=f"Top-up of {amount} {domain.CURRENCY} via {METHODS[method]['name']}")
                 tx.create(domain.TopUp, topup_id, domain.TopUp.request(
                     topup_id, user_id, amount, method, payment, operation["id"], idempotency_key))
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             # The same Idempotency-Key raced us: the first one's answer stands.
             return self.create_topup(user_id, amount, method, idempotency_key)
         return self.get_topup(user_id, topup_id)
@@ -176,11 +164,11 @@ class BillingUseCases:
             raise ServiceUnavailable("The payment could not be confirmed with the provider; retry later.")
         if notice is None:
             return {"result": "ignored"}  # authentic, but nothing to settle (another event type)
-        row = self._one(sa.select(topups.c.topup_id).where(topups.c.provider_payment_id == notice.provider_payment_id))
-        if row is None:
+        topup_id = self._read(topup_id_of_payment, notice.provider_payment_id)
+        if topup_id is None:
             log.warning("payment notification for an unknown payment", extra={"provider": provider})
             return {"result": "unknown_payment"}
-        return retrying(lambda: self._settle(row["topup_id"], notice))
+        return retrying(lambda: self._settle(topup_id, notice))
 
     def _settle(self, topup_id, notice):
         """Record the provider's verdict: the top-up's events, the credit and the operation's
@@ -241,9 +229,7 @@ class BillingUseCases:
         of them now. Returns how many were settled."""
         now = self.clock.now()
         cutoff = (now - self.reconcile_after).isoformat()
-        rows = self._all(sa.select(topups.c.topup_id, topups.c.method, topups.c.provider_payment_id,
-                                   topups.c.created_at).where(topups.c.status == "pending",
-                                                              topups.c.created_at < cutoff))
+        rows = self._read(pending_topups, cutoff)
         settled = 0
         for row in rows:
             age = now - datetime.fromisoformat(row["created_at"])
@@ -279,8 +265,7 @@ class BillingUseCases:
         provider asked a last time first (a payment it confirms is credited instead).
         Returns how many expired."""
         cutoff = (self.clock.now() - self.topup_expiry).isoformat()
-        stale = self._all(sa.select(topups.c.topup_id, topups.c.method, topups.c.provider_payment_id).where(
-            topups.c.status == "pending", topups.c.created_at < cutoff))
+        stale = self._read(pending_topups, cutoff)
         expired = 0
         for row in stale:
             if logged_attempt(lambda: self._reconcile(row), "reconciling a top-up before it expires", fallback=0,
@@ -352,12 +337,10 @@ class BillingUseCases:
         Returns how many were issued."""
         self.resume_unsettled_invoices()
         today = self.clock.now().date()
-        due = self._all(sa.select(subscriptions.c.server_id).where(
-            subscriptions.c.paid_until <= today.isoformat(), subscriptions.c.open_invoice.is_(None)))
         issued = 0
-        for row in due:
-            invoice_id = logged_attempt(lambda: retrying(lambda: self._issue(row["server_id"], today)),
-                                        "issuing a renewal invoice", server_id=row["server_id"])
+        for server_id in self._read(due_renewals, today):
+            invoice_id = logged_attempt(lambda: retrying(lambda: self._issue(server_id, today)),
+                                        "issuing a renewal invoice", server_id=server_id)
             if invoice_id:
                 issued += 1
                 self._settle_invoice(invoice_id)
@@ -370,17 +353,9 @@ class BillingUseCases:
         ``pay_open_invoices``. Safe on N replicas at once, and with the replica that issued
         an invoice paying it right now: every step appends at the version it read, so a
         second attempt fails, reads again and finds the invoice settled."""
-        def amount(column):
-            return sa.cast(column, sa.Numeric(14, 2))
-
-        unsettled = sa.or_(invoices.c.status == "open", sa.and_(
-            invoices.c.status == "overdue", amount(accounts.c.balance) >= amount(invoices.c.amount)))
-        owners = self._all(sa.select(invoices.c.user_id).distinct()
-                           .select_from(invoices.outerjoin(accounts, accounts.c.user_id == invoices.c.user_id))
-                           .where(unsettled).order_by(invoices.c.user_id))
-        for row in owners:
-            logged_attempt(lambda: self.pay_open_invoices(row["user_id"]), "resuming a customer's invoices",
-                           user_id=row["user_id"])
+        for user_id in self._read(owners_of_unsettled_invoices):
+            logged_attempt(lambda: self.pay_open_invoices(user_id), "resuming a customer's invoices",
+                           user_id=user_id)
 
     def _issue(self, server_id, today):
         subscription = self.store.get(domain.Subscription, server_id)
@@ -389,8 +364,7 @@ class BillingUseCases:
         invoice_id = context.new_id()
         with self.store.transaction() as tx:
             tx.lock_log()
-            last = tx.conn.execute(sa.select(sa.func.max(invoices.c.number))).scalar()
-            number = f"INV-{int(last.split('-')[1]) + 1 if last else 100001}"
+            number = next_invoice_number(tx.conn)
             period = subscription.invoice(invoice_id)
             tx.save(subscription, period)
             tx.create(domain.Invoice, invoice_id, domain.Invoice.issue(invoice_id, number, subscription, period[0].data,
@@ -433,8 +407,7 @@ class BillingUseCases:
         """After a credit, and when resuming: pay the customer's unpaid invoices, oldest
         first, while the balance covers them; from the first it does not cover (or that
         fails), the open ones only become overdue."""
-        rows = self._all(sa.select(invoices.c.invoice_id).where(
-            invoices.c.user_id == user_id, invoices.c.status.in_(["open", "overdue"])).order_by(invoices.c.number))
+        rows = self._read(unpaid_invoices, user_id)
         may_pay = True
         for row in rows:
             may_pay = self._settle_invoice(row["invoice_id"], may_pay) and may_pay
