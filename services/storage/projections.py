@@ -1,4 +1,4 @@
-"""Schema and read models of the storage service.
+"""Schema, read models and queries of the storage service.
 
 - ``storages``: one row per storage (no secret: the sealed secret stays in the event log);
 - ``buckets``: one row per bucket, keyed by (location, name) — a location's cluster has one
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from common.eventstore import Projection
 from common.service_schema import ServiceSchema
+from services.storage.domain import ACTIVE, DELETED
 
 schema = ServiceSchema("storage", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
@@ -56,6 +57,83 @@ usage_samples = sa.Table(
     sa.Column("meter_out", sa.BigInteger, nullable=True),
     sa.Index("ix_usage_samples_storage_at", "storage_id", "at"),
 )
+
+
+def storage_of(conn, user_id, storage_id):
+    """The customer's storage unless deleted, None when there is none."""
+    return conn.execute(sa.select(storages).where(
+        storages.c.storage_id == storage_id, storages.c.user_id == user_id,
+        storages.c.status != DELETED)).mappings().first()
+
+
+def storage_by_key(conn, user_id, idempotency_key):
+    """The customer's storage created with ``idempotency_key``, None when there is none."""
+    return conn.execute(sa.select(storages).where(
+        storages.c.user_id == user_id, storages.c.idempotency_key == idempotency_key)).mappings().first()
+
+
+def storage_page(conn, user_id, page, per_page):
+    """``(rows, total)``: a page of the customer's storages not deleted, oldest first (ties by name)."""
+    where = [storages.c.user_id == user_id, storages.c.status != DELETED]
+    total = conn.execute(sa.select(sa.func.count()).select_from(storages).where(*where)).scalar_one()
+    rows = conn.execute(sa.select(storages).where(*where).order_by(storages.c.created_at, storages.c.name)
+                        .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    return rows, total
+
+
+def active_storage_ids(conn, storage_id=None):
+    """The ids of the active storages (only ``storage_id``, when given), in id order."""
+    query = sa.select(storages.c.storage_id).where(storages.c.status == ACTIVE)
+    if storage_id is not None:
+        query = query.where(storages.c.storage_id == storage_id)
+    return conn.execute(query.order_by(storages.c.storage_id)).scalars().all()
+
+
+def bucket_count(conn, storage_id):
+    """How many buckets the storage has (any status)."""
+    return conn.execute(sa.select(sa.func.count()).select_from(buckets).where(
+        buckets.c.storage_id == storage_id)).scalar_one()
+
+
+def bucket_page(conn, storage_id, page, per_page):
+    """``(rows, total)``: a page of the storage's buckets by name."""
+    where = [buckets.c.storage_id == storage_id]
+    total = conn.execute(sa.select(sa.func.count()).select_from(buckets).where(*where)).scalar_one()
+    rows = conn.execute(sa.select(buckets).where(*where).order_by(buckets.c.name)
+                        .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    return rows, total
+
+
+def used_bytes(conn, storage_ids):
+    """The latest sampled bytes of each storage, by id (none before its first sample)."""
+    if not storage_ids:
+        return {}
+    latest = (sa.select(usage_samples.c.storage_id, sa.func.max(usage_samples.c.sample_id).label("last"))
+              .where(usage_samples.c.storage_id.in_(storage_ids)).group_by(usage_samples.c.storage_id)
+              .subquery())
+    rows = conn.execute(sa.select(usage_samples.c.storage_id, usage_samples.c.used_bytes).join(
+        latest, usage_samples.c.sample_id == latest.c.last)).all()
+    return {storage_id: used for storage_id, used in rows}
+
+
+def usage_between(conn, storage_id, start, end):
+    """The storage's samples ``(at, used_bytes, bytes_in, bytes_out)`` from ``start`` to before ``end``, by time."""
+    return conn.execute(sa.select(usage_samples.c.at, usage_samples.c.used_bytes, usage_samples.c.bytes_in,
+                                  usage_samples.c.bytes_out)
+                        .where(usage_samples.c.storage_id == storage_id, usage_samples.c.at >= start,
+                               usage_samples.c.at < end)
+                        .order_by(usage_samples.c.at)).all()
+
+
+def last_sample(conn, storage_id):
+    """The storage's latest usage sample, None before its first."""
+    return conn.execute(sa.select(usage_samples).where(usage_samples.c.storage_id == storage_id)
+                        .order_by(usage_samples.c.sample_id.desc()).limit(1)).mappings().first()
+
+
+def add_sample(conn, sample):
+    """Record a usage sample (a dict of ``usage_samples`` columns)."""
+    conn.execute(usage_samples.insert().values(**sample))
 
 
 def _storage_id(event):

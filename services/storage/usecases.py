@@ -20,7 +20,7 @@ falls below the limit again.
 import logging
 import secrets
 
-import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from common import context
 from common.errors import (
@@ -36,7 +36,18 @@ from common.operations import Operation, OperationFailed, stream_of
 from common.paging import page_problems
 from services.storage import domain
 from services.storage.adapters import BackendError, BucketNotEmpty, BucketTaken
-from services.storage.projections import buckets, storages, usage_samples
+from services.storage.projections import (
+    active_storage_ids,
+    add_sample,
+    bucket_count,
+    bucket_page,
+    last_sample,
+    storage_by_key,
+    storage_of,
+    storage_page,
+    usage_between,
+    used_bytes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +83,6 @@ def _params(tx, view):
     return Operation.replay(tx.load_stream(stream_of(view["operation_id"]))).params
 
 
-
 class StorageUseCases:
     def __init__(self, store, operations, backends, box, clock):
         self.store = store
@@ -89,21 +99,8 @@ class StorageUseCases:
             raise NotFound("No such storage.")
         return storage
 
-    def _used_bytes(self, conn, storage_ids):
-        """The latest sampled bytes of each storage (0 before its first sample)."""
-        if not storage_ids:
-            return {}
-        latest = (sa.select(usage_samples.c.storage_id, sa.func.max(usage_samples.c.sample_id).label("last"))
-                  .where(usage_samples.c.storage_id.in_(storage_ids)).group_by(usage_samples.c.storage_id)
-                  .subquery())
-        rows = conn.execute(sa.select(usage_samples.c.storage_id, usage_samples.c.used_bytes).join(
-            latest, usage_samples.c.sample_id == latest.c.last)).all()
-        return {storage_id: used for storage_id, used in rows}
-
     def _row(self, conn, user_id, storage_id):
-        row = conn.execute(sa.select(storages).where(
-            storages.c.storage_id == storage_id, storages.c.user_id == user_id,
-            storages.c.status != domain.DELETED)).mappings().first()
+        row = storage_of(conn, user_id, storage_id)
         if row is None:
             raise NotFound("No such storage.")
         return row
@@ -114,21 +111,17 @@ class StorageUseCases:
 
     def list_storages(self, user_id, page=1, per_page=50):
         check_page(page, per_page)
-        where = [storages.c.user_id == user_id, storages.c.status != domain.DELETED]
         with self.store.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(storages).where(*where)).scalar_one()
-            rows = conn.execute(sa.select(storages).where(*where).order_by(storages.c.created_at, storages.c.name)
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
-            used = self._used_bytes(conn, [r["storage_id"] for r in rows])
+            rows, total = storage_page(conn, user_id, page, per_page)
+            used = used_bytes(conn, [r["storage_id"] for r in rows])
         return {"items": [storage_view(r, used.get(r["storage_id"], 0)) for r in rows], "total": total,
                 "page": page, "per_page": per_page}
 
     def get_storage(self, user_id, storage_id):
         with self.store.engine.connect() as conn:
             row = self._row(conn, user_id, storage_id)
-            used = self._used_bytes(conn, [storage_id]).get(storage_id, 0)
-            count = conn.execute(sa.select(sa.func.count()).select_from(buckets).where(
-                buckets.c.storage_id == storage_id)).scalar_one()
+            used = used_bytes(conn, [storage_id]).get(storage_id, 0)
+            count = bucket_count(conn, storage_id)
         backend = self.backends.get(row["location"])
         return dict(storage_view(row, used), bucket_count=count,
                     endpoint=backend.public_endpoint if backend else None,
@@ -138,10 +131,7 @@ class StorageUseCases:
         check_page(page, per_page)
         with self.store.engine.connect() as conn:
             self._row(conn, user_id, storage_id)
-            where = [buckets.c.storage_id == storage_id]
-            total = conn.execute(sa.select(sa.func.count()).select_from(buckets).where(*where)).scalar_one()
-            rows = conn.execute(sa.select(buckets).where(*where).order_by(buckets.c.name)
-                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+            rows, total = bucket_page(conn, storage_id, page, per_page)
         return {"items": [bucket_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
     def credentials(self, user_id, storage_id):
@@ -164,8 +154,7 @@ class StorageUseCases:
         name, limit_bytes = domain.check_new_storage(name, limit_gb, location, list(self.backends))
         if idempotency_key:
             with self.store.engine.connect() as conn:
-                earlier = conn.execute(sa.select(storages).where(
-                    storages.c.user_id == user_id, storages.c.idempotency_key == idempotency_key)).mappings().first()
+                earlier = storage_by_key(conn, user_id, idempotency_key)
             if earlier is not None:
                 if (earlier["name"], earlier["limit_bytes"], earlier["location"]) != (name, limit_bytes, location):
                     raise error_with_code(Conflict, "idempotency_key_reused",
@@ -186,7 +175,7 @@ class StorageUseCases:
             secret_sealed=self.box.seal(secret), idempotency_key=idempotency_key)
         try:
             self.store.create(domain.Storage, storage_id, events)
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             self._forget_user(backend, iam_user)
             return self.create_storage(user_id, name, limit_gb, location, idempotency_key)
         except Exception:
@@ -272,7 +261,7 @@ class StorageUseCases:
                     tx, kind="storage.bucket_create", target=storage_id,
                     title=f"Create bucket {name} in {storage.name}",
                     params={"storage_id": storage_id, "name": name}, user_id=user_id, operation_id=operation_id)
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             raise error_with_code(Conflict, "bucket_name_taken",
                                   f"The bucket name {name} is already in use in {storage.location}; choose another.")
         return {"operation": operation, "bucket": {"name": name, "status": domain.CREATING,
@@ -395,11 +384,7 @@ class StorageUseCases:
         metric, start, end, step = domain.usage_window(metric, start, end, step, self.clock.now().timestamp())
         with self.store.engine.connect() as conn:
             self._row(conn, user_id, storage_id)
-            rows = conn.execute(sa.select(usage_samples.c.at, usage_samples.c.used_bytes, usage_samples.c.bytes_in,
-                                          usage_samples.c.bytes_out)
-                                .where(usage_samples.c.storage_id == storage_id, usage_samples.c.at >= start,
-                                       usage_samples.c.at < end)
-                                .order_by(usage_samples.c.at)).all()
+            rows = usage_between(conn, storage_id, start, end)
         series = domain.aggregate_usage(metric, [tuple(r) for r in rows], start, step)
         return {"metric": metric, "unit": domain.METRICS[metric], "from": int(start), "to": int(end), "step": step,
                 **series}
@@ -408,10 +393,7 @@ class StorageUseCases:
         """Measure every active storage (or one); returns how many were sampled. A storage
         whose cluster does not answer is skipped this round (and logged)."""
         with self.store.engine.connect() as conn:
-            query = sa.select(storages.c.storage_id).where(storages.c.status == domain.ACTIVE)
-            if storage_id is not None:
-                query = query.where(storages.c.storage_id == storage_id)
-            ids = conn.execute(query.order_by(storages.c.storage_id)).scalars().all()
+            ids = active_storage_ids(conn, storage_id)
         sampled = 0
         for one in ids:
             try:
@@ -440,8 +422,7 @@ class StorageUseCases:
             backend.resume_writes(storage.iam_user)
         with self.store.transaction() as tx:
             tx.lock_log()  # one sampler at a time computes the traffic difference
-            previous = tx.conn.execute(sa.select(usage_samples).where(usage_samples.c.storage_id == storage_id)
-                                       .order_by(usage_samples.c.sample_id.desc()).limit(1)).mappings().first()
+            previous = last_sample(tx.conn, storage_id)
             row = {"storage_id": storage_id, "at": now.timestamp(), "used_bytes": used, "bytes_in": None,
                    "bytes_out": None}
             if traffic is not None:
@@ -454,7 +435,7 @@ class StorageUseCases:
             elif previous is not None:  # unmeasured now: keep the last reading for the next difference
                 row.update(meter_epoch=previous["meter_epoch"], meter_in=previous["meter_in"],
                            meter_out=previous["meter_out"])
-            tx.conn.execute(usage_samples.insert().values(**row))
+            add_sample(tx.conn, row)
             tx.save(storage, events)
         return True
 
