@@ -1,4 +1,4 @@
-"""Schema and read models of the support service: requests, their messages and the
+"""Schema, read models and queries of the support service: requests, their messages and the
 attachments' metadata (the bytes live in the blob store). Every customer query leads with
 ``user_id``; timestamps are the ISO strings the events carry, so a rebuild gives the same rows."""
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from common.eventstore import Projection
 from common.eventstore.lists import NewestFirst
 from common.service_schema import ServiceSchema
+from services.support.domain import CLOSED
 
 schema = ServiceSchema("support", migrations=Path(__file__).parent / "migrations")
 metadata = schema.metadata
@@ -59,6 +60,89 @@ ticket_attachments = sa.Table(
 
 # The lists' order: newest activity first; requests active at the same instant by id.
 list_order = NewestFirst(tickets.c.updated_at, tickets.c.ticket_id)
+# How many blob keys one IN (…) asks about.
+KEYS_PER_QUERY = 500
+
+
+def ticket_of(conn, ticket_id, user_id=None):
+    """The request (only if it is ``user_id``'s, when given), None when there is none."""
+    where = [tickets.c.ticket_id == str(ticket_id)]
+    if user_id is not None:
+        where.append(tickets.c.user_id == user_id)
+    return conn.execute(sa.select(tickets).where(*where)).mappings().first()
+
+
+def ticket_by_key(conn, user_id, idempotency_key):
+    """The customer's request opened with ``idempotency_key``, None when there is none."""
+    return conn.execute(sa.select(tickets).where(
+        tickets.c.user_id == user_id, tickets.c.idempotency_key == idempotency_key)).mappings().first()
+
+
+def ticket_page(conn, user_id, status, page, per_page, position=None):
+    """``(rows, total, next_cursor)`` of ``user_id``'s requests (None: everyone's) in ``status``."""
+    where = []
+    if user_id is not None:
+        where.append(tickets.c.user_id == user_id)
+    if status == "open":
+        where.append(tickets.c.status != CLOSED)
+    elif status == "closed":
+        where.append(tickets.c.status == CLOSED)
+    return list_order.read(conn, where, page, per_page, position)
+
+
+def messages_of(conn, ticket_id):
+    """The request's messages in the order they were posted."""
+    return conn.execute(sa.select(ticket_messages).where(ticket_messages.c.ticket_id == ticket_id)
+                        .order_by(ticket_messages.c.position)).mappings().all()
+
+
+def message_of(conn, message_id):
+    """The message, None when there is none."""
+    return conn.execute(sa.select(ticket_messages).where(ticket_messages.c.message_id == message_id)).mappings().first()
+
+
+def message_by_key(conn, ticket_id, idempotency_key):
+    """The id of the request's message posted with ``idempotency_key``, None when there is none."""
+    return conn.execute(sa.select(ticket_messages.c.message_id).where(
+        ticket_messages.c.ticket_id == ticket_id, ticket_messages.c.idempotency_key == idempotency_key)).scalar()
+
+
+def _attachments(conn, *where):
+    return conn.execute(sa.select(ticket_attachments).where(*where)
+                        .order_by(ticket_attachments.c.filename)).mappings().all()
+
+
+def attachments_of_ticket(conn, ticket_id):
+    """The request's attachments, by file name."""
+    return _attachments(conn, ticket_attachments.c.ticket_id == ticket_id)
+
+
+def attachments_of_message(conn, message_id):
+    """The message's attachments, by file name."""
+    return _attachments(conn, ticket_attachments.c.message_id == message_id)
+
+
+def attachment_of(conn, ticket_id, attachment_id):
+    """The request's attachment, None when it has no such attachment."""
+    return conn.execute(sa.select(ticket_attachments).where(
+        ticket_attachments.c.attachment_id == str(attachment_id),
+        ticket_attachments.c.ticket_id == str(ticket_id))).mappings().first()
+
+
+def any_attached(conn, blob_keys):
+    """Whether any of these blob keys is already an attachment's file."""
+    return conn.execute(sa.select(ticket_attachments.c.attachment_id).where(
+        ticket_attachments.c.blob_key.in_(blob_keys))).first() is not None
+
+
+def attached_keys(conn, blob_keys):
+    """Those of these blob keys that are attachments' files (a set)."""
+    attached = set()
+    for start in range(0, len(blob_keys), KEYS_PER_QUERY):
+        chunk = blob_keys[start:start + KEYS_PER_QUERY]
+        attached.update(conn.execute(sa.select(ticket_attachments.c.blob_key).where(
+            ticket_attachments.c.blob_key.in_(chunk))).scalars())
+    return attached
 
 
 def _ticket_id(event):

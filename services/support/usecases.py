@@ -17,7 +17,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from common import context
 from common.errors import (
@@ -33,17 +33,23 @@ from services.support import attachments as policy
 from services.support import domain
 from services.support.adapters import BlobNotFound, BlobStoreError, check_key
 from services.support.projections import (
+    any_attached,
+    attached_keys,
+    attachment_of,
+    attachments_of_message,
+    attachments_of_ticket,
     list_order,
-    ticket_attachments,
-    ticket_messages,
-    tickets,
+    message_by_key,
+    message_of,
+    messages_of,
+    ticket_by_key,
+    ticket_of,
+    ticket_page,
 )
 
 log = logging.getLogger(__name__)
 # Who staged an upload that staff attach (customers' uploads carry their user id).
 STAFF_UPLOADER = "staff"
-
-
 
 
 def ticket_item(row, staff=False):
@@ -82,22 +88,16 @@ class SupportUseCases:
     def _at(self):
         return self.clock.now().isoformat(timespec="microseconds")
 
-    def _one(self, query):
+    def _read(self, query, *args):
+        """``query(conn, *args)`` (one of ``projections``) on a connection of its own."""
         with self.store.engine.connect() as conn:
-            return conn.execute(query).mappings().first()
-
-    def _all(self, query):
-        with self.store.engine.connect() as conn:
-            return conn.execute(query).mappings().all()
+            return query(conn, *args)
 
     # -- reading -----------------------------------------------------------------------------
 
     def _ticket_row(self, ticket_id, user_id=None):
         """The request; another customer's is exactly as absent as one that never was."""
-        where = [tickets.c.ticket_id == str(ticket_id)]
-        if user_id is not None:
-            where.append(tickets.c.user_id == user_id)
-        row = self._one(sa.select(tickets).where(*where))
+        row = self._read(ticket_of, ticket_id, user_id)
         if row is None:
             raise NotFound("No such support request.")
         return row
@@ -113,26 +113,16 @@ class SupportUseCases:
             before = list_order.position(cursor)
         except ValueError:
             raise ValidationFailed("Bad cursor.", fields={"cursor": ["The next_cursor of an earlier answer."]})
-        where = []
-        if user_id is not None:
-            where.append(tickets.c.user_id == user_id)
-        if status == "open":
-            where.append(tickets.c.status != domain.CLOSED)
-        elif status == "closed":
-            where.append(tickets.c.status == domain.CLOSED)
-        with self.store.engine.connect() as conn:
-            rows, total, next_cursor = list_order.read(conn, where, page, per_page, before)
+        rows, total, next_cursor = self._read(ticket_page, user_id, status, page, per_page, before)
         return {"items": [ticket_item(r, staff=user_id is None) for r in rows], "total": total, "page": page,
                 "per_page": per_page, "next_cursor": next_cursor}
 
     def get_ticket(self, user_id, ticket_id):
         """The request with its whole conversation and its attachments' metadata."""
         row = self._ticket_row(ticket_id, user_id)
-        messages = self._all(sa.select(ticket_messages).where(ticket_messages.c.ticket_id == row["ticket_id"])
-                             .order_by(ticket_messages.c.position))
+        messages = self._read(messages_of, row["ticket_id"])
         files = {}
-        for attachment in self._all(sa.select(ticket_attachments).where(
-                ticket_attachments.c.ticket_id == row["ticket_id"]).order_by(ticket_attachments.c.filename)):
+        for attachment in self._read(attachments_of_ticket, row["ticket_id"]):
             files.setdefault(attachment["message_id"], []).append(attachment_item(attachment))
         view = ticket_item(row, staff=user_id is None)
         view["messages"] = [message_item(m, files.get(m["message_id"], [])) for m in messages]
@@ -142,9 +132,7 @@ class SupportUseCases:
     def read_attachment(self, user_id, ticket_id, attachment_id):
         """One attachment's bytes (base64) with its name and type."""
         self._ticket_row(ticket_id, user_id)
-        row = self._one(sa.select(ticket_attachments).where(
-            ticket_attachments.c.attachment_id == str(attachment_id),
-            ticket_attachments.c.ticket_id == str(ticket_id)))
+        row = self._read(attachment_of, ticket_id, attachment_id)
         if row is None:
             raise NotFound("No such attachment.")
         try:
@@ -207,8 +195,7 @@ class SupportUseCases:
                             "content_type": meta["content_type"], "size": size, "sha256": meta["sha256"],
                             "blob_key": upload_id})
         policy.check_message_size(total)
-        if records and self._one(sa.select(ticket_attachments.c.attachment_id).where(
-                ticket_attachments.c.blob_key.in_([r["blob_key"] for r in records]))):
+        if records and self._read(any_attached, [r["blob_key"] for r in records]):
             raise unknown  # already part of a message
         return records
 
@@ -229,11 +216,7 @@ class SupportUseCases:
             log.warning("could not list the blob store for the upload sweep")
             return 0
         data_keys = [key for key in old if not key.endswith(".meta")]
-        kept = set()
-        for start in range(0, len(data_keys), 500):
-            chunk = data_keys[start:start + 500]
-            kept.update(r["blob_key"] for r in self._all(sa.select(ticket_attachments.c.blob_key).where(
-                ticket_attachments.c.blob_key.in_(chunk))))
+        kept = self._read(attached_keys, data_keys) if data_keys else set()
         removed = 0
         for key in old:
             if key.endswith(".meta") or key not in kept:
@@ -261,8 +244,7 @@ class SupportUseCases:
                     find_server=None):
         """A new request (R-SUP-2); the same ``idempotency_key`` answers the first one again."""
         if idempotency_key:
-            earlier = self._one(sa.select(tickets).where(tickets.c.user_id == user_id,
-                                                         tickets.c.idempotency_key == idempotency_key))
+            earlier = self._read(ticket_by_key, user_id, idempotency_key)
             if earlier is not None:
                 if earlier["subject"] != domain.check_request(subject, description)[0]:
                     raise error_with_code(Conflict, "idempotency_key_reused",
@@ -276,7 +258,7 @@ class SupportUseCases:
                                     self._at(), idempotency_key)
         try:
             self.store.create(domain.Ticket, ticket_id, events)
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             # The same Idempotency-Key raced us: the first one's answer stands.
             return self.open_ticket(user_id, subject, description, server_id, (), idempotency_key, find_server)
         self._release(records)
@@ -286,10 +268,9 @@ class SupportUseCases:
         row = self._ticket_row(ticket_id, user_id)
         ticket_id = row["ticket_id"]
         if idempotency_key:
-            earlier = self._one(sa.select(ticket_messages.c.message_id).where(
-                ticket_messages.c.ticket_id == ticket_id, ticket_messages.c.idempotency_key == idempotency_key))
+            earlier = self._read(message_by_key, ticket_id, idempotency_key)
             if earlier is not None:
-                return self._message(ticket_id, earlier["message_id"])
+                return self._message(ticket_id, earlier)
         domain.check_body(body)
         owner = STAFF_UPLOADER if author == domain.STAFF else row["user_id"]
         records = self._claim(owner, uploads) if uploads else []
@@ -302,15 +283,14 @@ class SupportUseCases:
 
         try:
             retrying(attempt)
-        except sa.exc.IntegrityError:
+        except IntegrityError:
             return self._post(ticket_id, user_id, author, body, (), staff_name, idempotency_key)
         self._release(records)
         return self._message(ticket_id, message_id)
 
     def _message(self, ticket_id, message_id):
-        row = self._one(sa.select(ticket_messages).where(ticket_messages.c.message_id == message_id))
-        files = [attachment_item(a) for a in self._all(sa.select(ticket_attachments).where(
-            ticket_attachments.c.message_id == message_id).order_by(ticket_attachments.c.filename))]
+        row = self._read(message_of, message_id)
+        files = [attachment_item(a) for a in self._read(attachments_of_message, message_id)]
         view = message_item(row, files)
         view["ticket"] = ticket_item(self._ticket_row(ticket_id))
         return view
