@@ -26,7 +26,7 @@ USAGE_WRITE_EVERY = timedelta(seconds=60)
 
 class ApiTokenUseCases:
     def __init__(self, store, clock, key, throttling):
-        """``throttling`` counts and checks failures per key (``AuthUseCases`` does)."""
+        """``throttling`` counts and checks failures per key (``throttling.Throttling``)."""
         self.store = store
         self.clock = clock
         self.key = key

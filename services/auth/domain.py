@@ -141,6 +141,19 @@ def invalid_reset_token():
     return error_with_code(Unauthenticated, "invalid_token", "The reset link is invalid or has expired.")
 
 
+# -- login facts --------------------------------------------------------------------------
+# Logins, logouts, enrolments and completed resets, published for the action log. Not an
+# aggregate (nothing is decided from them): appended at any version.
+
+def logins_stream(user_id):
+    return f"logins-{user_id}"
+
+
+def login_fact(event_type, user_id, at, **data):
+    """A fact of ``logins_stream(user_id)``: its ``user_id``, then ``data``, then ``at``."""
+    return NewEvent(event_type, {"user_id": user_id, **data, "at": iso(at)})
+
+
 # -- users --------------------------------------------------------------------------------
 
 @dataclass

@@ -1,5 +1,7 @@
 """Entrypoints of the auth service (run: ``nameko run --config deploy/config/auth.yaml
-services.auth.service:AuthService``). Each RPC hands over to ``AuthUseCases``.
+services.auth.service:AuthService``). Each RPC hands over to the use case of its name
+in one collaborator of ``AuthUseCases`` (``usecases.py`` lists them; the API token RPCs as
+``api_tokens.<verb>``).
 
 The gateway passes the client address and a fresh session id at login; for calls made on
 behalf of a logged-in customer, the user and session come from the call context the
@@ -29,19 +31,19 @@ class AuthService(PanelService):
 
     @rpc
     def register_user(self, username, password, email, phone=None, two_factor=False):
-        return self.auth.register_user(username, password, email, phone, two_factor)
+        return self.auth.accounts.register_user(username, password, email, phone, two_factor)
 
     @rpc
     def login(self, username, password, client_ip=None, session_id=None):
-        return self.auth.login(username, password, client_ip, session_id)
+        return self.auth.logins.login(username, password, client_ip, session_id)
 
     @rpc
     def verify_code(self, challenge_id, code=None, recovery_code=None, client_ip=None, session_id=None):
-        return self.auth.verify(challenge_id, code, session_id, client_ip, recovery_code=recovery_code)
+        return self.auth.two_factor.verify_code(challenge_id, code, session_id, client_ip, recovery_code=recovery_code)
 
     @rpc
     def resend_code(self, challenge_id, channel, language=None):
-        return self.auth.resend(challenge_id, channel, language)
+        return self.auth.two_factor.resend_code(challenge_id, channel, language)
 
     @rpc
     def languages(self):
@@ -50,32 +52,32 @@ class AuthService(PanelService):
     @rpc
     def user_id_of(self, username):
         """For internal tools (the demo seed, support): the id of an account, or NotFound."""
-        return self.auth.user_id_of(username)
+        return self.auth.accounts.user_id_of(username)
 
     @rpc
     def get_user(self, user_id):
-        return self.auth.get_user(user_id)
+        return self.auth.accounts.get_user(user_id)
 
     @rpc
     def record_logout(self, everywhere=False):
         user_id, session_id = self._caller()
-        self.auth.record_logout(user_id, session_id, everywhere)
+        self.auth.logins.record_logout(user_id, session_id, everywhere)
 
     @rpc
     def forgot_password(self, username, client_ip=None):
         """Answers at once, account or not; the link (if any) is mailed in the background.
         ``rate_limited`` past 20 requests an hour from ``client_ip``."""
-        self.auth.count_reset_request(client_ip)
-        self.later(self.auth.forgot_password, username)
+        self.auth.password_resets.count_reset_request(client_ip)
+        self.later(self.auth.password_resets.forgot_password, username)
 
     @rpc
     def reset_password(self, token, new_password):
-        return self.auth.reset_password(token, new_password)
+        return self.auth.password_resets.reset_password(token, new_password)
 
     @rpc
     def unlock(self, username=None, client_ip=None):
         """For support staff: clear login failures of an account (second factor included) and/or an address."""
-        return self.auth.unlock(username, client_ip)
+        return self.auth.throttling.unlock(username, client_ip)
 
     # -- API tokens (services/auth/api_tokens.py) ------------------------------------------
 
@@ -114,8 +116,8 @@ class AuthService(PanelService):
 
     @rpc
     def start_totp(self):
-        return self.auth.start_totp(self._caller()[0])
+        return self.auth.two_factor.start_totp(self._caller()[0])
 
     @rpc
     def confirm_totp(self, enrolment_id, code):
-        return self.auth.confirm_totp(self._caller()[0], enrolment_id, code)
+        return self.auth.two_factor.confirm_totp(self._caller()[0], enrolment_id, code)
