@@ -4,7 +4,8 @@ This is the one list of integration event types and their payloads (docs/events.
 generated from it by ``panel events-doc``). Every other event stays inside its service.
 
 Each is published by the outbox relay to the topic exchange ``<source>.events`` with the
-event type as routing key, as this envelope (consumers must ignore fields they do not
+event type as routing key (a *work* event, ``operation_requested``, to the service's own
+``<source>.work`` instead: only its operation worker consumes it, no other service sees it), as this envelope (consumers must ignore fields they do not
 know, so adding a field never breaks a running consumer)::
 
     {"event_id", "type", "source", "stream_id", "version", "position", "occurred_at",
@@ -27,14 +28,17 @@ class IntegrationEvent:
     type: str
     description: str
     fields: tuple
+    # A work event goes to the service's own ``<source>.work`` exchange, not ``<source>.events``.
+    work: bool = False
 
 
 OPERATION_EVENTS = (
     IntegrationEvent(
         "operation_requested",
-        "An operation was accepted (status pending). The owning service consumes it from "
-        "its own exchange to do the work, so accepted work survives any crash.",
-        OPERATION_FIELDS + ("params",),
+        "An operation was accepted (status pending). A work event: the owning service's "
+        "operation worker consumes it (a durable queue, acked after the work), so accepted work "
+        "survives any crash; no other service receives it.",
+        OPERATION_FIELDS + ("params",), work=True,
     ),
     IntegrationEvent(
         "operation_started", "Work on an operation began (status running).", OPERATION_FIELDS
@@ -176,6 +180,14 @@ INTEGRATION_EVENTS = {
 }
 
 
+WORK_EVENT_TYPES = frozenset(event.type for event in OPERATION_EVENTS if event.work)
+
+
+def exchange_name(source, event_type):
+    """The exchange the outbox relay publishes ``source``'s ``event_type`` to."""
+    return f"{source}.work" if event_type in WORK_EVENT_TYPES else f"{source}.events"
+
+
 def integration_types(source):
     """The event types of ``source`` that the outbox relay publishes."""
     return frozenset(event.type for event in INTEGRATION_EVENTS.get(source, ()))
@@ -210,6 +222,7 @@ def events_doc():
             continue
         lines += [f"## {source} (exchange `{source}.events`)", "", "| type | data fields | meaning |", "|---|---|---|"]
         for event in events:
-            lines.append(f"| `{event.type}` | {', '.join(event.fields)} | {event.description} |")
+            where = f" (on `{source}.work`)" if event.work else ""
+            lines.append(f"| `{event.type}`{where} | {', '.join(event.fields)} | {event.description} |")
         lines.append("")
     return "\n".join(lines)

@@ -1,7 +1,9 @@
 """RabbitMQ plumbing shared by the services.
 
 - ``event_exchange(source)``: the topic exchange ``<source>.events`` nameko's
-  ``@event_handler`` binds to; the outbox relay publishes there.
+  ``@event_handler`` binds to; the outbox relay publishes there — but for work events
+  (``operation_requested``), which go to the service's own ``work_exchange(source)``,
+  ``<source>.work`` (``exchange_for`` picks; ``common.contracts`` marks them).
 - ``ConfirmedPublisher``: publishes envelopes persistently with publisher confirms,
   pipelined (a batch is written, then its acks are read as they come); used by the outbox
   relay, which advances its checkpoint only past envelopes whose confirm arrived
@@ -32,6 +34,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY, HEADER_PREFIX, PERSISTENT
 from nameko.events import SERVICE_POOL, EventHandler
 
 from common import amqp_readahead, context, rpc_errors  # noqa: F401 - rpc_errors registers the error types
+from common.contracts import WORK_EVENT_TYPES
 
 # Every AMQP connection of a panel process reads ahead (one recv per message, not nine).
 amqp_readahead.enable()
@@ -48,6 +51,16 @@ _BASIC_PUBLISH = spec.Basic.Publish
 
 def event_exchange(source):
     return Exchange(f"{source}.events", type="topic", durable=True, delivery_mode=PERSISTENT)
+
+
+def work_exchange(source):
+    """``<source>.work``: the service's own work events, for its operation worker only."""
+    return Exchange(f"{source}.work", type="topic", durable=True, delivery_mode=PERSISTENT)
+
+
+def exchange_for(source, event_type):
+    """The exchange ``source``'s ``event_type`` is published to (and its handlers bind to)."""
+    return work_exchange(source) if event_type in WORK_EVENT_TYPES else event_exchange(source)
 
 
 def context_headers(envelope):
@@ -94,6 +107,7 @@ class ConfirmedPublisher:
     def __init__(self, amqp_uri, source, window=1000, confirm_timeout=30.0, mandatory=False):
         self.amqp_uri = amqp_uri
         self.exchange = event_exchange(source)
+        self.work_exchange = work_exchange(source)
         self.connection_name = f"outbox {source} pid {os.getpid()}"
         self.window = max(int(window), 1)
         self.confirm_timeout = confirm_timeout
@@ -110,7 +124,8 @@ class ConfirmedPublisher:
             connection.connect()
             self._connection = connection
             channel = connection.connection.channel()
-            channel.exchange_declare(self.exchange.name, self.exchange.type, durable=True, auto_delete=False)
+            for exchange in (self.exchange, self.work_exchange):
+                channel.exchange_declare(exchange.name, exchange.type, durable=True, auto_delete=False)
             channel.confirm_select()
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
@@ -169,9 +184,8 @@ class ConfirmedPublisher:
                 delivery_mode=PERSISTENT, application_headers=context_headers(item),
                 message_id=item["event_id"],
             )
-            channel.send_method(
-                _BASIC_PUBLISH, "Bssbb", (0, self.exchange.name, item["type"], self.mandatory, False), message
-            )
+            exchange = self.work_exchange.name if item["type"] in WORK_EVENT_TYPES else self.exchange.name
+            channel.send_method(_BASIC_PUBLISH, "Bssbb", (0, exchange, item["type"], self.mandatory, False), message)
             self._next_tag += 1
         deadline = time.monotonic() + self.confirm_timeout
         connection = self._connection.connection
@@ -288,7 +302,7 @@ class ReliableEventHandler(EventHandler):
         topology at deploy time, before any producer publishes)."""
         main, retry, dlq = cls.queue_names(source_service, event_type, service_name, method_name)
         return (
-            Queue(main, exchange=event_exchange(source_service), routing_key=event_type, durable=True),
+            Queue(main, exchange=exchange_for(source_service, event_type), routing_key=event_type, durable=True),
             Queue(
                 retry,
                 durable=True,
@@ -299,7 +313,8 @@ class ReliableEventHandler(EventHandler):
 
     def setup(self):
         super().setup()
-        main, self.retry_queue, self.dead_letter_queue = self.build_queues(
+        # nameko's queue, but bound where the event is published (work events: <source>.work).
+        self.queue, self.retry_queue, self.dead_letter_queue = self.build_queues(
             self.source_service, self.event_type, self.container.service_name, self.method_name
         )
         amqp_uri = self.container.config[AMQP_URI_CONFIG_KEY]

@@ -3,14 +3,14 @@
 An event published to an exchange with no queue bound is dropped. The services declare
 their own queues when they start, but a producer may start first (or a consumer may be
 redeployed), so deploy and the development stack run ``panel declare-topology`` first:
-it declares each service's event exchange and, for every reliable event handler, its
-durable queue (bound to the source's exchange), its retry queue and its dead-letter queue.
+it declares each service's event and work exchanges and, for every reliable event handler,
+its durable queue (bound to the source's exchange: ``<source>.work`` for work events), its retry queue and its dead-letter queue.
 """
 
 from kombu import Connection
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
-from common.messaging import ReliableEventHandler, event_exchange
+from common.messaging import ReliableEventHandler, event_exchange, work_exchange
 
 
 def reliable_handlers(service_cls):
@@ -29,9 +29,9 @@ def declare(amqp_uri, service_classes):
     with Connection(amqp_uri) as connection:
         channel = connection.channel()
         for service_cls in service_classes:
-            exchange = event_exchange(service_cls.name)
-            exchange(channel).declare()
-            declared.append(exchange.name)
+            for exchange in (event_exchange(service_cls.name), work_exchange(service_cls.name)):
+                exchange(channel).declare()
+                declared.append(exchange.name)
             for method_name, handler in reliable_handlers(service_cls):
                 for queue in ReliableEventHandler.build_queues(
                     handler.source_service, handler.event_type, service_cls.name, method_name

@@ -1,6 +1,7 @@
 """Operations end to end on a real broker: accepted at once, worked on by the owning
-service through its own published ``operation_requested``, started and finished exactly
-once, and finished after a crash in the middle of the work (R-ASYNC-1/2, DESIGN.md)."""
+service through its own ``operation_requested`` (on its private ``<service>.work``
+exchange: no other service receives it), started and finished exactly once, and finished
+after a crash in the middle of the work (R-ASYNC-1/2, DESIGN.md)."""
 
 import eventlet
 import pytest
@@ -58,6 +59,7 @@ class LabService(PanelService):
 class Watcher:
     name = "watcher"
     seen = []
+    everything = []
 
     @event_handler("lab", "operation_started")
     def on_started(self, payload):
@@ -71,12 +73,17 @@ class Watcher:
     def on_failed(self, payload):
         Watcher.seen.append(("failed", payload["data"]))
 
+    @event_handler("lab", "#")
+    def on_anything(self, payload):
+        Watcher.everything.append(payload["type"])
+
 
 @pytest.fixture
 def lab_config(amqp_uri, tmp_path):
     WORK_GATE.clear()
     WORK_CALLS.clear()
     Watcher.seen.clear()
+    Watcher.everything = []
     url = f"sqlite:///{tmp_path / 'lab.db'}"
     LAB_SCHEMA.metadata.create_all(create_engine(url))
     return {"AMQP_URI": amqp_uri, "DATABASE_URL": url, "DATABASE_CHECK_MIGRATED": False,
@@ -103,6 +110,8 @@ def test_operation_is_accepted_at_once_then_started_and_finished_exactly_once(st
     assert final["detail"] == "srv-1 done"
     assert final["finished_at"] >= final["started_at"] >= final["created_at"]
     assert WORK_CALLS == [accepted["id"]]
+    # Everything published on lab.events: the operation's progress, never the work itself.
+    assert Watcher.everything == ["operation_started", "operation_succeeded"]
 
 
 def test_failed_work_ends_in_operation_failed_with_a_readable_detail(start_service, amqp_uri, lab_config):
