@@ -272,11 +272,11 @@ def after_cursor(key, sort, descending):
 def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", descending=False, limit=50,
               offset=0, cursor=None):
     """A page of the customer's servers and the total: ``(rows, total, next_cursor)``.
-    ``cursor`` (keyset) or ``offset``; the total of an unsearched list from ``server_counts``."""
-    if q and q.strip():
-        total = conn.execute(customer_servers(user_id, location, status, q, [sa.func.count()])).scalar_one()
-    else:
-        total = counted(conn, user_id, location, status)
+    ``cursor`` (keyset) or ``offset``; the total of an unsearched list from ``server_counts``,
+    of a search from its matches — not even counted when the first page holds them all (a
+    search usually finds one server: one query, not two)."""
+    searched = bool(q and q.strip())
+    total = None if searched else counted(conn, user_id, location, status)
     order = sort_columns(sort, descending)
     if cursor is not None or not offset:
         query = customer_servers(user_id, location, status, q, LIST_COLUMNS).order_by(*order).limit(limit + 1)
@@ -293,6 +293,11 @@ def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", 
         rows = [found[server_id] for server_id in ids if server_id in found]
     more = len(rows) > limit  # one row more than the page was read to know
     rows = rows[:limit]
+    if total is None:
+        if cursor is None and not offset and not more:
+            total = len(rows)  # the first page is every match
+        else:
+            total = conn.execute(customer_servers(user_id, location, status, q, [sa.func.count()])).scalar_one()
     return rows, total, encode_cursor(rows[-1], sort) if more else None
 
 

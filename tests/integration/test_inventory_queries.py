@@ -61,6 +61,24 @@ def test_search_is_a_prefix_of_a_number_tag_or_address_of_the_customers_own(inve
     assert numbers == sorted(expected, key=lambda number: int(number[4:])) and total == len(expected)
 
 
+@pytest.mark.parametrize("limit", [3, 10, 19, 20, 21])
+def test_a_search_counts_every_match_on_every_page_however_many_fit(inventory, limit):
+    """The total is every match whether the first page holds them all (then it is not
+    counted again) or they run over several pages, by cursor or by offset."""
+    matches = [f"SRV-{20_490 + n}" for n in range(100, 120)]  # "10.0.2.": 20 servers
+    walked, cursor, page = [], None, 0
+    while True:
+        numbers, total, cursor = listed(inventory, q="10.0.2.", limit=limit, cursor=cursor)
+        assert total == len(matches), (limit, page)
+        walked += numbers
+        page += 1
+        if cursor is None:
+            break
+    assert walked == matches
+    numbers, total, _ = listed(inventory, q="10.0.2.", limit=limit, offset=limit)
+    assert numbers == matches[limit:2 * limit] and total == len(matches)
+
+
 def test_cursor_pages_walk_the_same_rows_as_offset_pages_in_every_sort(inventory):
     for sort in ("number", "location", "status", "paid_until", "tag"):
         for descending in (False, True):
