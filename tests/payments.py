@@ -1,4 +1,4 @@
-"""The payments sandbox (deploy/standins/payments.py) as a subprocess, with a webhook
+"""The payments sandbox (deploy/standins/payments/) as a subprocess, with a webhook
 receiver in the test process, for tests.
 
 ``WebhookReceiver`` is a small threaded HTTP server that records every request it gets

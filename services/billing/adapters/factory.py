@@ -2,7 +2,7 @@
 (``deploy/config/billing.yaml`` values, each overridable from the environment).
 
 Keys and defaults (the defaults point at the dev stack's payments sandbox,
-deploy/standins/payments.py):
+deploy/standins/payments/):
 
 - ``PAYMENTS_BASE_URL`` http://127.0.0.1:9207 — each provider's API is
   ``<PAYMENTS_BASE_URL>/<prefix>`` (prefixes ``stripe``, ``paypal``, ``bitpay``,
