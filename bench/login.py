@@ -201,7 +201,7 @@ def argon2_reference(samples=5):
     config defaults, or the ARGON2_* overrides of this environment, which the stack's auth
     service also reads), in this process: median of ``samples``. The least CPU a login
     costs the auth service."""
-    from services.auth.usecases import make_hasher
+    from services.auth.accounts import make_hasher
 
     config = {k: os.environ[k] for k in ("ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "ARGON2_PARALLELISM")
               if k in os.environ}

@@ -45,8 +45,9 @@ from pathlib import Path  # noqa: E402
 from kombu import Connection, Producer, Queue  # noqa: E402
 from nameko.constants import PERSISTENT  # noqa: E402
 
+from bench import BenchError  # noqa: E402
+from bench.broker import Vhost  # noqa: E402
 from bench.measure import CpuWindow, fmt, oldest_pid_named, table  # noqa: E402
-from bench.stack import BenchError, Vhost  # noqa: E402
 from common.eventstore.outbox import OutboxRelay  # noqa: E402
 from common.messaging import ConfirmedPublisher, context_headers, event_exchange  # noqa: E402
 from tests.support import credited, make_store  # noqa: E402

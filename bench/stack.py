@@ -2,8 +2,8 @@
 
 ``BenchStack`` runs ``python -m deploy.devstack`` (the code behind ``make run``) on
 
-- a RabbitMQ vhost of its own (``panel-bench-<hex>``), created and deleted through the
-  management API;
+- a RabbitMQ vhost of its own (``bench.broker.Vhost``: ``panel-bench-<hex>``), created and
+  deleted through the management API;
 - a temporary ``PANEL_VAR_DIR`` (databases, logs, ``stack.json``), removed at the end
   unless ``keep`` (or something failed: then it is kept and its path printed);
 - free ports for the gateway, the metrics servers and the stand-ins;
@@ -30,68 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from bench import BenchError, say
+from bench.broker import Vhost
 from bench.measure import percentile
 from common import rpc_errors  # noqa: F401 - errors of the standalone RPC proxies arrive typed
 from common.config import SERVICES
 from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-AMQP_HOST = os.environ.get("BENCH_AMQP_HOST", "127.0.0.1:5672")
-RABBIT_API = os.environ.get("BENCH_RABBIT_API", "http://127.0.0.1:15672/api")
-RABBIT_AUTH = ("guest", "guest")
 BOOT_TIMEOUT = 120.0
 STOP_GRACE = 60.0
 # Metrics: the gateway, then one port per service (common.config.SERVICES).
 STANDIN_PORTS = STANDIN_PORT_COUNT
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-class Vhost:
-    """A RabbitMQ vhost of the benchmark's own (management API)."""
-
-    def __init__(self, prefix="panel-bench"):
-        self.name = f"{prefix}-{uuid.uuid4().hex[:12]}"
-        self.created = False
-
-    @property
-    def amqp_uri(self):
-        return f"amqp://guest:guest@{AMQP_HOST}/{self.name}"
-
-    def create(self):
-        import requests
-
-        try:
-            requests.put(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=10).raise_for_status()
-        except requests.RequestException as error:
-            raise BenchError(f"cannot create a vhost through {RABBIT_API}: {error}") from None
-        self.created = True
-        requests.put(f"{RABBIT_API}/permissions/{self.name}/guest", auth=RABBIT_AUTH, timeout=10,
-                     json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
-
-    def delete(self):
-        import requests
-
-        if not self.created:
-            return
-        try:
-            requests.delete(f"{RABBIT_API}/vhosts/{self.name}", auth=RABBIT_AUTH, timeout=30)
-            self.created = False
-        except requests.RequestException as error:
-            say(f"[bench] could not delete vhost {self.name}: {error}")
-
-
-def say(message):
-    """A line on stderr that cannot fail (a closed pipe must not stop the clean-up)."""
-    try:
-        print(message, file=sys.stderr, flush=True)
-    except (OSError, ValueError):
-        pass
 
 
 def die_with_parent():
@@ -342,10 +294,7 @@ class Settle:
         from kombu import Connection
 
         try:
-            answer = requests.get(f"{RABBIT_API}/queues/{self.stack.vhost.name}", params={"columns": "name"},
-                                  auth=RABBIT_AUTH, timeout=10)
-            answer.raise_for_status()
-            names = [q["name"] for q in answer.json()]
+            names = self.stack.vhost.queue_names()
         except (requests.RequestException, ValueError) as error:
             return {f"(management API: {type(error).__name__})": 1}  # unknown: not settled yet
         depths = {}

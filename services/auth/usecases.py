@@ -12,7 +12,6 @@
 from dataclasses import dataclass
 
 from services.auth.accounts import Accounts
-from services.auth.accounts import make_hasher  # noqa: F401  (bench/login.py imports it from here)
 from services.auth.api_tokens import ApiTokenUseCases
 from services.auth.logins import Logins
 from services.auth.password_resets import PasswordResets
