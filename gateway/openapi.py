@@ -6,7 +6,6 @@ read from the service class, so a route cannot exist without appearing here.
 """
 
 import re
-import sys
 from http import HTTPStatus
 
 from apispec import APISpec
@@ -37,15 +36,6 @@ def http_routes(service_cls):
             if isinstance(entrypoint, JsonHttpHandler):
                 routes.append((entrypoint.url, entrypoint.method.split(","), function))
     return sorted(routes, key=lambda route: route[0])
-
-
-def schema_registry(service_cls):
-    """Every named schema: the shared ones of ``gateway.schemas`` then those of each route
-    module (a route module of an area may define its own and export them as ``SCHEMAS``)."""
-    registry = dict(SCHEMAS)
-    for cls in reversed(service_cls.__mro__):
-        registry.update(getattr(sys.modules.get(cls.__module__), "SCHEMAS", None) or {})
-    return registry
 
 
 CROSS_SITE_REFUSAL = "a cross-site request with the session cookie (gateway/browser.py)"
@@ -157,7 +147,7 @@ def build_spec(service_cls, version="1.0.0"):
         info={"description": "The gateway's HTTP API (see API.md). Errors use the Error schema."},
         servers=[{"url": "/"}],
     )
-    registry = schema_registry(service_cls)
+    registry = dict(SCHEMAS)  # every named schema (gateway.schemas)
     for name, schema in registry.items():
         spec.components.schema(name, schema=schema)
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
