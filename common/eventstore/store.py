@@ -243,6 +243,12 @@ class EventStore(AggregateRepository):
 
     # -- reading ---------------------------------------------------------------------------
 
+    def read(self, query, *args):
+        """Run a read-model query function, ``query(conn, *args)`` (one of a service's
+        ``projections``), on a fresh connection, and return its answer."""
+        with self.engine.connect() as conn:
+            return query(conn, *args)
+
     def load_stream(self, stream_id, after_version=0, conn=None):
         """The events of one stream in version order."""
         events = self.tables.events

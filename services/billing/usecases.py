@@ -86,35 +86,30 @@ class BillingUseCases:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read(self, query, *args):
-        """``query(conn, *args)`` (one of ``projections``) on a connection of its own."""
-        with self.store.engine.connect() as conn:
-            return query(conn, *args)
-
     def account(self, user_id):
-        balance = self._read(balance_of, user_id)
-        unpaid = self._read(unpaid_invoices, user_id)
+        balance = self.store.read(balance_of, user_id)
+        unpaid = self.store.read(unpaid_invoices, user_id)
         return {"balance": balance if balance is not None else "0.00", "currency": domain.CURRENCY,
                 "overdue": any(r["status"] == "overdue" for r in unpaid),
                 "unpaid_invoices": len(unpaid),
                 "amount_due": str(sum((domain.money(r["amount"]) for r in unpaid), domain.money(0)))}
 
     def list_invoices(self, user_id, status=None, page=1, per_page=50):
-        rows, total = self._read(invoice_page, user_id, status, page, per_page)
+        rows, total = self.store.read(invoice_page, user_id, status, page, per_page)
         return {"items": [invoice_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
 
     def list_transactions(self, user_id, page=1, per_page=50, cursor=None):
         """The statement: every credit and debit of the balance, newest first — by ``page``
         or by ``cursor`` (the previous answer's ``next_cursor``)."""
         before = position_cursor(cursor)
-        rows, total, next_cursor = self._read(statement_page, user_id, page, per_page, before)
+        rows, total, next_cursor = self.store.read(statement_page, user_id, page, per_page, before)
         items = [{"id": str(r["position"]), "direction": r["direction"], "amount": r["amount"],
                   "currency": domain.CURRENCY, "reason": r["reason"], "reference": r["reference"],
                   "balance_after": r["balance_after"], "at": r["at"]} for r in rows]
         return {"items": items, "total": total, "page": page, "per_page": per_page, "next_cursor": next_cursor}
 
     def get_topup(self, user_id, topup_id):
-        row = self._read(topup_of, user_id, topup_id)
+        row = self.store.read(topup_of, user_id, topup_id)
         if row is None:
             raise NotFound("No such top-up.")
         return topup_view(row)
@@ -124,7 +119,7 @@ class BillingUseCases:
     def create_topup(self, user_id, amount, method, idempotency_key=None):
         amount = domain.check_topup(amount, method, METHODS, self.max_topup)
         if idempotency_key:
-            earlier = self._read(topup_by_key, user_id, idempotency_key)
+            earlier = self.store.read(topup_by_key, user_id, idempotency_key)
             if earlier is not None:
                 if (domain.money(earlier["amount"]), earlier["method"]) != (amount, method):
                     raise error_with_code(Conflict, "idempotency_key_reused",
@@ -164,7 +159,7 @@ class BillingUseCases:
             raise ServiceUnavailable("The payment could not be confirmed with the provider; retry later.")
         if notice is None:
             return {"result": "ignored"}  # authentic, but nothing to settle (another event type)
-        topup_id = self._read(topup_id_of_payment, notice.provider_payment_id)
+        topup_id = self.store.read(topup_id_of_payment, notice.provider_payment_id)
         if topup_id is None:
             log.warning("payment notification for an unknown payment", extra={"provider": provider})
             return {"result": "unknown_payment"}
@@ -229,7 +224,7 @@ class BillingUseCases:
         of them now. Returns how many were settled."""
         now = self.clock.now()
         cutoff = (now - self.reconcile_after).isoformat()
-        rows = self._read(pending_topups, cutoff)
+        rows = self.store.read(pending_topups, cutoff)
         settled = 0
         for row in rows:
             age = now - datetime.fromisoformat(row["created_at"])
@@ -265,7 +260,7 @@ class BillingUseCases:
         provider asked a last time first (a payment it confirms is credited instead).
         Returns how many expired."""
         cutoff = (self.clock.now() - self.topup_expiry).isoformat()
-        stale = self._read(pending_topups, cutoff)
+        stale = self.store.read(pending_topups, cutoff)
         expired = 0
         for row in stale:
             if logged_attempt(lambda: self._reconcile(row), "reconciling a top-up before it expires", fallback=0,
@@ -338,7 +333,7 @@ class BillingUseCases:
         self.resume_unsettled_invoices()
         today = self.clock.now().date()
         issued = 0
-        for server_id in self._read(due_renewals, today):
+        for server_id in self.store.read(due_renewals, today):
             invoice_id = logged_attempt(lambda: retrying(lambda: self._issue(server_id, today)),
                                         "issuing a renewal invoice", server_id=server_id)
             if invoice_id:
@@ -353,7 +348,7 @@ class BillingUseCases:
         ``pay_open_invoices``. Safe on N replicas at once, and with the replica that issued
         an invoice paying it right now: every step appends at the version it read, so a
         second attempt fails, reads again and finds the invoice settled."""
-        for user_id in self._read(owners_of_unsettled_invoices):
+        for user_id in self.store.read(owners_of_unsettled_invoices):
             logged_attempt(lambda: self.pay_open_invoices(user_id), "resuming a customer's invoices",
                            user_id=user_id)
 
@@ -407,7 +402,7 @@ class BillingUseCases:
         """After a credit, and when resuming: pay the customer's unpaid invoices, oldest
         first, while the balance covers them; from the first it does not cover (or that
         fails), the open ones only become overdue."""
-        rows = self._read(unpaid_invoices, user_id)
+        rows = self.store.read(unpaid_invoices, user_id)
         may_pay = True
         for row in rows:
             may_pay = self._settle_invoice(row["invoice_id"], may_pay) and may_pay

@@ -1,4 +1,4 @@
-"""Schema and read models of the inventory service.
+"""Schema, read models and queries of the inventory service.
 
 ``servers`` holds one row per server with what lists, filters and exports need; its
 addresses are also in ``server_ips`` so a search by IP is an index look-up. Every query
@@ -175,6 +175,12 @@ LIST_COLUMNS = tuple(servers.c[name] for name in (
     "server_id", "number", "number_seq", "tag", "tag_key", "primary_ip", "location", "status", "power", "plan",
     "paid_until"))
 EXPORT_COLUMNS = LIST_COLUMNS + (servers.c.os, servers.c.ips, servers.c.price_month)
+
+
+def server_of(conn, user_id, server_id):
+    """The customer's server (every column), None when there is no such server of theirs."""
+    return conn.execute(sa.select(servers).where(
+        servers.c.server_id == server_id, servers.c.user_id == user_id)).mappings().first()
 
 
 def next_number(conn):

@@ -8,7 +8,6 @@ the operation's work, never inside a database transaction.
 import time
 
 import eventlet
-import sqlalchemy as sa
 
 from common import context
 from common.errors import (
@@ -29,7 +28,7 @@ from services.inventory.projections import (
     list_rows,
     next_number,
     rows_after,
-    servers,
+    server_of,
 )
 
 POWER_CACHE_SECONDS = 10
@@ -67,9 +66,7 @@ class InventoryUseCases:
         return server
 
     def _row(self, server_id, user_id):
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(servers).where(
-                servers.c.server_id == server_id, servers.c.user_id == user_id)).mappings().first()
+        row = self.store.read(server_of, user_id, server_id)
         if row is None:
             raise NotFound("No such server.")
         return row
@@ -78,19 +75,17 @@ class InventoryUseCases:
                      page=1, per_page=50, cursor=None):
         """A page of the customer's servers: by ``cursor`` (the previous page's
         ``next_cursor``: the same cost however deep) or by ``page``."""
-        with self.store.engine.connect() as conn:
-            try:
-                rows, total, next_cursor = list_rows(conn, user_id, location, status, q, sort, order == "desc",
-                                                     per_page, (page - 1) * per_page, cursor)
-            except ValueError as error:
-                raise ValidationFailed("Bad cursor.", fields={"cursor": [f"{error}."]})
+        try:
+            rows, total, next_cursor = self.store.read(list_rows, user_id, location, status, q, sort, order == "desc",
+                                                       per_page, (page - 1) * per_page, cursor)
+        except ValueError as error:
+            raise ValidationFailed("Bad cursor.", fields={"cursor": [f"{error}."]})
         return {"items": [list_item(r) for r in rows], "total": total, "page": page, "per_page": per_page,
                 "next_cursor": next_cursor}
 
     def export_page(self, user_id, location=None, status=None, q=None, after_number=None, limit=1000):
         """One page of an export, in number order after ``after_number``."""
-        with self.store.engine.connect() as conn:
-            rows = rows_after(conn, user_id, location, status, q, after_number, min(limit, 5000))
+        rows = self.store.read(rows_after, user_id, location, status, q, after_number, min(limit, 5000))
         return [dict(list_item(r), os=r["os"], ips=r["ips"], price_month=r["price_month"]) for r in rows]
 
     def get_server(self, user_id, server_id):

@@ -1,5 +1,5 @@
-"""Schema and read models of the orders service: the customer's orders (with what the
-scheduler needs to find the ones to move on) and the claimed units of each offer."""
+"""Schema, read models and queries of the orders service: the customer's orders (with what
+the scheduler needs to find the ones to move on) and the claimed units of each offer."""
 
 from pathlib import Path
 
@@ -55,6 +55,42 @@ STATUSES = ACTIVE_STATUSES + ("completed", "failed", "cancelled")
 
 # The customer's list, newest first; orders placed at the same instant by id.
 list_order = NewestFirst(orders.c.created_at, orders.c.order_id)
+
+
+def claimed_counts(conn):
+    """How many units of each offer are claimed (reserved or sold): ``{offer_id: count}``."""
+    rows = conn.execute(sa.select(unit_claims.c.offer_id, sa.func.count()).group_by(unit_claims.c.offer_id))
+    return {offer_id: count for offer_id, count in rows}
+
+
+def order_of(conn, user_id, order_id):
+    """The customer's order, None when there is no such order of theirs."""
+    return conn.execute(sa.select(orders).where(orders.c.order_id == order_id,
+                                                orders.c.user_id == user_id)).mappings().first()
+
+
+def order_by_key(conn, user_id, idempotency_key):
+    """The customer's order placed with ``idempotency_key``, None when there is none."""
+    return conn.execute(sa.select(orders).where(orders.c.user_id == user_id,
+                                                orders.c.idempotency_key == idempotency_key)).mappings().first()
+
+
+def order_page(conn, user_id, status, page, per_page, position=None):
+    """``(rows, total, next_cursor)`` of the customer's orders (in ``status``, if any), newest first."""
+    where = [orders.c.user_id == user_id] + ([orders.c.status == status] if status else [])
+    return list_order.read(conn, where, page, per_page, position)
+
+
+def next_attempt_of(conn, order_id):
+    """When the order's next step is due (ISO), None when nothing is scheduled or no such order."""
+    return conn.execute(sa.select(orders.c.next_attempt_at).where(orders.c.order_id == order_id)).scalar()
+
+
+def due_order_ids(conn, now, limit):
+    """The ids of up to ``limit`` active orders whose next step is due at ``now`` (ISO), soonest first."""
+    return [row[0] for row in conn.execute(
+        sa.select(orders.c.order_id).where(orders.c.status.in_(ACTIVE_STATUSES), orders.c.next_attempt_at <= now)
+        .order_by(orders.c.next_attempt_at).limit(limit))]
 
 
 def _order_id(event):

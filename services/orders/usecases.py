@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from common import context
 from common.errors import (
@@ -34,11 +34,14 @@ from common.paging import page_problems
 from services.orders import catalog as catalog_rules
 from services.orders import domain
 from services.orders.projections import (
-    ACTIVE_STATUSES,
     STATUSES,
+    claimed_counts,
+    due_order_ids,
     list_order,
-    orders,
-    unit_claims,
+    next_attempt_of,
+    order_by_key,
+    order_of,
+    order_page,
 )
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,7 @@ class OrdersUseCases:
         # A location is a filter: one without offers is an empty list, not an error.
         if problems:
             raise ValidationFailed("Unknown filter.", fields=problems)
-        claimed = self._claimed_counts()
+        claimed = self.store.read(claimed_counts)
         now = self.clock.now()
         items = []
         for offer in self.offers.values():
@@ -106,11 +109,6 @@ class OrdersUseCases:
             items.append(item)
         items.sort(key=lambda item: (item["location"], float(item["price_month"]), item["id"]))
         return {"items": items, "total": len(items), "page": 1, "per_page": max(len(items), 1)}
-
-    def _claimed_counts(self):
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(sa.select(unit_claims.c.offer_id, sa.func.count()).group_by(unit_claims.c.offer_id))
-            return {offer_id: count for offer_id, count in rows}
 
     def _deploy_eta(self, offer, now):
         return domain.add_business_days(now, offer["deploy_business_days"], self.holidays)
@@ -139,7 +137,7 @@ class OrdersUseCases:
                 return self._reserve_and_record(user_id, order_id, offer, location, os, tag, idempotency_key)
             except ConcurrencyConflict:
                 continue  # another order claimed a unit of this offer first: look again
-            except sa.exc.IntegrityError:
+            except IntegrityError:
                 existing = idempotency_key and self._by_idempotency_key(user_id, idempotency_key, asked)
                 if existing:
                     return existing  # the same order, retried concurrently
@@ -170,9 +168,7 @@ class OrdersUseCases:
         """The answer of the order placed earlier with ``key``; None when there is none;
         ``idempotency_key_reused`` when that order was not the one ``asked`` now (offer,
         location, OS, tag)."""
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(orders).where(orders.c.user_id == user_id,
-                                                       orders.c.idempotency_key == key)).mappings().first()
+        row = self.store.read(order_by_key, user_id, key)
         if row is None:
             return None
         if (row["offer_id"], row["location"], row["os"], row["tag"]) != asked:
@@ -183,9 +179,7 @@ class OrdersUseCases:
     # -- reading -----------------------------------------------------------------------------
 
     def get_order(self, user_id, order_id):
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(orders).where(orders.c.order_id == order_id,
-                                                       orders.c.user_id == user_id)).mappings().first()
+        row = self.store.read(order_of, user_id, order_id)
         if row is None:
             raise NotFound("No such order.")
         return order_view(row)
@@ -204,9 +198,7 @@ class OrdersUseCases:
             problems["cursor"] = ["The next_cursor of an earlier answer."]
         if problems:
             raise ValidationFailed("Bad list arguments.", fields=problems)
-        where = [orders.c.user_id == user_id] + ([orders.c.status == status] if status else [])
-        with self.store.engine.connect() as conn:
-            rows, total, next_cursor = list_order.read(conn, where, page, per_page, before)
+        rows, total, next_cursor = self.store.read(order_page, user_id, status, page, per_page, before)
         return {"items": [order_view(row) for row in rows], "total": total, "page": page, "per_page": per_page,
                 "next_cursor": next_cursor}
 
@@ -256,8 +248,7 @@ class OrdersUseCases:
         return self._load(order_id).status
 
     def _retry_due(self, order_id):
-        with self.store.engine.connect() as conn:
-            due = conn.execute(sa.select(orders.c.next_attempt_at).where(orders.c.order_id == order_id)).scalar()
+        due = self.store.read(next_attempt_of, order_id)
         return due is None or datetime.fromisoformat(due) <= self.clock.now()
 
     def _start_operation(self, order):
@@ -355,12 +346,7 @@ class OrdersUseCases:
 
     def due_orders(self, limit=100):
         """Orders with a step due now: stock deploy dates reached, retries, interrupted sagas."""
-        now = self.clock.now().isoformat()
-        with self.store.engine.connect() as conn:
-            return [row[0] for row in conn.execute(
-                sa.select(orders.c.order_id).where(orders.c.status.in_(ACTIVE_STATUSES),
-                                                   orders.c.next_attempt_at <= now)
-                .order_by(orders.c.next_attempt_at).limit(limit))]
+        return self.store.read(due_order_ids, self.clock.now().isoformat(), limit)
 
     def run_scheduler(self, cluster):
         """Advance every order that is due; returns how many were looked at."""

@@ -88,16 +88,11 @@ class SupportUseCases:
     def _at(self):
         return self.clock.now().isoformat(timespec="microseconds")
 
-    def _read(self, query, *args):
-        """``query(conn, *args)`` (one of ``projections``) on a connection of its own."""
-        with self.store.engine.connect() as conn:
-            return query(conn, *args)
-
     # -- reading -----------------------------------------------------------------------------
 
     def _ticket_row(self, ticket_id, user_id=None):
         """The request; another customer's is exactly as absent as one that never was."""
-        row = self._read(ticket_of, ticket_id, user_id)
+        row = self.store.read(ticket_of, ticket_id, user_id)
         if row is None:
             raise NotFound("No such support request.")
         return row
@@ -113,16 +108,16 @@ class SupportUseCases:
             before = list_order.position(cursor)
         except ValueError:
             raise ValidationFailed("Bad cursor.", fields={"cursor": ["The next_cursor of an earlier answer."]})
-        rows, total, next_cursor = self._read(ticket_page, user_id, status, page, per_page, before)
+        rows, total, next_cursor = self.store.read(ticket_page, user_id, status, page, per_page, before)
         return {"items": [ticket_item(r, staff=user_id is None) for r in rows], "total": total, "page": page,
                 "per_page": per_page, "next_cursor": next_cursor}
 
     def get_ticket(self, user_id, ticket_id):
         """The request with its whole conversation and its attachments' metadata."""
         row = self._ticket_row(ticket_id, user_id)
-        messages = self._read(messages_of, row["ticket_id"])
+        messages = self.store.read(messages_of, row["ticket_id"])
         files = {}
-        for attachment in self._read(attachments_of_ticket, row["ticket_id"]):
+        for attachment in self.store.read(attachments_of_ticket, row["ticket_id"]):
             files.setdefault(attachment["message_id"], []).append(attachment_item(attachment))
         view = ticket_item(row, staff=user_id is None)
         view["messages"] = [message_item(m, files.get(m["message_id"], [])) for m in messages]
@@ -132,7 +127,7 @@ class SupportUseCases:
     def read_attachment(self, user_id, ticket_id, attachment_id):
         """One attachment's bytes (base64) with its name and type."""
         self._ticket_row(ticket_id, user_id)
-        row = self._read(attachment_of, ticket_id, attachment_id)
+        row = self.store.read(attachment_of, ticket_id, attachment_id)
         if row is None:
             raise NotFound("No such attachment.")
         try:
@@ -195,7 +190,7 @@ class SupportUseCases:
                             "content_type": meta["content_type"], "size": size, "sha256": meta["sha256"],
                             "blob_key": upload_id})
         policy.check_message_size(total)
-        if records and self._read(any_attached, [r["blob_key"] for r in records]):
+        if records and self.store.read(any_attached, [r["blob_key"] for r in records]):
             raise unknown  # already part of a message
         return records
 
@@ -216,7 +211,7 @@ class SupportUseCases:
             log.warning("could not list the blob store for the upload sweep")
             return 0
         data_keys = [key for key in old if not key.endswith(".meta")]
-        kept = self._read(attached_keys, data_keys) if data_keys else set()
+        kept = self.store.read(attached_keys, data_keys) if data_keys else set()
         removed = 0
         for key in old:
             if key.endswith(".meta") or key not in kept:
@@ -244,7 +239,7 @@ class SupportUseCases:
                     find_server=None):
         """A new request (R-SUP-2); the same ``idempotency_key`` answers the first one again."""
         if idempotency_key:
-            earlier = self._read(ticket_by_key, user_id, idempotency_key)
+            earlier = self.store.read(ticket_by_key, user_id, idempotency_key)
             if earlier is not None:
                 if earlier["subject"] != domain.check_request(subject, description)[0]:
                     raise error_with_code(Conflict, "idempotency_key_reused",
@@ -268,7 +263,7 @@ class SupportUseCases:
         row = self._ticket_row(ticket_id, user_id)
         ticket_id = row["ticket_id"]
         if idempotency_key:
-            earlier = self._read(message_by_key, ticket_id, idempotency_key)
+            earlier = self.store.read(message_by_key, ticket_id, idempotency_key)
             if earlier is not None:
                 return self._message(ticket_id, earlier)
         domain.check_body(body)
@@ -289,8 +284,8 @@ class SupportUseCases:
         return self._message(ticket_id, message_id)
 
     def _message(self, ticket_id, message_id):
-        row = self._read(message_of, message_id)
-        files = [attachment_item(a) for a in self._read(attachments_of_message, message_id)]
+        row = self.store.read(message_of, message_id)
+        files = [attachment_item(a) for a in self.store.read(attachments_of_message, message_id)]
         view = message_item(row, files)
         view["ticket"] = ticket_item(self._ticket_row(ticket_id))
         return view

@@ -131,6 +131,35 @@ def test_read_after_returns_the_log_in_position_order_optionally_filtered(databa
     assert store.last_position() == everything[-1].position
 
 
+def test_read_runs_a_query_function_on_a_connection_of_its_own_and_gives_back_its_answer(database_url):
+    """``store.read(query, *args)`` is ``query(conn, *args)`` on a fresh connection, closed
+    (back in the pool) afterwards, whatever the query returned or raised."""
+    store, balances = make_store(database_url)
+    store.append("acc-1", 0, [credited(50), debited(20)])
+    store.append("acc-2", 0, [credited(7)])
+    connections = []
+
+    def balances_of(conn, *account_ids):
+        connections.append(conn)
+        assert store.engine.pool.checkedout() == 1
+        table = balances.table
+        return dict(conn.execute(sa.select(table.c.account_id, table.c.balance)
+                                 .where(table.c.account_id.in_(account_ids))).all())
+
+    def failing(conn):
+        connections.append(conn)
+        raise LookupError("the query failed")
+
+    assert store.read(balances_of, "acc-1", "acc-2") == {"acc-1": 30, "acc-2": 7}
+    assert store.read(balances_of, "acc-3") == {}
+    with pytest.raises(LookupError, match="the query failed"):
+        store.read(failing)
+
+    assert len({id(conn) for conn in connections}) == 3
+    assert all(conn.closed for conn in connections)
+    assert store.engine.pool.checkedout() == 0
+
+
 def test_event_metadata_carries_the_call_context(database_url):
     store, _ = make_store(database_url)
     token = context.bind({"user_id": "u-1", "correlation_id": "corr-1", "request_id": "req-1"})
