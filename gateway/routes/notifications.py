@@ -3,6 +3,7 @@
 from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Response
 
+from common.contracts import notification_view
 from common.errors import ValidationFailed
 from gateway.http import http, load_json
 from gateway.idempotency import idempotent
@@ -89,7 +90,4 @@ class NotificationRoutes:
     def push_notification(self, payload):
         """Every gateway instance hears every new entry and pushes it to its own streams."""
         data = payload["data"]
-        item = {"id": data["notification_id"], "position": payload["position"], "operation_id": data.get("operation_id"),
-                "session_id": data.get("session_id"), "level": data["level"], "title": data["title"],
-                "body": data["body"], "created_at": data["created_at"], "read": False}
-        self.live.publish(data["user_id"], item)
+        self.live.publish(data["user_id"], notification_view(data, payload["position"]))
