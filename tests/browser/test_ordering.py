@@ -21,6 +21,8 @@ def test_instant_servers_by_category_and_an_order_followed_until_the_server_is_t
     page.get_by_role("tab", name="GPU").click()
     expect(page.get_by_role("tab", name="GPU")).to_have_attribute("aria-selected", "true")
     expect(page).to_have_url(re.compile(r"category=gpu"))
+    # The GPU offers replace the whole list (which stays on screen until they arrive).
+    expect(cards).not_to_have_count(everything)
     expect(cards.first).to_be_visible()
     assert cards.count() < everything
     for card in cards.all():
