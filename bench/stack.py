@@ -36,14 +36,11 @@ from bench import BenchError, say
 from bench.broker import Vhost
 from bench.measure import percentile
 from common import rpc_errors  # noqa: F401 - errors of the standalone RPC proxies arrive typed
-from common.config import SERVICES
-from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
+from deploy.devstack import free_stack_ports
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BOOT_TIMEOUT = 120.0
 STOP_GRACE = 60.0
-# Metrics: the gateway, then one port per service (common.config.SERVICES).
-STANDIN_PORTS = STANDIN_PORT_COUNT
 
 
 def die_with_parent():
@@ -92,9 +89,7 @@ class BenchStack:
         env = dict(os.environ)
         env.update(
             PANEL_VAR_DIR=str(self.var_dir), AMQP_URI=self.vhost.amqp_uri,
-            GATEWAY_PORT=str(free_port_block(1)),
-            METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-            STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORTS)),
+            **free_stack_ports(),
             STACK_READY_TIMEOUT=str(self.boot_timeout),
             PYTHONWARNINGS="ignore::DeprecationWarning",
         )

@@ -48,11 +48,12 @@ S3_LOCATIONS = ("NL", "US")
 S3_PORT_OFFSET = 8
 
 
-def free_port_block(size):
+def free_port_block(size, avoid=()):
     """A base port such that base..base+size-1 are free now (for a second stack beside the
     default one: tests, benchmarks), below the kernel's ephemeral range: a child restarted
     after a crash must find its port free again, and a port inside that range can meanwhile
-    become the source port of some outgoing connection."""
+    become the source port of some outgoing connection. No port of ``avoid`` (ports given
+    out already but not bound yet) is in the block."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
             ephemeral_low = int(ranges.read().split()[0])
@@ -60,6 +61,8 @@ def free_port_block(size):
         ephemeral_low = 32768
     for _ in range(200):
         base = random.randrange(20000, ephemeral_low - size)
+        if any(base <= port < base + size for port in avoid):
+            continue
         sockets = []
         try:
             for port in range(base, base + size):
@@ -73,6 +76,16 @@ def free_port_block(size):
             for sock in sockets:
                 sock.close()
     raise RuntimeError("no block of free ports below the ephemeral range")
+
+
+def free_stack_ports():
+    """``GATEWAY_PORT``, ``METRICS_BASE_PORT`` and ``STANDINS_BASE_PORT`` of a stack beside
+    the default one, cut from one free block: blocks picked one by one could overlap, as
+    none is bound until the stack starts (a gateway then found a stand-in on its port)."""
+    metrics = len(SERVICES) + 1  # the gateway, then one per service
+    base = free_port_block(1 + metrics + STANDIN_PORT_COUNT)
+    return {"GATEWAY_PORT": str(base), "METRICS_BASE_PORT": str(base + 1),
+            "STANDINS_BASE_PORT": str(base + 1 + metrics)}
 
 
 def replica_name(component, replica):
@@ -124,7 +137,9 @@ class Settings:
         if self.replicas == 1:
             self.gateway_ports = [self.gateway_port]
         else:
-            base = free_port_block(self.replicas)
+            taken = {self.gateway_port, *range(self.metrics_base_port, self.metrics_base_port + len(SERVICES) + 1),
+                     *range(self.standins_base_port, self.standins_base_port + STANDIN_PORT_COUNT)}
+            base = free_port_block(self.replicas, avoid=taken)
             self.gateway_ports = list(range(base, base + self.replicas))
 
     def standin_port(self, offset):

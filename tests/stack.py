@@ -17,8 +17,8 @@ import subprocess
 import sys
 
 from bench.stack import die_with_parent
-from common.config import REPO_ROOT, SERVICES
-from deploy.devstack import STANDIN_PORT_COUNT, free_port_block
+from common.config import REPO_ROOT
+from deploy.devstack import free_stack_ports
 from tests.conftest import temporary_vhost
 from tests.support import wait_for
 
@@ -30,8 +30,7 @@ def stack_env(var_dir, amqp_uri, **settings):
     """The environment of a stack on ``var_dir`` and ``amqp_uri``, on free ports."""
     return dict(
         os.environ, PANEL_VAR_DIR=str(var_dir), AMQP_URI=amqp_uri, STACK_READY_TIMEOUT=str(BOOT_TIMEOUT),
-        GATEWAY_PORT=str(free_port_block(1)), METRICS_BASE_PORT=str(free_port_block(len(SERVICES) + 1)),
-        STANDINS_BASE_PORT=str(free_port_block(STANDIN_PORT_COUNT)), **settings,
+        **free_stack_ports(), **settings,
     )
 
 
