@@ -31,6 +31,13 @@ log = logging.getLogger(__name__)
 COOKIE_NAME = "session"
 TOUCH_EVERY = timedelta(seconds=60)  # write last_seen at most this often
 
+# Built once: a session is looked up at every request.
+SESSION_OF_TOKEN = sa.select(sessions).where(sessions.c.token_hash == sa.bindparam("token_hash"))
+END_SESSION = sessions.delete().where(sessions.c.session_id == sa.bindparam("ended"))
+TOUCH_SESSION = sessions.update().where(sessions.c.session_id == sa.bindparam("touched")).values(
+    last_seen_at=sa.bindparam("seen_at"))
+
+
 def token_hash(token):
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -63,16 +70,18 @@ class SessionStore:
         if not token or len(token) > 200:
             return None
         now = self.now()
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.select(sessions).where(sessions.c.token_hash == token_hash(token))).mappings().first()
+        with self.engine.connect() as conn:
+            row = conn.execute(SESSION_OF_TOKEN, {"token_hash": token_hash(token)}).mappings().first()
             if row is None:
                 return None
             if now >= self.expires_at(row):
-                conn.execute(sessions.delete().where(sessions.c.session_id == row["session_id"]))
+                conn.execute(END_SESSION, {"ended": row["session_id"]})
+                conn.commit()
                 return None
             row = dict(row)
             if now - as_utc(row["last_seen_at"]) >= TOUCH_EVERY:
-                conn.execute(sessions.update().where(sessions.c.session_id == row["session_id"]).values(last_seen_at=now))
+                conn.execute(TOUCH_SESSION, {"touched": row["session_id"], "seen_at": now})
+                conn.commit()
                 row["last_seen_at"] = now
         return row
 
