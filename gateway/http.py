@@ -15,6 +15,7 @@
 """
 
 import contextvars
+import functools
 import json
 import logging
 import re
@@ -119,6 +120,19 @@ def error_response(exc, request_id):
         error, status = {"code": "internal_error", "message": "Something went wrong on our side."}, 500
     headers[REQUEST_ID_HEADER] = request_id
     return json_response({"error": error, "request_id": request_id}, status, headers)
+
+
+@functools.cache
+def shared_schema(schema_class):
+    """One instance of a marshmallow schema class for every request: ``load`` keeps no
+    state on the instance, and building one (its fields copied) costs more than loading
+    a query string."""
+    return schema_class()
+
+
+def load_query(request, schema_class):
+    """The query string loaded with ``schema_class``; bad fields: ``ValidationError`` (400)."""
+    return shared_schema(schema_class).load(request.args.to_dict())
 
 
 def load_json(request, schema):

@@ -3,7 +3,7 @@
 import base64
 
 from common.errors import ValidationFailed
-from gateway.http import http, idempotency_key, load_json
+from gateway.http import http, idempotency_key, load_json, load_query
 from gateway.schemas import InvoiceQuerySchema, TopupCreateSchema, TransactionQuerySchema
 
 BASE = "/api/v1/billing"
@@ -40,7 +40,7 @@ class BillingRoutes:
             200: {content: {application/json: {schema: InvoiceList}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.billing.list_invoices(**InvoiceQuerySchema().load(request.args.to_dict()))
+        return self.cluster.billing.list_invoices(**load_query(request, InvoiceQuerySchema))
 
     @http("GET", f"{BASE}/transactions")
     def list_transactions(self, request):
@@ -55,7 +55,7 @@ class BillingRoutes:
             200: {content: {application/json: {schema: TransactionList}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.billing.list_transactions(**TransactionQuerySchema().load(request.args.to_dict()))
+        return self.cluster.billing.list_transactions(**load_query(request, TransactionQuerySchema))
 
     @http("GET", f"{BASE}/payment-methods")
     def payment_methods(self, request):

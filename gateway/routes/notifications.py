@@ -5,7 +5,7 @@ from werkzeug.wrappers import Response
 
 from common.contracts import notification_view
 from common.errors import ValidationFailed
-from gateway.http import http, load_json
+from gateway.http import http, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.live import sse_stream
 from gateway.schemas import MarkReadSchema, NotificationQuerySchema
@@ -27,7 +27,7 @@ class NotificationRoutes:
             200: {content: {application/json: {schema: NotificationList}}}
         """
         self.sessions.authenticate(request)
-        query = NotificationQuerySchema().load(request.args.to_dict())
+        query = load_query(request, NotificationQuerySchema)
         return self.cluster.notify.list_notifications(**query)
 
     @http("POST", f"{BASE}/read")

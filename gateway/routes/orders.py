@@ -4,7 +4,7 @@ The catalogs are public (a visitor can browse offers); ordering needs a session.
 answers 202 at once with the order and its operation; the saga runs in the orders service.
 """
 
-from gateway.http import http, idempotency_key, load_json
+from gateway.http import http, idempotency_key, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.schemas import (
     InstantCatalogQuerySchema,
@@ -26,7 +26,7 @@ class OrderRoutes:
           responses:
             200: {content: {application/json: {schema: OfferList}}}
         """
-        query = InstantCatalogQuerySchema().load(request.args.to_dict())
+        query = load_query(request, InstantCatalogQuerySchema)
         return self.cluster.orders.catalog("instant", query["category"], query.get("location"))
 
     @http("GET", "/api/v1/catalog/stock")
@@ -40,7 +40,7 @@ class OrderRoutes:
           responses:
             200: {content: {application/json: {schema: OfferList}}}
         """
-        query = StockCatalogQuerySchema().load(request.args.to_dict())
+        query = load_query(request, StockCatalogQuerySchema)
         return self.cluster.orders.catalog("stock", query["category"], query.get("location"))
 
     @http("POST", "/api/v1/orders")
@@ -80,7 +80,7 @@ class OrderRoutes:
             400: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.orders.list_orders(**OrderQuerySchema().load(request.args.to_dict()))
+        return self.cluster.orders.list_orders(**load_query(request, OrderQuerySchema))
 
     @http("GET", "/api/v1/orders/<order_id>")
     def get_order(self, request, order_id):

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from common.config import SERVICES
 from common.errors import NotFound
 from common.operations import owner_of
-from gateway.http import http, load_json
+from gateway.http import http, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.schemas import (
     ServerActionSchema,
@@ -71,7 +71,7 @@ class ServerRoutes:
             401: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        query = ServerListQuerySchema().load(request.args.to_dict())
+        query = load_query(request, ServerListQuerySchema)
         return self.cluster.inventory.list_servers(**query)
 
     @http("GET", f"{BASE}/servers/export")
@@ -91,7 +91,7 @@ class ServerRoutes:
                 application/json: {}
         """
         self.sessions.authenticate(request)
-        query = ServerExportQuerySchema().load(request.args.to_dict())
+        query = load_query(request, ServerExportQuerySchema)
         fmt = query.pop("format")
         inventory = self.cluster.inventory
 

@@ -7,7 +7,7 @@ action log); bucket names are checked by the storage service's domain (S3 naming
 rule broken named in ``fields.name``).
 """
 
-from gateway.http import http, idempotency_key, load_json
+from gateway.http import http, idempotency_key, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.schemas import (
     BucketCreateSchema,
@@ -35,7 +35,7 @@ class StorageRoutes:
             400: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.storage.list_storages(**StoragePageQuerySchema().load(request.args.to_dict()))
+        return self.cluster.storage.list_storages(**load_query(request, StoragePageQuerySchema))
 
     @http("POST", f"{BASE}")
     def create_storage(self, request):
@@ -116,7 +116,7 @@ class StorageRoutes:
             404: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        query = StoragePageQuerySchema().load(request.args.to_dict())
+        query = load_query(request, StoragePageQuerySchema)
         return self.cluster.storage.list_buckets(storage_id, **query)
 
     @http("POST", f"{BASE}/<storage_id>/buckets")
@@ -157,7 +157,7 @@ class StorageRoutes:
             409: {description: "bucket_not_empty (ask with force=true), bucket_deleting", content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        query = BucketDeleteQuerySchema().load(request.args.to_dict())
+        query = load_query(request, BucketDeleteQuerySchema)
         return 202, {"operation": self.cluster.storage.delete_bucket(storage_id, name, query["force"])}
 
     @http("GET", f"{BASE}/<storage_id>/credentials")
@@ -207,6 +207,6 @@ class StorageRoutes:
             404: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        query = StorageUsageQuerySchema().load(request.args.to_dict())
+        query = load_query(request, StorageUsageQuerySchema)
         return self.cluster.storage.get_usage(storage_id, query["metric"], query.get("start"), query.get("end"),
                                               query.get("step"))

@@ -22,7 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
 from common.errors import PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from gateway.http import JSON_TYPE, http, idempotency_key, load_json
+from gateway.http import JSON_TYPE, http, idempotency_key, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.schemas import MessageTextSchema, TicketQuerySchema, TicketTextSchema
 from services.support import attachments as policy
@@ -125,7 +125,7 @@ class SupportRoutes:
             400: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        return self.cluster.support.list_tickets(**TicketQuerySchema().load(request.args.to_dict()))
+        return self.cluster.support.list_tickets(**load_query(request, TicketQuerySchema))
 
     @http("POST", f"{BASE}/tickets")
     def open_ticket(self, request):

@@ -3,7 +3,7 @@ operations, completed orders, credited payments and ticket status changes — si
 delivered at least once by the notify service (``services/notify/webhooks.py``, which
 says how to verify the ``Panel-Signature`` header)."""
 
-from gateway.http import http, load_json
+from gateway.http import http, load_json, load_query
 from gateway.idempotency import idempotent
 from gateway.schemas import DeliveryQuerySchema, WebhookCreateSchema
 
@@ -93,7 +93,7 @@ class WebhookRoutes:
             404: {content: {application/json: {schema: Error}}}
         """
         self.sessions.authenticate(request)
-        query = DeliveryQuerySchema().load(request.args.to_dict())
+        query = load_query(request, DeliveryQuerySchema)
         return self.cluster.notify.list_webhook_deliveries(endpoint_id, query["page"], query["per_page"])
 
     @http("POST", f"{BASE}/<endpoint_id>/test")
