@@ -1,7 +1,7 @@
 """One customer with many servers: list, filter, search and export through the gateway.
 
     python -m bench.servers [--sizes 100,100000] [--export-rows 100000] [--repeat 200]
-                            [--batch 1000] [--keep-logs]
+                            [--batch 1000] [--client http.client|requests] [--keep-logs]
 
 Boots the whole stack (``bench.stack``: ``python -m deploy.devstack`` on a private RabbitMQ
 vhost, a temporary var dir and free ports), registers one customer (``bench-servers``,
@@ -24,8 +24,9 @@ US, DE, SG; one server in 10 of each location is overdue; tags are ``<role>-<n>`
 addresses are unique IPv4 (every 4th server also has an IPv6 address).
 
 (a) at each of ``--sizes`` (the customer grows from one to the next): each query below is sent
-``--repeat`` times, one at a time, over one keep-alive connection, after 5 unmeasured ones:
-p50, p99, max, and the CPU the gateway and the inventory service spent per request. Then
+``--repeat`` times, one at a time, over one keep-alive connection (``http.client``, like
+``bench.rpc``'s HTTP paths; ``--client requests`` for a ``requests.Session``, which adds about
+a millisecond of the client's own CPU per call), after 5 unmeasured ones: p50, p99, max, and the CPU the gateway and the inventory service spent per request. Then
 the same queries side by side at the smallest and the largest size, with the ratio of their
 p99s (issue 21: flat means at most 1.5). The last page is asked for twice: by ``cursor``
 (the previous page's ``next_cursor``: keyset) and by ``page`` (offset, documented as
@@ -49,10 +50,12 @@ import eventlet  # noqa: E402
 eventlet.monkey_patch()
 
 import argparse  # noqa: E402
+import http.client  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import urllib.parse  # noqa: E402
 
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
@@ -241,32 +244,67 @@ def last_page_cursor(session, stack, servers):
     return answer["next_cursor"]
 
 
-def measure_query(session, stack, name, params, repeat):
-    url = f"{stack.api}/servers"
+class KeepAliveClient:
+    """GET requests over one keep-alive ``http.client`` connection, as ``bench.rpc``'s HTTP
+    paths send them: ``requests`` spends about a millisecond of the client's own CPU per
+    call on this machine (GET /healthz: 1.7 ms p50 through ``requests``, 0.7 ms through
+    ``http.client``), which is not the gateway's time. ``--client requests`` measures with
+    ``requests`` instead."""
+
+    def __init__(self, api, authorization):
+        split = urllib.parse.urlsplit(api)
+        self.path = split.path
+        self.headers = {"Authorization": authorization, "Accept": "application/json"}
+        self.connection = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
+
+    def get(self, path, params):
+        """``(status, body)`` of GET ``path`` (relative to the API's base) with ``params``."""
+        self.connection.request("GET", f"{self.path}{path}?{urllib.parse.urlencode(params)}", headers=self.headers)
+        answer = self.connection.getresponse()
+        return answer.status, answer.read()
+
+    def close(self):
+        self.connection.close()
+
+
+class RequestsClient:
+    """The same GETs through a ``requests.Session`` (``--client requests``)."""
+
+    def __init__(self, api, session):
+        self.api, self.session = api, session
+
+    def get(self, path, params):
+        answer = self.session.get(f"{self.api}{path}", params=params, timeout=60)
+        return answer.status_code, answer.content
+
+    def close(self):
+        pass
+
+
+def measure_query(client, stack, name, params, repeat):
     pids = stack.info["processes"]
     total = None
     for _ in range(WARMUP_REQUESTS):
-        answer = session.get(url, params=params, timeout=60)
-        if answer.status_code != 200:
-            raise BenchError(f"GET /servers {params} answered {answer.status_code}: {answer.text[:300]}")
-        total = answer.json()["total"]
+        status, body = client.get("/servers", params)
+        if status != 200:
+            raise BenchError(f"GET /servers {params} answered {status}: {body[:300]!r}")
+        total = json.loads(body)["total"]
     cpu_before = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
     other = OtherCpu(stack)
     other.start()
     latencies, errors = [], 0
     for _ in range(repeat):
         began = time.perf_counter()
-        answer = session.get(url, params=params, timeout=60)
-        body = answer.content
+        status, body = client.get("/servers", params)
         ended = time.perf_counter()
-        if answer.status_code == 200:
+        if status == 200:
             latencies.append(ended - began)
         else:
             errors += 1
     other_cpu = other.stop()
     cpu_after = {name_: process_cpu_seconds(pids[name_]) for name_ in ("gateway", "inventory")}
     stats = ms_stats(latencies, (0.50, 0.99, 1.0))
-    items = len(json.loads(body).get("items", [])) if answer.status_code == 200 else None
+    items = len(json.loads(body).get("items", [])) if status == 200 else None
     done = max(len(latencies) + errors, 1)
     return {
         "query": name, "params": params, "requests": len(latencies), "errors": errors, "total": total,
@@ -385,7 +423,8 @@ def report(args, stack, seeding, results_by_size, exports):
     for size, list_results in results_by_size.items():
         print()
         print(f"(a) GET /api/v1/servers as one customer with {size:,} servers — each query {args.repeat}× "
-              f"in a row on one keep-alive connection, after {WARMUP_REQUESTS} unmeasured; {os.cpu_count()} cores")
+              f"in a row on one keep-alive connection ({args.client}), after {WARMUP_REQUESTS} unmeasured; "
+              f"{os.cpu_count()} cores")
         headers = ["query", "total", "items", "requests", "errors", "p50 ms", "p99 ms", "max ms",
                    "gateway cpu ms/req", "inventory cpu ms/req", "other cpu%"]
         rows = [[r["query"], r["total"], r["items"], r["requests"], r["errors"], fmt(r["p50_ms"], ".1f"),
@@ -444,7 +483,7 @@ def report(args, stack, seeding, results_by_size, exports):
         f"{s['settle_seconds']:.1f} s later" for s in seeding))
     print()
     summary = {
-        "benchmark": "servers", "sizes": args.sizes, "export_rows": args.export_rows, "repeat": args.repeat,
+        "benchmark": "servers", "client": args.client, "sizes": args.sizes, "export_rows": args.export_rows, "repeat": args.repeat,
         "batch": args.batch, "cores": os.cpu_count(), "boot_seconds": round(stack.boot_seconds, 2),
         "seeding": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items()} for s in seeding],
         "list": {size: [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items() if k != "params"}
@@ -461,6 +500,8 @@ def parse_args(argv):
     parser.add_argument("--export-rows", type=int, default=100000, help="servers for the export (100000)")
     parser.add_argument("--repeat", type=int, default=200, help="requests per query in part (a) (200)")
     parser.add_argument("--batch", type=int, default=1000, help="servers per seeding transaction (1000)")
+    parser.add_argument("--client", choices=("http.client", "requests"), default="http.client",
+                        help="the HTTP client of part (a): a keep-alive http.client connection (default) or requests")
     parser.add_argument("--keep-logs", action="store_true", help="keep the stack's folder (logs, databases)")
     args = parser.parse_args(argv)
     try:
@@ -505,10 +546,15 @@ def main(argv=None):
                 if listed.get("total") != size:
                     raise BenchError(f"the customer's list shows {listed.get('total')} servers, not {size}")
                 results_by_size[size] = []
-                for name, params in queries(size, last_page_cursor(session, stack, size)):
-                    print(f"[bench] {size:,} servers: {name} ×{args.repeat} ...", flush=True)
-                    results_by_size[size].append(measure_query(session, stack, name, params, args.repeat))
-                    stack.check()
+                client = KeepAliveClient(stack.api, session.headers["Authorization"]) \
+                    if args.client == "http.client" else RequestsClient(stack.api, session)
+                try:
+                    for name, params in queries(size, last_page_cursor(session, stack, size)):
+                        print(f"[bench] {size:,} servers: {name} ×{args.repeat} ...", flush=True)
+                        results_by_size[size].append(measure_query(client, stack, name, params, args.repeat))
+                        stack.check()
+                finally:
+                    client.close()
 
             print(f"[bench] growing the customer to {args.export_rows:,} servers ...", flush=True)
             result = seeder.grow_to(args.export_rows, args.batch, progress, backpressure)
