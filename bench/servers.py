@@ -278,7 +278,7 @@ class RequestsClient:
         return answer.status_code, answer.content
 
     def close(self):
-        pass
+        """Nothing to close here: the session is the caller's (the export goes on to use it)."""
 
 
 def measure_query(client, stack, name, params, repeat):

@@ -348,18 +348,18 @@ def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", 
     search usually finds one server: one query, not two)."""
     values, search = search_terms(q)
     values.update(user_id=user_id, location=location, status=status, limit=limit + 1, offset=offset)
-    location, status = bool(location), bool(status)
-    total = None if search is not None else counted(conn, user_id, values["location"], values["status"])
+    filters = (bool(location), bool(status))  # which filters the statement's shape has
+    total = None if search is not None else counted(conn, user_id, location, status)
     if cursor is not None or not offset:
         if cursor is not None:
             *key, values["after_seq"] = decode_cursor(cursor, sort)
             values["after_key"] = key[0] if key else None
-        query = page_statement("list", search, location, status, sort, descending, after=cursor is not None)
+        query = page_statement("list", search, *filters, sort, descending, after=cursor is not None)
         rows = conn.execute(query, values).mappings().all()
     else:
         # Skip through the index only, then read just the page's rows (in that order): a
         # deep page reads its own rows, not every row before it.
-        ids = conn.execute(page_statement("ids", search, location, status, sort, descending, skip=True),
+        ids = conn.execute(page_statement("ids", search, *filters, sort, descending, skip=True),
                            values).scalars().all()
         found = {row["server_id"]: row for row in conn.execute(READ_BY_IDS, {"ids": ids}).mappings().all()}
         rows = [found[server_id] for server_id in ids if server_id in found]
@@ -369,7 +369,7 @@ def list_rows(conn, user_id, location=None, status=None, q=None, sort="number", 
         if cursor is None and not offset and not more:
             total = len(rows)  # the first page is every match
         else:
-            total = conn.execute(count_statement(search, location, status), values).scalar_one()
+            total = conn.execute(count_statement(search, *filters), values).scalar_one()
     return rows, total, encode_cursor(rows[-1], sort) if more else None
 
 
